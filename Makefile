@@ -1,0 +1,40 @@
+# optel: `make demo` runs the main job, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit integration lint bench collector clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/optel demo
+
+test: $(STAMP) collector
+	$(PY) -m pytest -q tests
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+integration: $(STAMP) collector
+	$(PY) -m pytest -q tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+# Custom OpenTelemetry Collector for the integration tests (cached in .build/).
+collector:
+	@bash collector-config/build.sh || { rc=$$?; [ $$rc -eq 3 ] && echo "collector: Go is missing; collector tests will skip" || exit $$rc; }
+
+clean:
+	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""optel: consent-first, anonymizing, durable telemetry for Python tools.
+
+    import optel
+    telemetry = optel.init(app="mytool", version="1.2.3")
+    with telemetry.tracer.start_as_current_span("convert"):
+        ...
+    telemetry.event("model_converted", framework="onnx")
+
+Nothing leaves the machine without consent (``optel opt-in``), personal
+data is dropped or scrubbed before anything is written to disk, and the
+host's exit is never delayed beyond the exit budget.
+
+Errors: a wrong argument to :func:`init` raises ``ValueError`` at once;
+nothing else in optel ever raises into the host.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Iterable
+
+from .config import Settings
+from .telemetry import NullTelemetry, Telemetry
+
+__all__ = ["init", "settings", "Telemetry", "NullTelemetry", "__version__"]
+__version__ = "0.1.0"
+
+settings = Settings()
+"""The user's stored settings (dict-like; ``update()``, ``reset()``)."""
+
+_APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_POLICIES = ("opt-in", "opt-out")
+_lock = threading.Lock()
+_active: dict[str, Telemetry] = {}
+
+
+def _check(app: Any, version: Any, policy: Any, allowed_attributes: Any) -> list[str]:
+    if not isinstance(app, str) or not _APP.match(app):
+        raise ValueError(
+            "app must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit,"
+            f" got {app!r}"
+        )
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise ValueError(f"version must be a non-empty string or None, got {version!r}")
+    if policy not in _POLICIES:
+        raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
+    if isinstance(allowed_attributes, str):
+        raise ValueError("allowed_attributes must be a list of keys, not one string")
+    keys = list(allowed_attributes or ())
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"allowed_attributes must hold non-empty strings, got {key!r}")
+    return keys
+
+
+def init(
+    app: str,
+    version: str | None = None,
+    policy: str = "opt-in",
+    allowed_attributes: Iterable[str] = (),
+    ga4_measurement_id: str | None = None,
+    ga4_api_secret: str | None = None,
+    otlp_endpoint: str | None = None,
+    destinations: str | Iterable[str] | None = None,
+    exit_budget_ms: int | None = None,
+) -> NullTelemetry:
+    """Set up telemetry for ``app`` and return the object the tool keeps.
+
+    Returns a :class:`Telemetry` when sending is allowed now, otherwise a
+    :class:`NullTelemetry` (no SDK import, no thread, no file). Raises
+    ``ValueError`` for a wrong argument; never for state on disk or in the
+    environment.
+    """
+    keys = _check(app, version, policy, allowed_attributes)
+    from . import config, consent
+
+    overrides = {
+        "ga4_measurement_id": ga4_measurement_id,
+        "ga4_api_secret": ga4_api_secret,
+        "otlp_endpoint": otlp_endpoint,
+        "destinations": destinations,
+        "exit_budget_ms": exit_budget_ms,
+    }
+    from . import _errors
+
+    cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
+    decision = consent.decide(app, policy, p=cfg.paths)
+    if not decision.enabled:
+        return NullTelemetry(app, version, decision)
+    with _lock:
+        existing = _active.get(app)
+        if existing is not None and existing.enabled:
+            existing._pipeline.anonymizer.declare(keys)
+            return existing
+        result: NullTelemetry = NullTelemetry(app, version, decision)
+        with _errors.guard("init"):
+            from .anonymize import Anonymizer
+            from .pipeline import Pipeline
+
+            pipeline = Pipeline(cfg, app, version, policy, Anonymizer(keys))
+            result = _active[app] = Telemetry(app, version, decision, pipeline)
+        return result

@@ -1,0 +1,54 @@
+"""A sample model-converter tool instrumented with optel (run by ``optel demo``)."""
+
+from __future__ import annotations
+
+import time
+
+import optel
+
+
+def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
+    tracer = telemetry.tracer
+    converted = telemetry.meter.create_counter("models_converted", unit="1")
+    duration = telemetry.meter.create_histogram("convert_duration", unit="ms")
+    start = time.perf_counter()
+    # input_path carries a home folder and user.email is personal: watch them
+    # go in here and come out scrubbed or dropped in the spool
+    with tracer.start_as_current_span(
+        "convert",
+        attributes={"framework": framework, "input_path": path, "user.email": "alice@example.com"},
+    ):
+        with tracer.start_as_current_span("load_model", attributes={"model.size_mb": 97.8}):
+            time.sleep(0.01)
+        with tracer.start_as_current_span("optimize", attributes={"optimize": "fp16"}):
+            time.sleep(0.01)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    converted.add(1, {"framework": framework})
+    duration.record(elapsed_ms, {"framework": framework})
+    telemetry.event("model_converted", framework=framework, duration_ms=round(elapsed_ms, 1))
+
+
+def main() -> None:
+    telemetry = optel.init(
+        app="democonvert",
+        version="1.0.0",
+        allowed_attributes=["framework", "input_path", "model.size_mb", "optimize"],
+    )
+    print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
+    convert(telemetry, "onnx", "/home/alice/models/resnet50.onnx")
+    print("democonvert: converted resnet50.onnx")
+    try:
+        open("/home/alice/models/broken.onnx", "rb")  # noqa: SIM115 - the caught failure
+    except OSError as exc:
+        telemetry.error(exc)
+        print("democonvert: broken.onnx failed (reported, scrubbed)")
+    # a library that only knows the OpenTelemetry API is traced through optel too
+    from opentelemetry import trace
+
+    with trace.get_tracer("some.library").start_as_current_span("library_work"):
+        pass
+    telemetry.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Small file helpers: atomic JSON writes and a cross-process lock.
+
+Every state file optel writes (consent, identity, settings) goes through
+:func:`write_json_atomic`: a temp file in the same folder, fsync, rename, so
+a reader sees the old document or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+
+def read_json(path: str) -> Any:
+    """Parsed JSON at ``path``; ``None`` when the file does not exist.
+
+    Raises ``OSError`` or ``ValueError`` for unreadable or corrupt files:
+    callers decide what that means (consent fails closed).
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    return json.loads(text)
+
+
+def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
+    """Write ``data`` as JSON to ``path`` atomically with file mode ``mode``."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive cross-process lock on ``path`` (created if needed)."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.name == "nt":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock on every OS

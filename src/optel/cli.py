@@ -1,0 +1,265 @@
+"""The ``optel`` command line (also ``python -m optel``).
+
+Exit status: 0 on success, 2 on a usage error (one line naming the fix),
+1 when the command ran but could not do its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, NoReturn, Sequence
+
+from . import config, consent, identity
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _usage_error(prog: str, message: str) -> int:
+    sys.stderr.write(f"{prog}: {message}\n")
+    return 2
+
+
+def _spool(cfg: config.Config, create: bool = False) -> Any:
+    """The spool, or ``None`` when there is none yet and ``create`` is off."""
+    from .spool import Limits, Spool
+
+    if not create and not os.path.exists(cfg.paths.spool):
+        return None
+    v = cfg.values
+    return Spool(
+        cfg.paths.spool,
+        Limits(v["spool_max_records"], v["spool_max_bytes"], v["spool_max_age_hours"] * 3600),
+    )
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
+    """The facts ``optel status`` prints (also used by the demo and tests)."""
+    cfg = config.resolve()
+    d = consent.decide(app or "", policy, p=cfg.paths)
+    spool = _spool(cfg)
+    pending, stats, last_error = 0, {}, None
+    if spool is not None:
+        try:
+            pending = spool.count(app)
+            stats = spool.stats()
+            last_error = spool.last_error()
+        except Exception as exc:  # a broken spool must not break status
+            last_error = f"spool unreadable: {exc}"
+        finally:
+            spool.close()
+    return {
+        "app": app,
+        "consent": d.consent,
+        "enabled": d.enabled,
+        "reason": d.reason,
+        "scope": d.scope or None,
+        "destinations": list(cfg.destinations()),
+        "pending": pending,
+        "dropped": {k[len("dropped_"):]: v for k, v in stats.items() if k.startswith("dropped_")},
+        "sent": stats.get("sent", 0),
+        "last_error": last_error,
+        "home": cfg.paths.config_dir,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = status_data(args.app, args.policy)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    who = data["app"] or "every optel tool"
+    print(f"telemetry for {who}: {'ON' if data['enabled'] else 'OFF'} ({data['reason']})")
+    print(f"consent:      {data['consent']}" + (f" ({data['scope']} decision)" if data["scope"] else ""))
+    print(f"destinations: {', '.join(data['destinations']) or 'none'}")
+    print(f"pending:      {data['pending']} record(s) waiting")
+    if data["dropped"]:
+        print("dropped:      " + ", ".join(f"{k}={v}" for k, v in sorted(data["dropped"].items())))
+    if data["last_error"]:
+        print(f"last error:   {data['last_error']}")
+    print(f"state folder: {data['home']}")
+    return 0
+
+
+def cmd_opt(args: argparse.Namespace, decision: str) -> int:
+    cfg = config.resolve()
+    consent.record(decision, args.app, source="cli", p=cfg.paths)
+    scope = f"for {args.app}" if args.app else "for every optel tool"
+    if decision == consent.GRANTED:
+        identity.client_id(cfg.paths)
+        print(f"telemetry consent granted {scope}; 'optel opt-out' withdraws it")
+        return 0
+    removed = 0
+    spool = _spool(cfg)
+    if spool is not None:
+        removed = spool.purge(args.app)
+        spool.close()
+    identity.forget(cfg.paths)
+    print(f"telemetry consent withdrawn {scope}; deleted {removed} waiting record(s) and the client id")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    cfg = config.resolve()
+    spool = _spool(cfg)
+    if args.sent:
+        rows = [] if spool is None else spool.sent_log(args.limit)
+        items = [
+            {"time": t, "destination": d, "app": a, "payload": _parse(p)} for t, d, a, p in rows
+        ]
+    else:
+        found = [] if spool is None else spool.pending(limit=args.limit)
+        items = [
+            {
+                "id": r.id,
+                "destination": r.destination,
+                "app": r.app,
+                "signal": r.signal,
+                "created": r.created,
+                "attempts": r.attempts,
+                "payload": _parse(r.payload),
+            }
+            for r in found
+        ]
+    if spool is not None:
+        spool.close()
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    what = "sent" if args.sent else "waiting to be sent"
+    print(f"{len(items)} record(s) {what} (spool: {cfg.paths.spool})")
+    for item in items:
+        when = time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(item.get("created") or item.get("time"))
+        )
+        print(f"\n[{item['destination']}] {item['app']} {item.get('signal', '')} {when}")
+        print(json.dumps(item["payload"], indent=2))
+    return 0
+
+
+def _parse(payload: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    from . import delivery
+
+    cfg = config.resolve()
+    spool = _spool(cfg)
+    if spool is None:
+        print("nothing waiting")
+        return 0
+    owner = f"flush-{os.getpid()}"
+    report = delivery.deliver(spool, cfg, time.monotonic() + args.timeout, owner)
+    left = spool.count()
+    spool.close()
+    print(
+        f"sent {report.sent}, retry later {report.retried}, dropped {report.dropped},"
+        f" held back {report.held}; {left} waiting"
+    )
+    for err in report.errors:
+        print(f"  {err}")
+    return 0 if not report.errors else 1
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from . import settings
+
+    if args.pairs == ["reset"]:
+        settings.reset()
+        print("settings reset to defaults")
+        return 0
+    if args.pairs:
+        new = {}
+        for pair in args.pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                return _usage_error(args.prog, f"expected KEY=VALUE, got {pair!r}")
+            new[key.strip()] = value
+        try:
+            settings.update(new)
+        except ValueError as exc:
+            return _usage_error(args.prog, str(exc))
+    cfg = config.resolve()
+    for name, s in config.SETTINGS.items():
+        value = cfg.values[name]
+        if s.secret and value:
+            value = "***"
+        if isinstance(value, tuple):
+            value = ",".join(value) or "none"
+        print(f"{name} = {value}  [{cfg.sources[name]}]  {s.doc}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run()
+
+
+# -- parser --------------------------------------------------------------------
+
+
+def build_parser(prog: str = "optel", app: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``app`` presets ``--app`` (for a tool's own subcommand)."""
+    p = _Parser(prog=prog, description="See and control what optel telemetry sends.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def with_app(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--app", default=app, help="one tool (default: every optel tool)")
+
+    s = sub.add_parser("status", help="consent, whether sending is on and why, what waits")
+    with_app(s)
+    s.add_argument("--policy", choices=("opt-in", "opt-out"), default="opt-in")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+    for name, decision in (("opt-in", consent.GRANTED), ("opt-out", consent.DENIED)):
+        s = sub.add_parser(name, help=f"record the decision to {name}")
+        with_app(s)
+        s.set_defaults(func=lambda a, d=decision: cmd_opt(a, d))
+    s = sub.add_parser("show", help="what is waiting to be sent, exactly as it would be sent")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--sent", action="store_true", help="what was sent (audit log)")
+    s.add_argument("--limit", type=int, default=200)
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("flush", help="deliver what is waiting, now")
+    s.add_argument("--timeout", type=float, default=30.0)
+    s.set_defaults(func=cmd_flush)
+    s = sub.add_parser("settings", help="view or change settings: KEY=VALUE ..., or reset")
+    s.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_settings)
+    s = sub.add_parser("demo", help="run a sample tool instrumented with optel")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "optel", app: str | None = None) -> int:
+    """Run the command line; a tool can mount it as ``mytool telemetry``."""
+    parser = build_parser(prog, app)
+    args = parser.parse_args(argv)
+    args.prog = prog
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        sys.stderr.write(f"{prog}: {exc.strerror or exc} ({getattr(exc, 'filename', '')})\n")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""Settings: what optel does, and where it keeps its state.
+
+Precedence, lowest to highest::
+
+    defaults  <  settings file  <  environment  <  init() arguments
+
+- *defaults* are the ``default`` of each :class:`Setting` below;
+- the *settings file* is ``settings.json`` in the config folder, written by
+  ``optel settings KEY=VALUE`` or ``optel.settings.update({...})``;
+- the *environment* is the variable named by each setting (``OPTEL_*`` and
+  the standard ``OTEL_*`` ones);
+- *init() arguments* are what the tool passes to :func:`optel.init`.
+
+A bad value in the file or the environment is skipped with one warning and
+the next lower layer applies; a bad value from ``init()`` or
+``settings.update()`` raises ``ValueError`` at once (the caller can fix it).
+Consent is not a setting: it lives in ``consent`` and has its own rules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, MutableMapping
+
+from . import _errors, _fs, env
+
+DESTINATIONS = ("ga4", "otlp", "local", "none")
+
+
+# -- folders -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where optel keeps its state."""
+
+    config_dir: str
+    data_dir: str
+
+    @property
+    def consent(self) -> str:
+        return os.path.join(self.config_dir, "consent.json")
+
+    @property
+    def identity(self) -> str:
+        return os.path.join(self.config_dir, "identity.json")
+
+    @property
+    def settings(self) -> str:
+        return os.path.join(self.config_dir, "settings.json")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.config_dir, ".lock")
+
+    @property
+    def spool(self) -> str:
+        return os.path.join(self.data_dir, "spool.sqlite3")
+
+
+def paths(environ: Mapping[str, str] | None = None) -> Paths:
+    """The state folders: ``OPTEL_HOME`` or the per-user folders."""
+    environ = os.environ if environ is None else environ
+    home = environ.get(env.OPTEL_HOME, "").strip()
+    if home:
+        home = os.path.abspath(os.path.expanduser(home))
+        return Paths(home, home)
+    import platformdirs  # only when needed: it costs import time
+
+    return Paths(
+        platformdirs.user_config_dir("optel", appauthor=False),
+        platformdirs.user_data_dir("optel", appauthor=False),
+    )
+
+
+# -- value parsers -------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"expected a number from {lo} to {hi}, got {number}")
+        return number
+
+    return parse
+
+
+def parse_destinations(value: Any) -> tuple[str, ...]:
+    """``"ga4,otlp"`` or a list -> validated tuple; ``none`` means no sending."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(v).strip().lower() for v in items if str(v).strip()]
+    if not names:
+        raise ValueError("expected a comma list of ga4, otlp, local, none")
+    bad = [n for n in names if n not in DESTINATIONS]
+    if bad:
+        raise ValueError(f"unknown destination {bad[0]!r} (choose from {', '.join(DESTINATIONS)})")
+    if "none" in names:
+        return ()
+    return tuple(dict.fromkeys(names))
+
+
+def _text(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected a non-empty value")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    if not (text.startswith("http://") or text.startswith("https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
+# -- the settings ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    env: str | None
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "destinations",
+            None,
+            parse_destinations,
+            env.OPTEL_DESTINATIONS,
+            "where records go: ga4, otlp, local, none (default: every configured one, else local)",
+        ),
+        Setting(
+            "exit_budget_ms",
+            300,
+            _int_in(0, 60_000),
+            env.OPTEL_EXIT_BUDGET_MS,
+            "most milliseconds optel may add to the host's exit",
+        ),
+        Setting("debug", False, parse_bool, env.OPTEL_DEBUG, "print payloads, send nothing"),
+        Setting(
+            "ga4_measurement_id", None, _text, env.OPTEL_GA4_MEASUREMENT_ID, "GA4 measurement id"
+        ),
+        Setting(
+            "ga4_api_secret",
+            None,
+            _text,
+            env.OPTEL_GA4_API_SECRET,
+            "GA4 Measurement Protocol API secret",
+            secret=True,
+        ),
+        Setting(
+            "ga4_endpoint",
+            "https://www.google-analytics.com",
+            _url,
+            env.OPTEL_GA4_ENDPOINT,
+            "base URL of the GA4 service",
+        ),
+        Setting(
+            "otlp_endpoint",
+            None,
+            _url,
+            env.OTEL_EXPORTER_OTLP_ENDPOINT,
+            "OTLP collector base URL",
+        ),
+        Setting(
+            "spool_max_records",
+            10_000,
+            _int_in(10, 10_000_000),
+            "OPTEL_SPOOL_MAX_RECORDS",
+            "most records waiting on disk (oldest dropped first)",
+        ),
+        Setting(
+            "spool_max_bytes",
+            20_000_000,
+            _int_in(10_000, 10_000_000_000),
+            "OPTEL_SPOOL_MAX_BYTES",
+            "most payload bytes waiting on disk",
+        ),
+        Setting(
+            "spool_max_age_hours",
+            168,
+            _int_in(1, 24 * 365),
+            "OPTEL_SPOOL_MAX_AGE_HOURS",
+            "records older than this are dropped unsent",
+        ),
+        Setting(
+            "flush_interval_ms",
+            5_000,
+            _int_in(50, 600_000),
+            "OPTEL_FLUSH_INTERVAL_MS",
+            "how often the worker spools and sends in the background",
+        ),
+    )
+}
+
+
+def suggest(key: str) -> str:
+    """`` (did you mean 'x'?)`` for a mistyped setting name, else ``""``."""
+    match = difflib.get_close_matches(key, list(SETTINGS), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_key(key: str) -> Setting:
+    try:
+        return SETTINGS[key]
+    except KeyError:
+        raise ValueError(f"unknown setting {key!r}{suggest(key)}") from None
+
+
+def read_file(p: Paths) -> dict[str, Any]:
+    """Settings stored in the file, validated; bad entries skipped with a warning."""
+    try:
+        data = _fs.read_json(p.settings)
+    except (OSError, ValueError) as exc:
+        _errors.warn_once(
+            "settings-file",
+            f"ignoring unreadable settings file {p.settings} ({exc.__class__.__name__}); "
+            "fix it or run 'optel settings reset'",
+        )
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        _errors.warn_once("settings-file", f"ignoring settings file {p.settings}: not an object")
+        return {}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key.startswith("_"):
+            continue  # metadata such as _schema
+        try:
+            values[key] = check_key(key).parse(raw)
+        except ValueError as exc:
+            _errors.warn_once(f"settings-file:{key}", f"ignoring setting {key} in {p.settings}: {exc}")
+    return values
+
+
+def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for s in SETTINGS.values():
+        if not s.env or s.env not in environ:
+            continue
+        raw = environ[s.env]
+        if not raw.strip():
+            continue
+        try:
+            values[s.name] = s.parse(raw)
+        except ValueError as exc:
+            _errors.warn_once(f"env:{s.env}", f"ignoring {s.env}: {exc}")
+    return values
+
+
+@dataclass
+class Config:
+    """Effective settings for one process, with where each value came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    paths: Paths = field(default_factory=lambda: paths())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def destinations(self) -> tuple[str, ...]:
+        """Destinations in effect: the explicit list, or every configured one."""
+        chosen = self.values["destinations"]
+        if chosen is not None:
+            return tuple(chosen)
+        found = []
+        if self.values["ga4_measurement_id"] and self.values["ga4_api_secret"]:
+            found.append("ga4")
+        if self.values["otlp_endpoint"]:
+            found.append("otlp")
+        return tuple(found) or ("local",)
+
+
+def resolve(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Effective settings: defaults < settings file < environment < overrides.
+
+    ``overrides`` (the ``init()`` arguments) are validated strictly and raise
+    ``ValueError``; file and environment values never raise.
+    """
+    environ = os.environ if environ is None else environ
+    p = paths(environ)
+    values = {name: s.default for name, s in SETTINGS.items()}
+    sources = {name: "default" for name in SETTINGS}
+    for layer, found in (("file", read_file(p)), ("env", read_env(environ))):
+        values.update(found)
+        sources.update(dict.fromkeys(found, layer))
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        values[key] = check_key(key).parse(raw)
+        sources[key] = "init"
+    return Config(values, sources, p)
+
+
+class Settings(MutableMapping[str, Any]):
+    """``optel.settings``: the user's stored settings, dict-like.
+
+    Reading gives the effective value (file and environment applied);
+    writing validates and stores in the settings file; ``reset()`` removes
+    every stored value.
+    """
+
+    def _paths(self) -> Paths:
+        return paths()
+
+    def __getitem__(self, key: str) -> Any:
+        check_key(key)
+        return resolve()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        check_key(key)
+        p = self._paths()
+        with _fs.file_lock(p.lock):
+            stored = read_file(p)
+            stored.pop(key, None)
+            _fs.write_json_atomic(p.settings, {"_schema": 1, **stored})
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SETTINGS)
+
+    def __len__(self) -> int:
+        return len(SETTINGS)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Validate every value first, then store them together."""
+        new = dict(*args, **kwargs)
+        parsed = {key: check_key(key).parse(value) for key, value in new.items()}
+        p = self._paths()
+        with _fs.file_lock(p.lock):
+            stored = read_file(p)
+            stored.update(parsed)
+            _fs.write_json_atomic(p.settings, {"_schema": 1, **_jsonable(stored)})
+
+    def stored(self) -> dict[str, Any]:
+        """Only what the settings file holds."""
+        return read_file(self._paths())
+
+    def reset(self) -> None:
+        """Forget every stored setting (defaults and environment remain)."""
+        p = self._paths()
+        with _fs.file_lock(p.lock):
+            try:
+                os.unlink(p.settings)
+            except FileNotFoundError:
+                pass
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if SETTINGS[k].secret and v else v) for k, v in resolve().values.items()}
+        return f"Settings({shown})"
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

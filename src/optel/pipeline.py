@@ -1,0 +1,341 @@
+"""SDK wiring: providers, the span processor, the metric reader, the worker.
+
+Imported only once consent is given. The host's hot path does as little as
+possible: an ended span is appended to a bounded in-memory queue. The one
+worker thread turns queued spans into records, runs the anonymizer, renders
+for each destination, writes the spool, and sends; at exit the remaining
+queue is written to the spool in the exiting thread and sending gets what
+is left of the exit budget.
+
+If the host already installed an SDK ``TracerProvider``, optel adds its
+processor to it and never replaces it. Otherwise optel installs its own as
+the global provider, so tracers taken from ``opentelemetry.trace`` before
+or after ``init`` record through optel.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any, Sequence
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+
+from . import _errors, consent, delivery, exporters, records
+from .anonymize import Anonymizer
+from .config import Config
+from .spool import Limits, NewRecord, Spool
+
+QUEUE_MAX = 8192
+_VERSION = "0.1.0"
+
+_DELTA = {
+    Counter: AggregationTemporality.DELTA,
+    UpDownCounter: AggregationTemporality.CUMULATIVE,
+    Histogram: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    ObservableUpDownCounter: AggregationTemporality.CUMULATIVE,
+    ObservableGauge: AggregationTemporality.CUMULATIVE,
+}
+
+
+def base_resource(app: str, version: str | None) -> Resource:
+    """Anonymous facts about the tool; ``OTEL_*`` resource settings merge in."""
+    attrs: dict[str, Any] = {
+        "service.name": app,
+        "os.type": sys.platform if sys.platform != "win32" else "windows",
+        "process.runtime.name": platform.python_implementation().lower(),
+        "process.runtime.version": platform.python_version(),
+        "optel.version": _VERSION,
+    }
+    if version:
+        attrs["service.version"] = version
+    return Resource.create(attrs)
+
+
+class _SpanQueue(SpanProcessor):
+    """Hands ended spans to the worker; never blocks, counts what it drops."""
+
+    def __init__(self, pipeline: Pipeline):
+        self._pipeline = pipeline
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._pipeline.offer(span)
+
+    def shutdown(self) -> None:
+        self._pipeline.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._pipeline.flush(timeout_millis / 1000)
+
+
+class _PullReader(MetricReader):
+    """A metric reader the worker collects from; no thread of its own."""
+
+    def __init__(self, pipeline: Pipeline):
+        super().__init__(preferred_temporality=_DELTA)
+        self._pipeline = pipeline
+
+    def _receive_metrics(self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any) -> None:
+        if metrics_data is None:
+            return
+        for rec in records.from_metrics(metrics_data):
+            self._pipeline.offer_record(rec)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+class Pipeline:
+    """Everything between the SDK and the destinations, for one app."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        app: str,
+        version: str | None,
+        policy: str,
+        anonymizer: Anonymizer,
+    ):
+        self.cfg = cfg
+        self.app = app
+        self.version = version
+        self.policy = policy
+        self.anonymizer = anonymizer
+        self.enabled = True
+        self.dropped = 0  # queue full; written to the spool's stats
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._closed = False
+        self._lock = threading.Lock()  # one drain at a time
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._spool: Spool | None = None
+        self._dests: dict[str, Any] = {}
+        self.resource = base_resource(app, version)
+        self._resource_attrs = records.attributes(self.resource.attributes)
+        self._thread: threading.Thread | None = None
+        self.tracer_provider = self._attach_tracing()
+        self.reader = _PullReader(self)
+        self.meter_provider = self._attach_metrics()
+        self._start_worker()
+        atexit.register(self.shutdown)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    # -- SDK providers --------------------------------------------------------
+
+    def _attach_tracing(self) -> TracerProvider:
+        current = trace_api.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            current.add_span_processor(_SpanQueue(self))  # the host's stays in charge
+            return current
+        provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
+        provider.add_span_processor(_SpanQueue(self))
+        if isinstance(current, trace_api.ProxyTracerProvider):
+            trace_api.set_tracer_provider(provider)
+        return provider
+
+    def _attach_metrics(self) -> MeterProvider:
+        provider = MeterProvider(
+            resource=self.resource, metric_readers=[self.reader], shutdown_on_exit=False
+        )
+        current = metrics_api.get_meter_provider()
+        if not isinstance(current, MeterProvider):
+            # a host that set its own SDK MeterProvider keeps it: SDK readers
+            # cannot be added later, so optel's meter stays private then
+            metrics_api.set_meter_provider(provider)
+        return provider
+
+    # -- the host's hot path --------------------------------------------------------
+
+    def offer(self, span: Any) -> None:
+        if not self.enabled or self._closed:
+            return
+        if len(self._queue) >= QUEUE_MAX:
+            self.dropped += 1
+            return
+        self._queue.append(span)
+        if len(self._queue) == QUEUE_MAX // 2:
+            self._wake.set()
+
+    def offer_record(self, rec: dict[str, Any]) -> None:
+        """A ready record (event, error, metric) instead of a span."""
+        self.offer(rec)
+
+    # -- queue -> spool ----------------------------------------------------------
+
+    def spool(self) -> Spool:
+        if self._spool is None:
+            v = self.cfg.values
+            self._spool = Spool(
+                self.cfg.paths.spool,
+                Limits(
+                    max_records=v["spool_max_records"],
+                    max_bytes=v["spool_max_bytes"],
+                    max_age_s=v["spool_max_age_hours"] * 3600,
+                ),
+            )
+        return self._spool
+
+    def _destination(self, name: str) -> Any:
+        if name not in self._dests:
+            self._dests[name] = exporters.load(name, self.cfg)
+            if self._dests[name] is None:
+                _errors.warn_once(f"dest:{name}", f"destination {name!r} is not available; skipped")
+        return self._dests[name]
+
+    def drain(self) -> int:
+        """Move everything queued into the spool (anonymized and rendered)."""
+        with self._lock:
+            items = []
+            while self._queue:
+                items.append(self._queue.popleft())
+            if not items and not self.dropped:
+                return 0
+            new: list[NewRecord] = []
+            names = self.cfg.destinations()
+            for item in items:
+                with _errors.guard("record"):
+                    rec = item if isinstance(item, dict) else records.from_span(item)
+                    rec.update(
+                        app=self.app,
+                        version=self.version,
+                        policy=self.policy,
+                        session_id=_session_id(),
+                    )
+                    rec = self.anonymizer.scrub(rec)
+                    new.extend(self._render(rec, names))
+            if new:
+                self.spool().add(new)
+            if self.dropped:
+                n, self.dropped = self.dropped, 0
+                self.spool().count_drop("dropped_queue_full", n)
+            return len(items)
+
+    def _render(self, rec: dict[str, Any], names: Sequence[str]) -> list[NewRecord]:
+        out = []
+        for name in names:
+            dest = self._destination(name)
+            if dest is None:
+                continue
+            payload = dest.render(rec)
+            if payload is None:
+                continue
+            if self.cfg["debug"]:
+                sys.stderr.write(f"optel debug [{name}] {payload}\n")
+                continue  # debug: print, keep nothing, send nothing
+            out.append(
+                NewRecord(self.app, self.policy, rec["signal"], name, payload, rec["time"])
+            )
+        return out
+
+    def collect_metrics(self) -> None:
+        with _errors.guard("metrics"):
+            self.reader.collect(timeout_millis=1000)
+
+    # -- the worker ------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="optel-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = self.cfg["flush_interval_ms"] / 1000
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with _errors.guard("worker"):
+                self._recheck_consent()
+                self.collect_metrics()
+                self.drain()
+                if self.enabled:
+                    delivery.deliver(
+                        self.spool(), self.cfg, time.monotonic() + interval, self._owner
+                    )
+
+    def _recheck_consent(self) -> None:
+        d = consent.decide(self.app, self.policy, p=self.cfg.paths)
+        if not d.enabled and d.consent == consent.DENIED:
+            self._queue.clear()  # withdrawn mid-run: keep nothing more
+        self.enabled = d.enabled
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Spool everything recorded so far, then send until ``timeout_s``."""
+        ok = True
+        with _errors.guard("flush"):
+            deadline = time.monotonic() + max(0.0, timeout_s)
+            self._recheck_consent()
+            self.collect_metrics()
+            self.drain()
+            if self.enabled:
+                delivery.deliver(self.spool(), self.cfg, deadline, self._owner)
+            return True
+        return not ok
+
+    def shutdown(self) -> None:
+        """Spool what is queued, send within the exit budget, stop the worker."""
+        if self._closed:
+            return
+        start = time.monotonic()
+        budget = self.cfg["exit_budget_ms"] / 1000
+        with _errors.guard("shutdown"):
+            self.collect_metrics()
+            self._closed = True
+            self._stop.set()
+            self._wake.set()
+            self.drain()
+            remaining = budget - (time.monotonic() - start)
+            if self._thread is not None and self._thread.is_alive():
+                self._thread.join(max(0.0, min(remaining, 0.05)))
+            remaining = budget - (time.monotonic() - start)
+            if remaining > 0.01 and self.enabled:
+                self._recheck_consent()
+                if self.enabled:
+                    delivery.deliver(
+                        self.spool(), self.cfg, time.monotonic() + remaining - 0.01, self._owner
+                    )
+        with _errors.guard("shutdown-close"):
+            if self._spool is not None:
+                self._spool.close()
+
+    def _after_fork(self) -> None:
+        # The worker thread does not exist in a forked child; start a fresh one.
+        self._queue.clear()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._spool = None
+        if not self._closed:
+            self._start_worker()
+
+
+def _session_id() -> str:
+    from .identity import session_id
+
+    return session_id()

@@ -1,0 +1,145 @@
+"""Turn SDK signals into optel records: plain, JSON-ready dicts.
+
+A record is what the anonymizer scrubs and what each destination renders
+into its own wire format. Its shape, per ``signal``::
+
+    common:  signal, app, version, policy, session_id, time (unix seconds),
+             resource {key: value}, scope {name, version}
+    span:    name, trace_id, span_id, parent_span_id, kind, start_ns, end_ns,
+             status {code, message}, attributes, events [{name, time_ns,
+             attributes}], links
+    event:   name, time_ns, attributes           (telemetry.event, errors)
+    metric:  name, description, unit, type (sum|gauge|histogram), monotonic,
+             temporality, points [{attributes, start_ns, time_ns, value} or
+             {..., count, sum, min, max, bounds, bucket_counts}]
+
+This module reads SDK objects and imports nothing from the SDK itself, so it
+can be used on whatever a host's own provider hands over.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Mapping
+
+Record = dict[str, Any]
+
+
+def value(v: Any) -> Any:
+    """An attribute value as JSON (tuples and sequences become lists)."""
+    if isinstance(v, (str, bool, int, float)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [value(x) for x in v]
+    return str(v)
+
+
+def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {str(k): value(v) for k, v in (attrs or {}).items()}
+
+
+def _hex(n: int, width: int) -> str:
+    return format(n, f"0{width}x")
+
+
+def _scope(scope: Any) -> dict[str, Any]:
+    if scope is None:
+        return {"name": "", "version": None}
+    return {"name": scope.name, "version": scope.version}
+
+
+def from_span(span: Any) -> Record:
+    """Record of an ended SDK ``ReadableSpan``."""
+    ctx = span.context
+    parent = span.parent
+    status = span.status
+    return {
+        "signal": "span",
+        "time": (span.end_time or time.time_ns()) / 1e9,
+        "name": span.name,
+        "trace_id": _hex(ctx.trace_id, 32) if ctx else None,
+        "span_id": _hex(ctx.span_id, 16) if ctx else None,
+        "parent_span_id": _hex(parent.span_id, 16) if parent else None,
+        "kind": span.kind.name if span.kind is not None else "INTERNAL",
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": {
+            "code": status.status_code.name if status else "UNSET",
+            "message": (status.description or "") if status else "",
+        },
+        "attributes": attributes(span.attributes),
+        "events": [
+            {"name": e.name, "time_ns": e.timestamp, "attributes": attributes(e.attributes)}
+            for e in span.events
+        ],
+        "links": len(span.links),
+        "resource": attributes(span.resource.attributes if span.resource else None),
+        "scope": _scope(span.instrumentation_scope),
+    }
+
+
+def event(name: str, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> Record:
+    now = time.time_ns()
+    return {
+        "signal": "event",
+        "time": now / 1e9,
+        "name": name,
+        "time_ns": now,
+        "attributes": attributes(attrs),
+        "resource": dict(resource),
+        "scope": {"name": "optel", "version": None},
+    }
+
+
+def from_metrics(metrics_data: Any) -> Iterator[Record]:
+    """One record per metric (all its data points) in an SDK ``MetricsData``."""
+    for rm in metrics_data.resource_metrics:
+        resource = attributes(rm.resource.attributes)
+        for sm in rm.scope_metrics:
+            scope = _scope(sm.scope)
+            for metric in sm.metrics:
+                rec = _metric(metric)
+                if rec is not None:
+                    rec["resource"] = resource
+                    rec["scope"] = scope
+                    yield rec
+
+
+def _metric(metric: Any) -> Record | None:
+    data = metric.data
+    kind = type(data).__name__.lower()  # Sum, Gauge, Histogram, ExponentialHistogram
+    points = []
+    for p in data.data_points:
+        point: dict[str, Any] = {
+            "attributes": attributes(p.attributes),
+            "start_ns": getattr(p, "start_time_unix_nano", None),
+            "time_ns": p.time_unix_nano,
+        }
+        if kind == "histogram":
+            point.update(
+                count=p.count,
+                sum=p.sum,
+                min=p.min,
+                max=p.max,
+                bounds=list(p.explicit_bounds),
+                bucket_counts=list(p.bucket_counts),
+            )
+        elif kind in ("sum", "gauge"):
+            point["value"] = p.value
+        else:
+            return None  # exponential histograms: not produced by optel's views
+        points.append(point)
+    if not points:
+        return None
+    temporality = getattr(data, "aggregation_temporality", None)
+    return {
+        "signal": "metric",
+        "time": time.time(),
+        "name": metric.name,
+        "description": metric.description or "",
+        "unit": metric.unit or "",
+        "type": kind,
+        "monotonic": bool(getattr(data, "is_monotonic", False)),
+        "temporality": temporality.name.lower() if temporality is not None else None,
+        "points": points,
+    }

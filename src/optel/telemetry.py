@@ -1,0 +1,119 @@
+"""The object a tool holds: :class:`Telemetry`, or :class:`NullTelemetry`.
+
+Without consent the tool gets a :class:`NullTelemetry`: a real class with
+the same surface whose tracer and meter are the OpenTelemetry API's no-op
+objects; it imports no SDK, starts no thread and writes no file.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from . import _errors
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
+    from opentelemetry.trace import Tracer
+
+    from .consent import Decision
+    from .pipeline import Pipeline
+
+
+class NullTelemetry:
+    """Consent is off: every call is accepted and nothing is recorded."""
+
+    enabled = False
+
+    def __init__(self, app: str, version: str | None, decision: Decision):
+        self.app = app
+        self.version = version
+        self.decision = decision
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason
+
+    @property
+    def tracer(self) -> Tracer:
+        from opentelemetry.trace import NoOpTracer
+
+        return NoOpTracer()
+
+    @property
+    def meter(self) -> Meter:
+        from opentelemetry.metrics import NoOpMeter
+
+        return NoOpMeter(self.app, self.version)
+
+    def event(self, name: str, **attributes: Any) -> None:
+        """Record a named usage event (nothing happens without consent)."""
+
+    def error(self, exc: BaseException) -> None:
+        """Record a scrubbed failure report (nothing happens without consent)."""
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        """Deliver within the exit budget (nothing to do without consent)."""
+
+    def __repr__(self) -> str:
+        return f"<optel telemetry {self.app!r} off: {self.reason}>"
+
+
+class Telemetry(NullTelemetry):
+    """Consent is on: spans, metrics, events and errors go through optel."""
+
+    def __init__(self, app: str, version: str | None, decision: Decision, pipeline: Pipeline):
+        super().__init__(app, version, decision)
+        self._pipeline = pipeline
+
+    @property
+    def enabled(self) -> bool:  # type: ignore[override]
+        return self._pipeline.enabled and not self._pipeline._closed
+
+    @property
+    def tracer(self) -> Tracer:
+        return self._pipeline.tracer_provider.get_tracer("optel." + self.app, self.version)
+
+    @property
+    def meter(self) -> Meter:
+        return self._pipeline.meter_provider.get_meter("optel." + self.app, self.version)
+
+    def event(self, name: str, **attributes: Any) -> None:
+        with _errors.guard("event"):
+            from . import records
+
+            self._pipeline.anonymizer.declare(attributes)  # keys passed here count as declared
+            self._pipeline.offer_record(
+                records.event(str(name), attributes, self._pipeline._resource_attrs)
+            )
+
+    def error(self, exc: BaseException) -> None:
+        with _errors.guard("error"):
+            from . import records
+
+            frames = traceback.extract_tb(exc.__traceback__)
+            attrs = {
+                "exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "exception.message": str(exc),
+                "exception.stacktrace": "\n".join(
+                    f"{f.filename}:{f.lineno} in {f.name}" for f in frames
+                ),
+            }
+            self._pipeline.offer_record(
+                records.event("exception", attrs, self._pipeline._resource_attrs)
+            )
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Write what was recorded to the spool and send until ``timeout_s``."""
+        return self._pipeline.flush(timeout_s)
+
+    def shutdown(self) -> None:
+        """Spool everything, deliver within the exit budget; also runs at exit."""
+        with _errors.guard("shutdown"):
+            self._pipeline.shutdown()  # a host's own provider is the host's to shut down
+
+    def __repr__(self) -> str:
+        return f"<optel telemetry {self.app!r} on>"
