@@ -1,0 +1,108 @@
+"""Shared fixtures: every test gets a clean environment and its own OPTEL_HOME.
+
+- variables that steer optel (OPTEL_*, OTEL_*, DO_NOT_TRACK, CI markers)
+  are removed, so the developer's or CI's own settings never leak in;
+- ``OPTEL_HOME`` points at a fresh temporary folder;
+- internal errors are re-raised (production swallows them);
+- the OpenTelemetry global providers and optel's per-process state are reset.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from optel import _errors, env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _scrubbed_environ() -> dict[str, str]:
+    drop_prefixes = ("OPTEL_", "OTEL_")
+    drop = {env.DO_NOT_TRACK, *env.CI_VARIABLES}
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(drop_prefixes) and k not in drop
+    }
+
+
+def _reset_otel_globals() -> None:
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
+    _ = metrics
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for key in list(os.environ):
+        if key.startswith(("OPTEL_", "OTEL_")) or key in (env.DO_NOT_TRACK, *env.CI_VARIABLES):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "optel-home"
+    monkeypatch.setenv(env.OPTEL_HOME, str(home))
+    monkeypatch.setattr(_errors, "RAISE", True)
+    monkeypatch.setattr(_errors, "_warned", set())
+    import optel
+
+    active = dict(optel._active)
+    optel._active.clear()
+    _reset_otel_globals()
+    yield home
+    for t in list(optel._active.values()):
+        t.shutdown()
+    optel._active.clear()
+    optel._active.update(active)
+    _reset_otel_globals()
+
+
+@pytest.fixture
+def home(clean_env: Path) -> Path:
+    """This test's OPTEL_HOME (not created until optel writes something)."""
+    return clean_env
+
+
+def run_python(
+    code: str,
+    home: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter with a clean environment and ``home``."""
+    environ = _scrubbed_environ()
+    environ[env.OPTEL_HOME] = str(home)
+    environ["PYTHONPATH"] = str(ROOT / "src")
+    environ.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_cli(
+    *args: str, home: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m optel ARGS`` in a clean environment with ``home``."""
+    environ = _scrubbed_environ()
+    environ[env.OPTEL_HOME] = str(home)
+    environ["PYTHONPATH"] = str(ROOT / "src")
+    environ.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "optel", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
