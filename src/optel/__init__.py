@@ -16,7 +16,6 @@ nothing else in optel ever raises into the host.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Iterable
 
@@ -29,14 +28,19 @@ __version__ = "0.1.0"
 settings = Settings()
 """The user's stored settings (dict-like; ``update()``, ``reset()``)."""
 
-_APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _POLICIES = ("opt-in", "opt-out")
 _lock = threading.Lock()
 _active: dict[str, Telemetry] = {}
 
 
 def _check(app: Any, version: Any, policy: Any, allowed_attributes: Any) -> list[str]:
-    if not isinstance(app, str) or not _APP.match(app):
+    if (
+        not isinstance(app, str)
+        or not 1 <= len(app) <= 64
+        or not app[0].isalnum()
+        or not set(app) <= _APP_CHARS
+    ):
         raise ValueError(
             "app must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit,"
             f" got {app!r}"

@@ -9,12 +9,9 @@ never hidden from tests.
 
 from __future__ import annotations
 
-import logging
 import sys
 from contextlib import contextmanager
 from typing import Iterator
-
-logger = logging.getLogger("optel")
 
 RAISE = False
 """Re-raise internal errors (set by the test suite, never in production)."""
@@ -44,6 +41,9 @@ def guard(what: str) -> Iterator[None]:
             raise
         if what not in _warned:
             _warned.add(what)
+            import logging  # only on failure: keeps ``import optel`` cheap
+
+            logger = logging.getLogger("optel")
             logger.debug("optel: internal error in %s", what, exc_info=True)
             logger.warning("optel: internal error in %s: %s", what, type(exc).__name__)
         _ = exc

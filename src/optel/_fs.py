@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -30,6 +29,8 @@ def read_json(path: str) -> Any:
 
 def write_json_atomic(path: str, data: Any, mode: int = 0o600) -> None:
     """Write ``data`` as JSON to ``path`` atomically with file mode ``mode``."""
+    import tempfile  # only when writing: keeps ``import optel`` cheap
+
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)

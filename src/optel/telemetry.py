@@ -7,7 +7,6 @@ objects; it imports no SDK, starts no thread and writes no file.
 
 from __future__ import annotations
 
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from . import _errors
@@ -29,6 +28,8 @@ class NullTelemetry:
         self.app = app
         self.version = version
         self.decision = decision
+        self._noop_tracer: Tracer | None = None  # cached tracer (no-op when off)
+        self._noop_meter: Meter | None = None
 
     @property
     def reason(self) -> str:
@@ -36,15 +37,20 @@ class NullTelemetry:
 
     @property
     def tracer(self) -> Tracer:
-        from opentelemetry.trace import NoOpTracer
+        # imported on first use: ``import optel; optel.init()`` stays cheap
+        if self._noop_tracer is None:
+            from opentelemetry.trace import NoOpTracer
 
-        return NoOpTracer()
+            self._noop_tracer = NoOpTracer()
+        return self._noop_tracer
 
     @property
     def meter(self) -> Meter:
-        from opentelemetry.metrics import NoOpMeter
+        if self._noop_meter is None:
+            from opentelemetry.metrics import NoOpMeter
 
-        return NoOpMeter(self.app, self.version)
+            self._noop_meter = NoOpMeter(self.app, self.version)
+        return self._noop_meter
 
     def event(self, name: str, **attributes: Any) -> None:
         """Record a named usage event (nothing happens without consent)."""
@@ -75,11 +81,17 @@ class Telemetry(NullTelemetry):
 
     @property
     def tracer(self) -> Tracer:
-        return self._pipeline.tracer_provider.get_tracer("optel." + self.app, self.version)
+        if self._noop_tracer is None:  # one tracer per telemetry object, kept
+            provider = self._pipeline.tracer_provider
+            self._noop_tracer = provider.get_tracer("optel." + self.app, self.version)
+        return self._noop_tracer
 
     @property
     def meter(self) -> Meter:
-        return self._pipeline.meter_provider.get_meter("optel." + self.app, self.version)
+        if self._noop_meter is None:
+            provider = self._pipeline.meter_provider
+            self._noop_meter = provider.get_meter("optel." + self.app, self.version)
+        return self._noop_meter
 
     def event(self, name: str, **attributes: Any) -> None:
         with _errors.guard("event"):
@@ -92,6 +104,8 @@ class Telemetry(NullTelemetry):
 
     def error(self, exc: BaseException) -> None:
         with _errors.guard("error"):
+            import traceback
+
             from . import records
 
             frames = traceback.extract_tb(exc.__traceback__)
