@@ -217,15 +217,16 @@ class Pipeline:
                 return 0
             new: list[NewRecord] = []
             names = self.cfg.destinations()
+            common = {
+                "app": self.app,
+                "version": self.version,
+                "policy": self.policy,
+                "session_id": _session_id(),
+            }
             for item in items:
                 with _errors.guard("record"):
                     rec = item if isinstance(item, dict) else records.from_span(item)
-                    rec.update(
-                        app=self.app,
-                        version=self.version,
-                        policy=self.policy,
-                        session_id=_session_id(),
-                    )
+                    rec.update(common)
                     rec = self.anonymizer.scrub(rec)
                     new.extend(self._render(rec, names))
             if new:

@@ -34,8 +34,34 @@ def value(v: Any) -> Any:
     return str(v)
 
 
+_PLAIN = (str, bool, int, float)
+
+
 def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {str(k): value(v) for k, v in (attrs or {}).items()}
+    if not attrs:
+        return {}
+    out = dict(attrs)
+    for k, v in out.items():
+        if not isinstance(v, _PLAIN):  # rare: sequences and odd types
+            return {str(k): value(v) for k, v in out.items()}
+    return out
+
+
+_resources: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def resource_attributes(resource: Any) -> dict[str, Any]:
+    """Attributes of an SDK ``Resource``, converted once per resource object."""
+    if resource is None:
+        return {}
+    hit = _resources.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    converted = attributes(resource.attributes)
+    if len(_resources) > 64:  # a process has a handful of resources; stay bounded
+        _resources.clear()
+    _resources[id(resource)] = (resource, converted)
+    return converted
 
 
 def _hex(n: int, width: int) -> str:
@@ -73,7 +99,7 @@ def from_span(span: Any) -> Record:
             for e in span.events
         ],
         "links": len(span.links),
-        "resource": attributes(span.resource.attributes if span.resource else None),
+        "resource": resource_attributes(span.resource),
         "scope": _scope(span.instrumentation_scope),
     }
 
@@ -94,7 +120,7 @@ def event(name: str, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> R
 def from_metrics(metrics_data: Any) -> Iterator[Record]:
     """One record per metric (all its data points) in an SDK ``MetricsData``."""
     for rm in metrics_data.resource_metrics:
-        resource = attributes(rm.resource.attributes)
+        resource = resource_attributes(rm.resource)
         for sm in rm.scope_metrics:
             scope = _scope(sm.scope)
             for metric in sm.metrics:
