@@ -22,10 +22,13 @@ def run() -> int:
     environ = dict(os.environ, OPTEL_HOME=home)
     cfg = config.resolve(environ=environ)
     consent.record(consent.GRANTED, "democonvert", source="demo", p=cfg.paths)
-    if cfg.destinations() == ("local",) and consent.kill_switch(environ) is not None:
-        # A CI run keeps telemetry off; the demo sends nowhere, so let it record.
-        if consent.kill_switch({**environ, "OPTEL_ALLOW_CI": "1"}) is None:
-            environ["OPTEL_ALLOW_CI"] = "1"
+    if (
+        cfg.destinations() == ("local",)
+        and consent.kill_switch(environ) is not None
+        and consent.kill_switch({**environ, "OPTEL_ALLOW_CI": "1"}) is None
+    ):
+        # Only CI keeps telemetry off, and the demo sends nowhere: let it record.
+        environ["OPTEL_ALLOW_CI"] = "1"
     print(f"== optel demo: state in {home} (consent granted there only)")
     print(f"== destinations: {', '.join(cfg.destinations()) or 'none'}\n")
     tool = subprocess.run([sys.executable, "-m", "optel._demo_tool"], env=environ)

@@ -48,7 +48,7 @@ from .spool import Limits, NewRecord, Spool
 QUEUE_MAX = 8192
 _VERSION = "0.1.0"
 
-_DELTA = {
+_DELTA: dict[type, AggregationTemporality] = {
     Counter: AggregationTemporality.DELTA,
     UpDownCounter: AggregationTemporality.CUMULATIVE,
     Histogram: AggregationTemporality.DELTA,
