@@ -1,0 +1,90 @@
+"""optel.init: argument checks, the null object, the enabled object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import optel
+from optel import consent
+from optel.config import paths
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"app": ""},
+        {"app": "has space"},
+        {"app": "-leading-dash"},
+        {"app": "x" * 65},
+        {"app": 42},
+        {"app": "ok", "policy": "opt-maybe"},
+        {"app": "ok", "version": ""},
+        {"app": "ok", "allowed_attributes": "framework"},
+        {"app": "ok", "allowed_attributes": ["", "framework"]},
+        {"app": "ok", "exit_budget_ms": -1},
+        {"app": "ok", "destinations": "ga4,carrier-pigeon"},
+        {"app": "ok", "otlp_endpoint": "collector:4318"},
+    ],
+)
+def test_wrong_arguments_raise_value_error(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        optel.init(**kwargs)
+
+
+def test_without_consent_the_null_object_accepts_everything(home: Path) -> None:
+    t = optel.init(app="mytool", version="1.0")
+    assert isinstance(t, optel.NullTelemetry) and not isinstance(t, optel.Telemetry)
+    assert t.enabled is False
+    assert "no decision" in t.decision.reason
+    with t.tracer.start_as_current_span("x") as span:
+        assert not span.is_recording()
+    t.meter.create_counter("c").add(1)
+    t.event("used", framework="onnx")
+    t.error(ValueError("boom"))
+    t.shutdown()
+    assert t.tracer is t.tracer  # cached, not rebuilt per call
+    assert not home.exists()
+
+
+def test_broken_state_on_disk_never_raises(home: Path) -> None:
+    home.mkdir()
+    Path(paths().consent).write_text("{not json")
+    Path(paths().settings).write_text("[1, 2")
+    t = optel.init(app="mytool")
+    assert t.enabled is False
+
+
+def test_with_consent_records_go_to_the_spool(home: Path) -> None:
+    consent.record(consent.GRANTED, "mytool", p=paths())
+    t = optel.init(app="mytool", allowed_attributes=["framework"])
+    assert isinstance(t, optel.Telemetry) and t.enabled
+    with t.tracer.start_as_current_span("convert", attributes={"framework": "onnx"}):
+        pass
+    t.event("model_converted", framework="onnx", size=3)
+    assert t.flush(0)
+    rows = t._pipeline.spool().pending()
+    assert sorted(r.signal for r in rows) == ["event", "span"]
+    assert optel.init(app="mytool") is t  # one pipeline per app and process
+    t.shutdown()
+    assert t.enabled is False  # shut down: nothing more leaves
+
+
+def test_queue_bound_drops_and_counts(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optel import pipeline
+
+    monkeypatch.setattr(pipeline, "QUEUE_MAX", 10)
+    consent.record(consent.GRANTED, p=paths())
+    t = optel.init(app="mytool")
+    worker = t._pipeline._thread
+    t._pipeline._stop.set()  # hold the worker so only the queue bound acts
+    t._pipeline._wake.set()
+    assert worker is not None
+    worker.join(5)
+    for _ in range(25):
+        t.event("used")
+    t.flush(0)
+    spool = t._pipeline.spool()
+    assert spool.count() == 10
+    assert spool.stats()["dropped_queue_full"] == 15
