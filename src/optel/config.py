@@ -4,6 +4,9 @@ Precedence, lowest to highest::
 
     defaults  <  settings file  <  environment  <  init() arguments
 
+with one exception: ``OPTEL_DESTINATIONS`` (the administrator's routing)
+wins over the tool's ``init(destinations=...)``.
+
 - *defaults* are the ``default`` of each :class:`Setting` below;
 - the *settings file* is ``settings.json`` in the config folder, written by
   ``optel settings KEY=VALUE`` or ``optel.settings.update({...})``;
@@ -315,7 +318,8 @@ def resolve(
     p = paths(environ)
     values = {name: s.default for name, s in SETTINGS.items()}
     sources = {name: "default" for name in SETTINGS}
-    for layer, found in (("file", read_file(p)), ("env", read_env(environ))):
+    from_env = read_env(environ)
+    for layer, found in (("file", read_file(p)), ("env", from_env)):
         values.update(found)
         sources.update(dict.fromkeys(found, layer))
     for key, raw in (overrides or {}).items():
@@ -323,6 +327,11 @@ def resolve(
             continue
         values[key] = check_key(key).parse(raw)
         sources[key] = "init"
+    if "destinations" in from_env:
+        # The one exception to the order: OPTEL_DESTINATIONS is the
+        # administrator's routing and overrides the tool's own choice.
+        values["destinations"] = from_env["destinations"]
+        sources["destinations"] = "env"
     return Config(values, sources, p)
 
 
