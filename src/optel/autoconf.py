@@ -1,0 +1,90 @@
+"""Drop-in for tools already instrumented with OpenTelemetry.
+
+``opentelemetry-instrument`` (and anything else that runs the SDK's
+auto-configuration) loads the configurator registered under the
+``opentelemetry_configurator`` entry point group. optel registers one named
+``optel``; it acts only when chosen explicitly, so installing optel as some
+tool's dependency never takes over another program's set-up::
+
+    OTEL_PYTHON_CONFIGURATOR=optel OTEL_SERVICE_NAME=mytool \\
+        opentelemetry-instrument python script.py
+
+It calls :func:`optel.init` for the app named by ``OTEL_SERVICE_NAME`` (or
+``OPTEL_APP``), so consent, the anonymizer and the spool sit between the
+script's unmodified OpenTelemetry calls and whatever exporters the
+environment names. ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
+``OTEL_LOGS_EXPORTER`` values ``otlp``, ``ga4`` and ``none`` map to optel
+destinations (``console`` maps to ``local``); ``OPTEL_DESTINATIONS`` still
+wins over them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+NAME = "optel"
+APP_ENV = "OPTEL_APP"
+POLICY_ENV = "OPTEL_POLICY"
+ALLOWED_ENV = "OPTEL_ALLOWED_ATTRIBUTES"
+_EXPORTER_VARS = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
+_MAP = {"otlp": "otlp", "otlp_proto_http": "otlp", "otlp_proto_grpc": "otlp", "ga4": "ga4",
+        "console": "local", "none": "none"}
+
+
+def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
+    """optel destinations named by the standard ``OTEL_*_EXPORTER`` variables."""
+    found: list[str] = []
+    named = False
+    for var in _EXPORTER_VARS:
+        for name in environ.get(var, "").split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            named = True
+            dest = _MAP.get(name)
+            if dest and dest != "none" and dest not in found:
+                found.append(dest)
+    if not named:
+        return None
+    return found or ["none"]
+
+
+def configure(environ: Mapping[str, str] | None = None) -> Any:
+    """Set optel up from the environment; returns the telemetry object or ``None``."""
+    from . import _errors, init
+
+    environ = os.environ if environ is None else environ
+    if environ.get("OTEL_PYTHON_CONFIGURATOR", "").strip() != NAME:
+        return None  # not chosen: leave the program's own set-up alone
+    app = (environ.get(APP_ENV) or environ.get("OTEL_SERVICE_NAME") or "").strip()
+    if not app:
+        _errors.warn_once("autoconf-app", "set OTEL_SERVICE_NAME (or OPTEL_APP) to name the tool")
+        return None
+    allowed = [k.strip() for k in environ.get(ALLOWED_ENV, "").split(",") if k.strip()]
+    policy = environ.get(POLICY_ENV, "opt-in").strip() or "opt-in"
+    dests = destinations_from_env(environ)
+    try:
+        return init(app=app, policy=policy, allowed_attributes=allowed, destinations=dests)
+    except ValueError as exc:  # an environment mistake: say so, never crash the program
+        _errors.warn_once("autoconf", f"not configured: {exc}")
+        return None
+
+
+def _base() -> type:
+    try:
+        from opentelemetry.sdk._configuration import _BaseConfigurator
+
+        return _BaseConfigurator
+    except ImportError:  # pragma: no cover - very old SDKs
+        return object
+
+
+class OptelConfigurator(_base()):  # type: ignore[misc]
+    """The ``opentelemetry_configurator`` entry point named ``optel``."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        configure()
+
+    def configure(self, **kwargs: Any) -> None:
+        self._configure(**kwargs)
