@@ -104,21 +104,19 @@ class Telemetry(NullTelemetry):
 
     def error(self, exc: BaseException) -> None:
         with _errors.guard("error"):
-            import traceback
-
             from . import records
+            from .anonymize import exceptions
 
-            frames = traceback.extract_tb(exc.__traceback__)
+            # built now, while the traceback exists; it reads no locals
+            report = exceptions.report(exc)
             attrs = {
-                "exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "exception.message": str(exc),
-                "exception.stacktrace": "\n".join(
-                    f"{f.filename}:{f.lineno} in {f.name}" for f in frames
-                ),
+                "exception.type": report["type"],
+                "exception.message": report["message"],
+                "exception.stacktrace": exceptions.stacktrace(report["frames"]),
             }
-            self._pipeline.offer_record(
-                records.event("exception", attrs, self._pipeline._resource_attrs)
-            )
+            rec = records.event("exception", attrs, self._pipeline._resource_attrs)
+            rec["report"] = report
+            self._pipeline.offer_record(rec)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""

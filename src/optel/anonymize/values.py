@@ -1,0 +1,263 @@
+"""Value scrubbers: personal data inside strings becomes a typed placeholder.
+
+Applied to every string that survives the key policy (attribute values,
+span, event and metric names, log bodies, exception messages). Each rule
+has a name and a placeholder, so the data keeps its meaning
+(``<home>/models/resnet.onnx``, ``user <email> failed``). Order matters:
+whole secrets first (a JWT contains dots that look like other things), then
+URLs, then paths, then addresses and numbers.
+
+:func:`scrub_text` is memoized (bounded), and short plain values (``onnx``,
+``1.2.3``, ``torch.nn.functional``) take a fast path that skips every rule.
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import math
+import re
+import socket
+from functools import lru_cache
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+Rule = tuple[str, "re.Pattern[str]", Callable[["re.Match[str]"], str]]
+
+
+def _const(text: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: text
+
+
+def _keep_group(group: int, text: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: m.group(group) + text
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+_SECRETS: list[Rule] = [
+    (
+        "pem",
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+            re.S,
+        ),
+        _const("<secret>"),
+    ),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), _const("<secret>")),
+    ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{12,}"), _keep_group(1, "<secret>")),
+    (
+        "basic_auth",  # base64 of user:password; must hold a digit so prose stays
+        re.compile(r"(?i)\b(basic\s+)(?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{8,}={0,2}"),
+        _keep_group(1, "<secret>"),
+    ),
+    ("aws_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"), _const("<secret>")),
+    ("github", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})"), _const("<secret>")),
+    ("huggingface", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), _const("<secret>")),
+    ("openai", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), _const("<secret>")),
+    ("slack", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), _const("<secret>")),
+]
+
+# ``password=...`` in free text; runs after URLs, whose query values go anyway
+_ASSIGNMENT: Rule = (
+    "assignment",
+    re.compile(
+        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)"
+        r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&<]+"
+    ),
+    _keep_group(1, "<secret>"),
+)
+
+# -- locations ----------------------------------------------------------------------------
+
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s\"'<>`]+")
+
+
+def _url(m: re.Match[str]) -> str:
+    """Keep scheme, host and path; drop userinfo, query values and fragment."""
+    raw = m.group(0)
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        query = "&".join(
+            f"{pair.split('=', 1)[0]}=<value>" if "=" in pair else "<value>"
+            for pair in parts.query.split("&")
+            if pair
+        )
+        return urlunsplit((parts.scheme, host, _paths(parts.path), query, ""))
+    except ValueError:
+        return "<url>"
+
+
+_HOME_POSIX = re.compile(r"(?<![\w.])/(?:home|Users|export/home)/[^/\s\"'<>:]+")
+_HOME_WIN = re.compile(r"(?i)\b[A-Z]:[\\/]+(?:Users|Documents and Settings)[\\/]+[^\\/\s\"'<>:]+")
+_HOME_TILDE = re.compile(r"(?<![\w/])~[A-Za-z_][\w.-]*(?=/|\b)")
+
+
+def _paths(text: str) -> str:
+    text = _HOME_POSIX.sub("<home>", text)
+    text = _HOME_WIN.sub("<home>", text)
+    return _HOME_TILDE.sub("<home>", text)
+
+
+# -- addresses and numbers ------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_MAC = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
+
+
+def _ipv4(m: re.Match[str]) -> str:
+    try:
+        ipaddress.IPv4Address(m.group(0))
+    except ValueError:
+        return m.group(0)
+    return "<ip>"
+
+
+def _ipv6(m: re.Match[str]) -> str:
+    text = m.group(0).split("%")[0]
+    if "::" not in text and text.count(":") != 7:
+        return m.group(0)  # "12:30:45" is a time, not an address
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return m.group(0)
+    return "<ip>"
+
+
+def luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(m: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", m.group(0))
+    if 13 <= len(digits) <= 19 and luhn(digits) and len(set(digits)) > 1:
+        return "<card>"
+    return m.group(0)
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _token(m: re.Match[str]) -> str:
+    """Long random-looking strings are treated as secrets.
+
+    Hex digests (4 bits per character at most) and uuids stay: they name
+    builds and models, not people.
+    """
+    text = m.group(0)
+    has_upper = any(c.isupper() for c in text)
+    has_lower = any(c.islower() for c in text)
+    has_digit = any(c.isdigit() for c in text)
+    if has_upper and has_lower and has_digit and entropy(text) >= 4.3:
+        return "<secret>"
+    return text
+
+
+_ADDRESSES: list[Rule] = [
+    ("email", _EMAIL, _const("<email>")),
+    ("mac", _MAC, _const("<mac>")),
+    ("ipv6", _IPV6, _ipv6),
+    ("ipv4", _IPV4, _ipv4),
+    ("card", _CARD, _card),
+    ("token", _TOKEN, _token),
+]
+
+
+# -- who runs this --------------------------------------------------------------------------
+
+_GENERIC_NAMES = {"root", "user", "admin", "runner", "ubuntu", "localhost", "home", "users"}
+
+
+def _identity_pattern(names: list[str]) -> re.Pattern[str] | None:
+    names = sorted({n for n in names if len(n) >= 3 and n.lower() not in _GENERIC_NAMES}, key=len)
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n) for n in reversed(names))
+    return re.compile(rf"(?i)(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+
+
+def _local_identity() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name known: nothing to look for
+        user = ""
+    try:
+        host = socket.gethostname()
+    except OSError:
+        host = ""
+    hosts = [host, host.split(".")[0]] if host else []
+    return _identity_pattern([user]), _identity_pattern(hosts)
+
+
+_USER, _HOST = _local_identity()
+
+
+def set_local_identity(user: str, host: str) -> None:
+    """Replace the user and host names looked for (tests, or a tool that knows better)."""
+    global _USER, _HOST
+    _USER, _HOST = _identity_pattern([user]), _identity_pattern([host, host.split(".")[0]])
+    scrub_text.cache_clear()
+
+
+# -- entry points --------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.+-]{1,19}")  # shorter than any token rule
+_SUSPECT = re.compile(r"\d{5,}|@|:|/|\\|~")
+
+
+def _plain(text: str) -> bool:
+    """Short values made of name characters, without long digit runs."""
+    return _PLAIN.fullmatch(text) is not None and _SUSPECT.search(text) is None
+
+
+@lru_cache(maxsize=8192)
+def scrub_text(text: str) -> str:
+    """``text`` with personal data replaced by typed placeholders."""
+    if _plain(text) and not _mentions_identity(text):
+        return text
+    for _, pattern, replace in _SECRETS:
+        text = pattern.sub(replace, text)
+    text = _URL.sub(_url, text)
+    text = _ASSIGNMENT[1].sub(_ASSIGNMENT[2], text)
+    text = _paths(text)
+    for _, pattern, replace in _ADDRESSES:
+        text = pattern.sub(replace, text)
+    if _USER is not None:
+        text = _USER.sub("<user>", text)
+    if _HOST is not None:
+        text = _HOST.sub("<host>", text)
+    return text
+
+
+def _mentions_identity(text: str) -> bool:
+    return (_USER is not None and _USER.search(text) is not None) or (
+        _HOST is not None and _HOST.search(text) is not None
+    )
+
+
+def scrub_value(value: Any) -> Any:
+    """Strings scrubbed; numbers and booleans as they are; sequences item by item."""
+    if isinstance(value, str):
+        return scrub_text(value) if len(value) <= 100_000 else scrub_text(value[:100_000])
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    return value
