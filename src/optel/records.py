@@ -9,6 +9,7 @@ into its own wire format. Its shape, per ``signal``::
              status {code, message}, attributes, events [{name, time_ns,
              attributes}], links
     event:   name, time_ns, attributes           (telemetry.event, errors)
+    log:     time_ns, body, severity, attributes  (the logging bridge)
     metric:  name, description, unit, type (sum|gauge|histogram), monotonic,
              temporality, points [{attributes, start_ns, time_ns, value} or
              {..., count, sum, min, max, bounds, bucket_counts}]
@@ -114,6 +115,26 @@ def event(name: str, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> R
         "attributes": attributes(attrs),
         "resource": dict(resource),
         "scope": {"name": "optel", "version": None},
+    }
+
+
+def log(
+    body: str,
+    severity: str,
+    logger: str,
+    attrs: Mapping[str, Any],
+    resource: Mapping[str, Any],
+) -> Record:
+    now = time.time_ns()
+    return {
+        "signal": "log",
+        "time": now / 1e9,
+        "time_ns": now,
+        "body": body,
+        "severity": severity,
+        "attributes": attributes(attrs),
+        "resource": dict(resource),
+        "scope": {"name": logger, "version": None},
     }
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from . import _errors
 
 if TYPE_CHECKING:
+    import logging
+
     from opentelemetry.metrics import Meter
     from opentelemetry.trace import Tracer
 
@@ -57,6 +59,12 @@ class NullTelemetry:
 
     def error(self, exc: BaseException) -> None:
         """Record a scrubbed failure report (nothing happens without consent)."""
+
+    def log_handler(self, level: int = 30) -> logging.Handler:
+        """A ``logging.Handler`` for warnings and errors (a no-op one when off)."""
+        import logging
+
+        return logging.NullHandler(level)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True
@@ -117,6 +125,12 @@ class Telemetry(NullTelemetry):
             rec = records.event("exception", attrs, self._pipeline._resource_attrs)
             rec["report"] = report
             self._pipeline.offer_record(rec)
+
+    def log_handler(self, level: int = 30) -> logging.Handler:
+        """A ``logging.Handler`` sending records at ``level`` and above through optel."""
+        from .logbridge import Handler
+
+        return Handler(self._pipeline.offer_record, self._pipeline._resource_attrs, level)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""
