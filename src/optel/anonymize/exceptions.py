@@ -16,7 +16,7 @@ import sysconfig
 from functools import lru_cache
 from typing import Any
 
-from .values import scrub_text
+from .values import scrub_blocks, scrub_text
 
 MAX_FRAMES = 50
 
@@ -110,7 +110,7 @@ def scrub_traceback_text(text: str) -> str:
     """
     out: list[str] = []
     skip_source = False
-    for line in text.splitlines():
+    for line in scrub_blocks(text).splitlines():
         m = _TB_FILE.match(line)
         if m:
             indent, path, lineno, func = m.groups()

@@ -62,7 +62,7 @@ _SECRETS: list[Rule] = [
 _ASSIGNMENT: Rule = (
     "assignment",
     re.compile(
-        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)"
+        r"(?i)(?<![A-Za-z])((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)"
         r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&<]+"
     ),
     _keep_group(1, "<secret>"),
@@ -216,6 +216,11 @@ def set_local_identity(user: str, host: str) -> None:
     global _USER, _HOST
     _USER, _HOST = _identity_pattern([user]), _identity_pattern([host, host.split(".")[0]])
     scrub_text.cache_clear()
+
+
+def scrub_blocks(text: str) -> str:
+    """Only the rules that span lines (PEM blocks), for text handled line by line."""
+    return _SECRETS[0][1].sub(_SECRETS[0][2], text)
 
 
 # -- entry points --------------------------------------------------------------------------
