@@ -75,7 +75,7 @@ def test_no_leak_reaches_the_spool_or_show(home: Path) -> None:
     items = json.loads(shown)
     signals = {i["signal"] for i in items}
     assert signals == {"span", "event", "metric", "log"}, signals
-    assert len(items) > 5 * len(LEAKS)  # everything was recorded, just scrubbed
+    assert len(items) > 2 * len(LEAKS)  # recorded (rate limits cap events), just scrubbed
 
     on_disk = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     survivors = [n for n in _needles() if n in shown or n.encode() in on_disk]

@@ -141,9 +141,21 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Issuer prefixes of the major card networks (Visa 4, Mastercard 51-55 and
+# 22-27, Amex 34/37, Discover 6011/64/65, JCB 35, Diners 30/36/38, UnionPay
+# 62): https://en.wikipedia.org/wiki/Payment_card_number#Issuer_identification_number_(IIN)
+# Millisecond timestamps (13 digits starting with 1) are thereby never cards.
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[0478]|35|6011|6[245]")
+
+
 def _card(m: re.Match[str]) -> str:
     digits = re.sub(r"[ -]", "", m.group(0))
-    if 13 <= len(digits) <= 19 and luhn(digits) and len(set(digits)) > 1:
+    if (
+        13 <= len(digits) <= 19
+        and _CARD_PREFIX.match(digits)
+        and luhn(digits)
+        and len(set(digits)) > 1
+    ):
         return "<card>"
     return m.group(0)
 
@@ -211,10 +223,14 @@ def _local_identity() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
 _USER, _HOST = _local_identity()
 
 
-def set_local_identity(user: str, host: str) -> None:
-    """Replace the user and host names looked for (tests, or a tool that knows better)."""
+def set_local_identity(user: str | None = None, host: str | None = None) -> None:
+    """Replace the user and host names looked for; no arguments: this machine's."""
     global _USER, _HOST
-    _USER, _HOST = _identity_pattern([user]), _identity_pattern([host, host.split(".")[0]])
+    if user is None and host is None:
+        _USER, _HOST = _local_identity()
+    else:
+        host = host or ""
+        _USER, _HOST = _identity_pattern([user or ""]), _identity_pattern([host, host.split(".")[0]])
     scrub_text.cache_clear()
 
 
@@ -246,10 +262,10 @@ def scrub_text(text: str) -> str:
     text = _paths(text)
     for _, pattern, replace in _ADDRESSES:
         text = pattern.sub(replace, text)
+    if _HOST is not None:  # first: host names often contain the user name
+        text = _HOST.sub("<host>", text)
     if _USER is not None:
         text = _USER.sub("<user>", text)
-    if _HOST is not None:
-        text = _HOST.sub("<host>", text)
     return text
 
 

@@ -1,0 +1,140 @@
+"""The anonymizer's rules, one by one."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from optel.anonymize import Anonymizer, denied, exceptions, values
+from optel.anonymize.values import scrub_text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("/home/alice/models/x.onnx", "<home>/models/x.onnx"),
+        ("C:\\Users\\Bob\\x.py", "<home>\\x.py"),
+        ("~carol/data", "<home>/data"),
+        ("mail bob@corp.com now", "mail <email> now"),
+        ("at 10.0.0.1 and ::1", "at <ip> and <ip>"),
+        ("mac aa:bb:cc:dd:ee:ff", "mac <mac>"),
+        ("https://u:pw@h.com/a?token=x&y=1#f", "https://h.com/a?token=<value>&y=<value>"),
+        ("card 4111 1111 1111 1111", "card <card>"),
+        ("Bearer abcdefghijklmnop", "Bearer <secret>"),
+        ("password=hunter2 ok", "password=<secret> ok"),
+    ],
+)
+def test_placeholders_keep_the_meaning(text: str, expected: str) -> None:
+    assert scrub_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "onnx",
+        "1.2.3",
+        "2.1.0+cu121",
+        "torch.nn.functional",
+        "fp16",
+        "resnet50",
+        "12:30:45",  # a time, not an IPv6 address
+        "4111 1111 1111 1112",  # fails the Luhn check
+        "0123456789abcdef" * 4,  # a sha256 digest
+        "123e4567-e89b-12d3-a456-426614174000",  # a uuid
+        "basic training",
+        "the token budget was exceeded",
+        "root cause",
+    ],
+)
+def test_plain_values_pass_unchanged(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_local_user_and_host_names_are_replaced() -> None:
+    values.set_local_identity("zelda", "zelda-laptop.corp")
+    try:
+        assert scrub_text("run by zelda on zelda-laptop.corp") == "run by <user> on <host>"
+        assert scrub_text("zelda-laptop") == "<host>"
+    finally:
+        values.set_local_identity()  # back to this machine's names
+
+
+def test_luhn() -> None:
+    assert values.luhn("4111111111111111")
+    assert not values.luhn("4111111111111112")
+
+
+@pytest.mark.parametrize(
+    "key", ["user.email", "enduser.id", "db.password", "x-api-key", "auth_header", "session.id",
+            "host.name", "process.command_line", "net.peer.name", "network.peer.address"],
+)
+def test_identity_and_secret_keys_are_dropped_even_when_declared(key: str) -> None:
+    assert denied(key)
+    a = Anonymizer([key])
+    assert not a.allowed(key)
+
+
+def test_undeclared_keys_are_dropped_and_counted() -> None:
+    a = Anonymizer(["framework"])
+    rec = {"signal": "span", "name": "convert", "attributes": {"framework": "onnx", "x": 1},
+           "resource": {"service.name": "t", "host.name": "box"},
+           "events": [{"name": "e", "attributes": {"y": 2}}]}
+    out = a.scrub(rec)
+    assert out["attributes"] == {"framework": "onnx"}
+    assert out["resource"] == {"service.name": "t"}
+    assert out["events"][0]["attributes"] == {}
+    assert out["dropped_attributes"] == 2
+    assert rec["attributes"] == {"framework": "onnx", "x": 1}  # the input is not mutated
+
+
+def test_failure_report_is_module_relative_without_locals() -> None:
+    secret_local = "/home/alice/secret.txt"  # noqa: F841 - must not appear
+
+    try:
+        json.loads("{bad json from /home/alice}")
+    except ValueError as exc:
+        rep = exceptions.report(exc)
+    assert rep["type"] == "json.decoder.JSONDecodeError"
+    files = [f["file"] for f in rep["frames"]]
+    assert files[0] == "<user-code>"  # this test file is the user's code
+    assert any(f.startswith("<stdlib>/json/") for f in files)
+    text = json.dumps(rep)
+    assert "alice" not in text and "secret.txt" not in text
+    assert all(isinstance(f["line"], int) and f["function"] for f in rep["frames"])
+
+
+def test_site_packages_frames_are_relative() -> None:
+    import pytest as mod
+
+    assert exceptions.location(mod.__file__).startswith("site-packages/")
+    assert exceptions.location(json.__file__) == "<stdlib>/json/__init__.py"
+    assert exceptions.location("/home/bob/proj/train.py") == "<user-code>"
+    assert exceptions.location("<frozen importlib._bootstrap>") == "<frozen importlib._bootstrap>"
+
+
+def test_sdk_traceback_text_is_rewritten() -> None:
+    tb = (
+        "Traceback (most recent call last):\n"
+        f'  File "{json.__file__}", line 346, in loads\n'
+        "    return _default_decoder.decode(s)\n"
+        '  File "/home/alice/tool.py", line 3, in main\n'
+        "    token = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'\n"
+        "ValueError: bad /home/alice/x\n"
+    )
+    out = exceptions.scrub_traceback_text(tb)
+    assert "<stdlib>/json/__init__.py:346 in loads" in out
+    assert "<user-code>:3 in main" in out
+    assert "alice" not in out and "ghp_" not in out and "_default_decoder" not in out
+
+
+def test_scrub_is_memoized() -> None:
+    scrub_text.cache_clear()
+    scrub_text("see /home/alice/x")
+    scrub_text("see /home/alice/x")
+    assert scrub_text.cache_info().hits >= 1
+
+
+def test_exception_roots_cover_this_interpreter() -> None:
+    assert exceptions.location(sys.modules["os"].__file__ or "") == "<stdlib>/os.py"
