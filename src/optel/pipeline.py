@@ -37,6 +37,7 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
@@ -159,8 +160,14 @@ class Pipeline:
         return provider
 
     def _attach_metrics(self) -> MeterProvider:
+        # Undeclared metric attributes are dropped before aggregation, so they
+        # can neither leak nor blow up the number of series kept in memory.
+        keep = {k for k in self.anonymizer.keys.declared if self.anonymizer.allowed(k)}
         provider = MeterProvider(
-            resource=self.resource, metric_readers=[self.reader], shutdown_on_exit=False
+            resource=self.resource,
+            metric_readers=[self.reader],
+            views=[View(instrument_name="*", attribute_keys=keep)],
+            shutdown_on_exit=False,
         )
         current = metrics_api.get_meter_provider()
         if not isinstance(current, MeterProvider):

@@ -64,7 +64,7 @@ def test_with_consent_records_go_to_the_spool(home: Path) -> None:
         pass
     t.event("model_converted", framework="onnx", size=3)
     assert t.flush(0)
-    rows = t._pipeline.spool().pending()
+    rows = [r for r in t._pipeline.spool().pending() if '"run_start"' not in r.payload]
     assert sorted(r.signal for r in rows) == ["event", "span"]
     assert optel.init(app="mytool") is t  # one pipeline per app and process
     t.shutdown()
@@ -82,9 +82,25 @@ def test_queue_bound_drops_and_counts(home: Path, monkeypatch: pytest.MonkeyPatc
     t._pipeline._wake.set()
     assert worker is not None
     worker.join(5)
+    queued = len(t._pipeline._queue)  # run_start may already wait there
     for _ in range(25):
         t.event("used")
     t.flush(0)
     spool = t._pipeline.spool()
     assert spool.count() == 10
-    assert spool.stats()["dropped_queue_full"] == 15
+    assert spool.stats()["dropped_queue_full"] == 25 - (10 - queued)
+
+
+def test_undeclared_metric_attributes_are_dropped_before_aggregation(home: Path) -> None:
+    consent.record(consent.GRANTED, p=paths())
+    t = optel.init(app="mytool", allowed_attributes=["framework"])
+    counter = t.meter.create_counter("converted")
+    for i in range(50):  # 50 distinct user ids would be 50 series without the view
+        counter.add(1, {"framework": "onnx", "user_id": f"u{i}"})
+    t.flush(0)
+    metrics = [r for r in t._pipeline.spool().pending() if r.signal == "metric"]
+    assert len(metrics) == 1
+    import json
+
+    points = json.loads(metrics[0].payload)["points"]
+    assert points == [{**points[0], "attributes": {"framework": "onnx"}, "value": 50}]

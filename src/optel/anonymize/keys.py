@@ -99,6 +99,10 @@ class KeyPolicy:
         self._cache: dict[str, bool] = {}
         self.declare(declared)
 
+    @property
+    def declared(self) -> frozenset[str]:
+        return frozenset(self._declared)
+
     def declare(self, keys: Iterable[str]) -> None:
         new = set(keys) - self._declared
         if new:
