@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from .config import Settings
 from .telemetry import NullTelemetry, Telemetry
 
-__all__ = ["init", "settings", "Telemetry", "NullTelemetry", "__version__"]
+__all__ = ["init", "hashed", "settings", "Telemetry", "NullTelemetry", "__version__"]
 __version__ = "0.1.0"
 
 settings = Settings()
@@ -105,3 +105,16 @@ def init(
             pipeline = Pipeline(cfg, app, version, policy, Anonymizer(keys))
             result = _active[app] = Telemetry(app, version, decision, pipeline)
         return result
+
+def hashed(value: object) -> str:
+    """A keyed hash of ``value`` for grouping without revealing it.
+
+    HMAC-SHA256 with a random per-install salt kept in the state folder; the
+    salt never leaves the machine. Without consent in this process nothing
+    is sent, so nothing is computed or written: the result is ``<hashed>``.
+    """
+    if not any(t.enabled for t in _active.values()):
+        return "<hashed>"
+    from .anonymize.hashing import hashed as _hashed
+
+    return _hashed(value)

@@ -138,3 +138,24 @@ def test_scrub_is_memoized() -> None:
 
 def test_exception_roots_cover_this_interpreter() -> None:
     assert exceptions.location(sys.modules["os"].__file__ or "") == "<stdlib>/os.py"
+
+
+def test_hashed_is_keyed_stable_and_local(home) -> None:  # type: ignore[no-untyped-def]
+    import optel
+    from optel import consent
+    from optel.anonymize import hashing
+    from optel.config import paths
+
+    assert optel.hashed("alice@example.com") == "<hashed>"  # no consent: nothing written
+    assert not home.exists()
+    consent.record(consent.GRANTED, p=paths())
+    optel.init(app="mytool")
+    hashing._salt = None
+    first = optel.hashed("alice@example.com")
+    assert first.startswith("h:") and len(first) == 18 and "alice" not in first
+    assert optel.hashed("alice@example.com") == first
+    assert optel.hashed("bob@example.com") != first
+    hashing._salt = None  # another install, another salt, another hash
+    (home / "salt.json").unlink()
+    assert optel.hashed("alice@example.com") != first
+    assert oct((home / "salt.json").stat().st_mode & 0o777) == "0o600"
