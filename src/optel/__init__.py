@@ -68,6 +68,10 @@ def init(
     otlp_endpoint: str | None = None,
     destinations: str | Iterable[str] | None = None,
     exit_budget_ms: int | None = None,
+    capture_crashes: bool = False,
+    capture_logs: bool | int | str = False,
+    max_events_per_minute: int | None = None,
+    max_events_per_run: int | None = None,
 ) -> NullTelemetry:
     """Set up telemetry for ``app`` and return the object the tool keeps.
 
@@ -75,8 +79,19 @@ def init(
     :class:`NullTelemetry` (no SDK import, no thread, no file). Raises
     ``ValueError`` for a wrong argument; never for state on disk or in the
     environment.
+
+    ``capture_crashes=True`` reports unhandled exceptions (the traceback the
+    user sees is unchanged); ``capture_logs=True`` (or a level such as
+    ``"ERROR"``) sends log records at WARNING (or that level) and above from
+    the root logger; ``max_events_per_minute`` / ``max_events_per_run`` cap
+    events, failure reports and log records (drops are counted).
     """
     keys = _check(app, version, policy, allowed_attributes)
+    from . import usage
+
+    extras = usage.check_extras(
+        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run
+    )
     from . import config, consent
 
     overrides = {
@@ -96,6 +111,8 @@ def init(
         existing = _active.get(app)
         if existing is not None and existing.enabled:
             existing._pipeline.anonymizer.declare(keys)
+            with _errors.guard("init-extras"):
+                usage.setup(existing, extras, new=False)
             return existing
         result: NullTelemetry = NullTelemetry(app, version, decision)
         with _errors.guard("init"):
@@ -104,7 +121,11 @@ def init(
 
             pipeline = Pipeline(cfg, app, version, policy, Anonymizer(keys))
             result = _active[app] = Telemetry(app, version, decision, pipeline)
+        with _errors.guard("init-extras"):
+            if isinstance(result, Telemetry):
+                usage.setup(result, extras, new=True)  # run_start, crash hook, log handler
         return result
+
 
 def hashed(value: object) -> str:
     """A keyed hash of ``value`` for grouping without revealing it.

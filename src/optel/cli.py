@@ -67,6 +67,11 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "destinations": list(cfg.destinations()),
         "pending": pending,
         "dropped": {k[len("dropped_"):]: v for k, v in stats.items() if k.startswith("dropped_")},
+        # events over a tool's caps (optel.ratelimit), per app
+        "rate_limited": sum(
+            v for k, v in stats.items()
+            if k.startswith("rate_limited:") and (app is None or k == "rate_limited:" + app)
+        ),
         "sent": stats.get("sent", 0),
         "last_error": last_error,
         "home": cfg.paths.config_dir,
@@ -83,6 +88,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"consent:      {data['consent']}" + (f" ({data['scope']} decision)" if data["scope"] else ""))
     print(f"destinations: {', '.join(data['destinations']) or 'none'}")
     print(f"pending:      {data['pending']} record(s) waiting")
+    if data["rate_limited"]:
+        print(f"rate limited: {data['rate_limited']} event(s) over the tool's caps, not recorded")
     if data["dropped"]:
         print("dropped:      " + ", ".join(f"{k}={v}" for k, v in sorted(data["dropped"].items())))
     if data["last_error"]:

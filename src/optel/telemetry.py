@@ -7,7 +7,7 @@ objects; it imports no SDK, starts no thread and writes no file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import _errors
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .consent import Decision
     from .pipeline import Pipeline
+    from .usage import NullTracker
 
 
 class NullTelemetry:
@@ -66,6 +67,13 @@ class NullTelemetry:
 
         return logging.NullHandler(level)
 
+    def track(self, name: str, params: Iterable[str] = (), **attributes: Any) -> NullTracker:
+        """Decorator and context manager recording duration, outcome and declared
+        parameters of a command (see :mod:`optel.usage`); unchanged calls when off."""
+        from .usage import NullTracker
+
+        return NullTracker(name, params, attributes)
+
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True
 
@@ -82,6 +90,9 @@ class Telemetry(NullTelemetry):
     def __init__(self, app: str, version: str | None, decision: Decision, pipeline: Pipeline):
         super().__init__(app, version, decision)
         self._pipeline = pipeline
+        from .ratelimit import RateLimiter
+
+        self._limiter = RateLimiter()  # init() sets the tool's caps
 
     @property
     def enabled(self) -> bool:  # type: ignore[override]
@@ -103,34 +114,45 @@ class Telemetry(NullTelemetry):
 
     def event(self, name: str, **attributes: Any) -> None:
         with _errors.guard("event"):
-            from . import records
-
+            if not self._limiter.allow():
+                return  # over the tool's cap: counted, shown by 'optel status'
             self._pipeline.anonymizer.declare(attributes)  # keys passed here count as declared
-            self._pipeline.offer_record(
-                records.event(str(name), attributes, self._pipeline._resource_attrs)
-            )
+            self._emit(str(name), attributes)
+
+    def _emit(self, name: str, attributes: dict[str, Any], **fields: Any) -> None:
+        """Queue one event record (no rate limit, no key declaration)."""
+        from . import records
+
+        rec = records.event(name, attributes, self._pipeline._resource_attrs)
+        rec.update(fields)
+        self._pipeline.offer_record(rec)
+
+    def _offer_limited(self, rec: dict[str, Any]) -> None:
+        if self._limiter.allow():
+            self._pipeline.offer_record(rec)
 
     def error(self, exc: BaseException) -> None:
         with _errors.guard("error"):
-            from . import records
-            from .anonymize import exceptions
+            from . import crash
 
-            # built now, while the traceback exists; it reads no locals
-            report = exceptions.report(exc)
-            attrs = {
-                "exception.type": report["type"],
-                "exception.message": report["message"],
-                "exception.stacktrace": exceptions.stacktrace(report["frames"]),
-            }
-            rec = records.event("exception", attrs, self._pipeline._resource_attrs)
-            rec["report"] = report
-            self._pipeline.offer_record(rec)
+            # built now, while the traceback exists; it reads no locals.
+            # A repeat of a failure already reported in this run is only counted.
+            noted = crash.note(self, exc)
+            if noted is not None and self._limiter.allow():
+                self._emit("exception", noted[0], report=noted[1])
 
     def log_handler(self, level: int = 30) -> logging.Handler:
         """A ``logging.Handler`` sending records at ``level`` and above through optel."""
         from .logbridge import Handler
 
-        return Handler(self._pipeline.offer_record, self._pipeline._resource_attrs, level)
+        return Handler(self._offer_limited, self._pipeline._resource_attrs, level)
+
+    def track(self, name: str, params: Iterable[str] = (), **attributes: Any) -> NullTracker:
+        """Decorator and context manager: one usage event per call with its duration,
+        success or failure and the declared ``params`` (see :mod:`optel.usage`)."""
+        from .usage import Tracker
+
+        return Tracker(self, name, params, attributes)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""
@@ -139,6 +161,9 @@ class Telemetry(NullTelemetry):
     def shutdown(self) -> None:
         """Spool everything, deliver within the exit budget; also runs at exit."""
         with _errors.guard("shutdown"):
+            from .usage import end_run
+
+            end_run(self)  # run_end, repeated failures, rate-limit drops
             self._pipeline.shutdown()  # a host's own provider is the host's to shut down
 
     def __repr__(self) -> str:
