@@ -6,6 +6,9 @@ import time
 
 import optel
 
+DEMO_PATH = "/home/alice/models/resnet50.onnx"
+DEMO_BROKEN = "/home/alice/models/broken.onnx"
+
 
 def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     tracer = telemetry.tracer
@@ -35,10 +38,10 @@ def main() -> None:
         allowed_attributes=["framework", "input_path", "model.size_mb", "optimize"],
     )
     print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
-    convert(telemetry, "onnx", "/home/alice/models/resnet50.onnx")
+    convert(telemetry, "onnx", DEMO_PATH)
     print("democonvert: converted resnet50.onnx")
     try:
-        open("/home/alice/models/broken.onnx", "rb")  # noqa: SIM115 - the caught failure
+        open(DEMO_BROKEN, "rb")  # noqa: SIM115 - the caught failure
     except OSError as exc:
         telemetry.error(exc)
         print("democonvert: broken.onnx failed (reported, scrubbed)")

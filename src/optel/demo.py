@@ -9,12 +9,14 @@ records too.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
 from . import config, consent
+from ._demo_tool import DEMO_BROKEN, DEMO_PATH
 
 
 def run() -> int:
@@ -37,9 +39,36 @@ def run() -> int:
         return 1
     print("\n== what was recorded (optel show):")
     show = subprocess.run([sys.executable, "-m", "optel", "show"], env=environ)
+    _print_scrubbing(environ)
     print("\n== optel status --app democonvert:")
     status = subprocess.run(
         [sys.executable, "-m", "optel", "status", "--app", "democonvert"], env=environ
     )
     print(f"\n== it all lives in {home}; 'OPTEL_HOME={home} optel show --json' shows it again")
     return show.returncode or status.returncode
+
+
+def _print_scrubbing(environ: dict[str, str]) -> None:
+    """Show what the tool passed in next to what optel kept."""
+    out = subprocess.run(
+        [sys.executable, "-m", "optel", "show", "--json"],
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        items = [i["payload"] for i in json.loads(out.stdout)]
+    except ValueError:
+        return
+    convert = next((p for p in items if p.get("name") == "convert"), None)
+    failure = next((p for p in items if p.get("name") == "exception"), None)
+    print("\n== personal data in, scrubbed data out:")
+    if convert is not None:
+        kept = convert.get("attributes", {})
+        print(f"  input_path  in:  {DEMO_PATH}")
+        print(f"              out: {kept.get('input_path', '(dropped)')}")
+        print("  user.email  in:  alice@example.com")
+        print(f"              out: {kept.get('user.email', '(dropped: not an allowed key)')}")
+    if failure is not None:
+        print(f"  error       in:  [Errno 2] No such file or directory: '{DEMO_BROKEN}'")
+        print(f"              out: {failure.get('attributes', {}).get('exception.message')}")
