@@ -131,6 +131,16 @@ def _text(value: Any) -> str:
     return text
 
 
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
 def _url(value: Any) -> str:
     text = _text(value)
     if not (text.startswith("http://") or text.startswith("https://")):
@@ -186,6 +196,13 @@ SETTINGS: dict[str, Setting] = {
             _url,
             env.OPTEL_GA4_ENDPOINT,
             "base URL of the GA4 service",
+        ),
+        Setting(
+            "ga4_region",
+            "global",
+            _choice("global", "eu"),
+            "OPTEL_GA4_REGION",
+            "eu: send to GA4's EU endpoint (region1) unless ga4_endpoint is set",
         ),
         Setting(
             "otlp_endpoint",
