@@ -217,6 +217,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def cmd_ga4_validate(args: argparse.Namespace) -> int:
+    """Send a sample batch (or what waits) to GA4's validation server; print its messages."""
+    from .exporters import ga4
+
+    cfg = config.resolve()
+    if not (cfg["ga4_measurement_id"] and cfg["ga4_api_secret"]):
+        return _usage_error(
+            args.prog, "GA4 is not configured: set OPTEL_GA4_MEASUREMENT_ID and OPTEL_GA4_API_SECRET"
+        )
+    fragments = None
+    if args.pending:
+        spool = _spool(cfg)
+        rows = [] if spool is None else spool.pending("ga4", limit=args.limit)
+        if spool is not None:
+            spool.close()
+        fragments = [r.payload for r in rows]
+        if not fragments:
+            print("no GA4 records waiting; validating the sample batch instead")
+            fragments = None
+    result = ga4.validate(cfg, fragments)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        where = ga4.endpoint(cfg) + ga4.limits.DEBUG_PATH
+        print(f"validated {result['events']} event(s) in {result['requests']} request(s) at {where}")
+        for m in result["messages"]:
+            print(f"  {m.get('validationCode')}: {m.get('fieldPath')}: {m.get('description')}")
+        for e in result["errors"]:
+            print(f"  error: {e}")
+        print(f"{len(result['messages'])} validation message(s)")
+    return 0 if not result["messages"] and not result["errors"] else 1
+
+
 # -- parser --------------------------------------------------------------------
 
 
@@ -251,6 +284,14 @@ def build_parser(prog: str = "optel", app: str | None = None) -> argparse.Argume
     s.set_defaults(func=cmd_settings)
     s = sub.add_parser("demo", help="run a sample tool instrumented with optel")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("ga4", help="Google Analytics 4 destination tools")
+    ga4_sub = s.add_subparsers(dest="ga4_command", metavar="ACTION", parser_class=_Parser)
+    ga4_sub.required = True
+    s = ga4_sub.add_parser("validate", help="send a sample batch to /debug/mp/collect, print messages")
+    s.add_argument("--pending", action="store_true", help="validate the GA4 records waiting instead")
+    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ga4_validate)
     return p
 
 

@@ -169,10 +169,11 @@ class Destination:
         query = urlencode({"measurement_id": self.measurement_id, "api_secret": self._api_secret})
         return f"{self.endpoint}{path}?{query}"
 
-    def _client_id(self) -> str:
+    def _client_id(self, create: bool = True) -> str:
         from ...identity import client_id
 
-        return client_id(self.cfg.paths) or ""
+        # created when missing: an opt-out policy tool has consent without a grant
+        return client_id(self.cfg.paths, create=create) or ""
 
     def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> tuple[str, Any, str]:
         """POST ``body``: ("ok" | "retry" | "reject", response or retry-after, reason)."""
@@ -266,7 +267,7 @@ class Destination:
         }
         if old or unreadable:
             result["errors"].append(f"{len(old)} too old, {len(unreadable)} unreadable: not sent")
-        client_id = self._client_id() or "optel.validate"
+        client_id = self._client_id(create=False) or "optel.validate"  # no consent needed
         for req in requests_:
             body = req.body(client_id, validation_behavior="ENFORCE_RECOMMENDATIONS")
             verdict, resp, reason = self._post(limits.DEBUG_PATH, body, timeout_s)
