@@ -7,6 +7,7 @@ objects; it imports no SDK, starts no thread and writes no file.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import _errors
@@ -31,29 +32,24 @@ class NullTelemetry:
         self.app = app
         self.version = version
         self.decision = decision
-        self._noop_tracer: Tracer | None = None  # cached tracer (no-op when off)
-        self._noop_meter: Meter | None = None
 
     @property
     def reason(self) -> str:
         return self.decision.reason
 
-    @property
+    # cached_property: after the first call the object sits in the instance
+    # dict, so ``telemetry.tracer`` costs a plain attribute lookup
+    @cached_property
     def tracer(self) -> Tracer:
-        # imported on first use: ``import optel; optel.init()`` stays cheap
-        if self._noop_tracer is None:
-            from opentelemetry.trace import NoOpTracer
+        from opentelemetry.trace import NoOpTracer  # first use only: keeps init cheap
 
-            self._noop_tracer = NoOpTracer()
-        return self._noop_tracer
+        return NoOpTracer()
 
-    @property
+    @cached_property
     def meter(self) -> Meter:
-        if self._noop_meter is None:
-            from opentelemetry.metrics import NoOpMeter
+        from opentelemetry.metrics import NoOpMeter
 
-            self._noop_meter = NoOpMeter(self.app, self.version)
-        return self._noop_meter
+        return NoOpMeter(self.app, self.version)
 
     def event(self, name: str, **attributes: Any) -> None:
         """Record a named usage event (nothing happens without consent)."""
@@ -98,19 +94,13 @@ class Telemetry(NullTelemetry):
     def enabled(self) -> bool:  # type: ignore[override]
         return self._pipeline.enabled and not self._pipeline._closed
 
-    @property
+    @cached_property
     def tracer(self) -> Tracer:
-        if self._noop_tracer is None:  # one tracer per telemetry object, kept
-            provider = self._pipeline.tracer_provider
-            self._noop_tracer = provider.get_tracer("optel." + self.app, self.version)
-        return self._noop_tracer
+        return self._pipeline.tracer_provider.get_tracer("optel." + self.app, self.version)
 
-    @property
+    @cached_property
     def meter(self) -> Meter:
-        if self._noop_meter is None:
-            provider = self._pipeline.meter_provider
-            self._noop_meter = provider.get_meter("optel." + self.app, self.version)
-        return self._noop_meter
+        return self._pipeline.meter_provider.get_meter("optel." + self.app, self.version)
 
     def event(self, name: str, **attributes: Any) -> None:
         with _errors.guard("event"):
