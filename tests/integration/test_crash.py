@@ -1,0 +1,116 @@
+"""Crash capture in real processes: the traceback the user sees is unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT, _scrubbed_environ, run_cli, run_python
+
+# The same script runs with and without optel (USE_OPTEL), so the traceback
+# differs only if optel changes it. Line numbers stay identical.
+CRASH = """
+import os, sys
+if os.environ.get("USE_OPTEL"):
+    import optel
+    t = optel.init(app="crashtool", version="1.0", capture_crashes=True)
+    print("enabled", t.enabled, file=sys.stdout)
+def load(path):
+    raise FileNotFoundError(f"cannot open {path} for alice@example.com")
+load("/home/alice/models/resnet.onnx")
+"""
+
+THREAD_CRASH = """
+import os, sys, threading
+if os.environ.get("USE_OPTEL"):
+    import optel
+    t = optel.init(app="crashtool", capture_crashes=True)
+def work():
+    raise ValueError("thread failed on /home/alice/data.csv")
+th = threading.Thread(target=work, name="worker-1")
+th.start()
+th.join()
+print("main continues")
+"""
+
+
+def _run_file(script: Path, home: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a script file, so the traceback carries a real path and source lines."""
+    environ = _scrubbed_environ()
+    environ.update(OPTEL_HOME=str(home), PYTHONPATH=str(ROOT / "src"), **extra)
+    return subprocess.run(
+        [sys.executable, str(script)], env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+def _reports(home: Path) -> list[dict]:
+    shown = json.loads(run_cli("show", "--json", home=home).stdout)
+    return [i["payload"] for i in shown if i["payload"].get("name") == "exception"]
+
+
+def test_unhandled_exception_prints_the_same_bytes_and_spools_one_report(
+    home: Path, tmp_path: Path
+) -> None:
+    assert run_cli("opt-in", "--app", "crashtool", home=home).returncode == 0
+    script = tmp_path / "crashtool.py"
+    script.write_text(CRASH)
+    plain = _run_file(script, home, {})
+    t0 = time.monotonic()
+    with_optel = _run_file(script, home, {"USE_OPTEL": "1", "OPTEL_EXIT_BUDGET_MS": "300"})
+    elapsed = time.monotonic() - t0
+    assert with_optel.stdout == "enabled True\n"
+    assert plain.returncode == with_optel.returncode == 1
+    assert "FileNotFoundError: cannot open /home/alice/models/resnet.onnx" in plain.stderr
+    assert 'load("/home/alice/models/resnet.onnx")' in plain.stderr  # source lines shown
+    assert with_optel.stderr == plain.stderr  # byte for byte
+    assert elapsed < 10  # a hard bound: start-up plus the exit budget, never a hang
+    (report,) = _reports(home)
+    attrs = report["attributes"]
+    assert attrs["optel.crash"] is True and attrs["optel.crash.thread"] == "main"
+    assert attrs["exception.type"] == "FileNotFoundError"
+    assert attrs["exception.message"] == "cannot open <home>/models/resnet.onnx for <email>"
+    assert "alice" not in json.dumps(report)
+    assert attrs["exception.stacktrace"] == "<user-code>:9 in <module>\n<user-code>:8 in load"
+
+
+def test_thread_crash_prints_the_same_bytes_and_is_reported(home: Path) -> None:
+    assert run_cli("opt-in", "--app", "crashtool", home=home).returncode == 0
+    plain = run_python(THREAD_CRASH, home)
+    with_optel = run_python(THREAD_CRASH, home, {"USE_OPTEL": "1"})
+    assert plain.returncode == with_optel.returncode == 0
+    assert "ValueError: thread failed on /home/alice/data.csv" in plain.stderr
+    assert with_optel.stderr == plain.stderr
+    assert with_optel.stdout == plain.stdout == "main continues\n"
+    (report,) = _reports(home)
+    assert report["attributes"]["optel.crash.thread"] == "thread"
+    assert "alice" not in json.dumps(report)
+
+
+def test_a_tool_hook_installed_before_optel_still_runs(home: Path) -> None:
+    run_cli("opt-in", "--app", "crashtool", home=home)
+    r = run_python(
+        """
+        import sys
+        def mine(t, v, tb):
+            print("tool hook:", t.__name__)
+        sys.excepthook = mine
+        import optel
+        optel.init(app="crashtool", capture_crashes=True)
+        raise RuntimeError("boom")
+        """,
+        home,
+    )
+    assert r.stdout == "tool hook: RuntimeError\n"
+    assert r.stderr == ""
+    assert len(_reports(home)) == 1
+
+
+def test_without_consent_the_crash_is_untouched_and_nothing_is_written(home: Path) -> None:
+    plain = run_python(CRASH, home)
+    off = run_python(CRASH, home, {"USE_OPTEL": "1"})
+    assert off.stdout == "enabled False\n"
+    assert off.stderr == plain.stderr
+    assert not home.exists()

@@ -1,0 +1,81 @@
+"""The logging bridge: warnings and errors as scrubbed, rate-limited log records."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import optel
+from optel import consent
+from optel.config import paths
+
+
+@pytest.fixture(autouse=True)
+def _root_handlers() -> Iterator[None]:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    root.handlers[:] = before
+
+
+def _granted(**kwargs: Any) -> optel.Telemetry:
+    consent.record(consent.GRANTED, "mytool", p=paths())
+    t = optel.init(app="mytool", **kwargs)
+    assert isinstance(t, optel.Telemetry)
+    return t
+
+
+def _logs(t: optel.Telemetry) -> list[dict[str, Any]]:
+    t.flush(0)
+    return [json.loads(r.payload) for r in t._pipeline.spool().pending() if r.signal == "log"]
+
+
+def test_capture_logs_sends_warnings_and_errors_scrubbed(home: Path) -> None:
+    t = _granted(capture_logs=True)
+    log = logging.getLogger("mytool.convert")
+    log.info("converting /home/alice/a.onnx")  # below WARNING: not sent
+    log.warning("disk almost full under /home/alice/models")
+    try:
+        open("/home/alice/missing.onnx")  # noqa: SIM115
+    except OSError:
+        log.exception("failed for alice@example.com")
+    logs = _logs(t)
+    assert [r["severity"] for r in logs] == ["WARNING", "ERROR"]
+    assert logs[0]["body"] == "disk almost full under <home>/models"
+    assert "alice" not in json.dumps(logs)
+    assert logs[1]["attributes"]["exception.type"] == "FileNotFoundError"
+    assert logs[1]["scope"]["name"] == "mytool.convert"
+
+
+def test_capture_logs_level_and_single_handler(home: Path) -> None:
+    t = _granted(capture_logs="ERROR")
+    optel.init(app="mytool", capture_logs="ERROR")  # a second init adds no second handler
+    logging.getLogger("x").warning("not sent")
+    logging.getLogger("x").error("sent once")
+    assert [r["body"] for r in _logs(t)] == ["sent once"]
+
+
+def test_log_records_are_rate_limited(home: Path) -> None:
+    t = _granted(capture_logs=True, max_events_per_minute=3)
+    for i in range(10):
+        logging.getLogger("loop").warning("warning %d", i)
+    assert len(_logs(t)) == 3
+    assert t._limiter.dropped == 7
+
+
+def test_optel_own_messages_never_loop_back(home: Path) -> None:
+    t = _granted(capture_logs=True)
+    logging.getLogger("optel").warning("optel: internal error in x")
+    assert _logs(t) == []
+
+
+def test_without_consent_nothing_is_attached(home: Path) -> None:
+    before = list(logging.getLogger().handlers)
+    t = optel.init(app="mytool", capture_logs=True)
+    assert not t.enabled
+    assert logging.getLogger().handlers == before
+    assert isinstance(t.log_handler(), logging.NullHandler)

@@ -1,0 +1,191 @@
+"""telemetry.track, runs and the coarse usage count."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import optel
+from optel import consent, usage
+from optel.config import paths
+
+
+def _granted(**kwargs: Any) -> optel.Telemetry:
+    consent.record(consent.GRANTED, "mytool", p=paths())
+    t = optel.init(app="mytool", version="1.0", **kwargs)
+    assert isinstance(t, optel.Telemetry)
+    return t
+
+
+def _events(t: optel.Telemetry) -> list[dict[str, Any]]:
+    t.flush(0)
+    rows = t._pipeline.spool().pending()
+    return [json.loads(r.payload) for r in rows if r.signal == "event"]
+
+
+def _named(t: optel.Telemetry, name: str) -> list[dict[str, Any]]:
+    return [e["attributes"] for e in _events(t) if e["name"] == name]
+
+
+@pytest.mark.parametrize(
+    ("runs", "label"),
+    [(1, "first"), (2, "<=10"), (10, "<=10"), (11, "<=100"), (1000, "<=1000"), (1001, ">1000")],
+)
+def test_run_count_buckets(runs: int, label: str) -> None:
+    assert usage.bucket(runs) == label
+
+
+def test_decorator_records_duration_outcome_and_declared_params_only(home: Path) -> None:
+    t = _granted()
+
+    @t.track("convert", params=["framework", "quantize"], stage="cli")
+    def convert(path: str, framework: str = "onnx", *, quantize: bool = False) -> str:
+        if path == "bad":
+            raise ValueError("cannot read /home/alice/bad.onnx")
+        return path.upper()
+
+    assert convert("/home/alice/m.onnx") == "/HOME/ALICE/M.ONNX"
+    assert convert("m", "tflite", quantize=True) == "M"
+    with pytest.raises(ValueError):
+        convert("bad", framework="torch")
+    assert convert.__name__ == "convert"  # functools.wraps
+    calls = _named(t, "convert")
+    assert [c["framework"] for c in calls] == ["onnx", "tflite", "torch"]
+    assert [c["quantize"] for c in calls] == [False, True, False]
+    assert [c["optel.success"] for c in calls] == [True, True, False]
+    assert all(c["stage"] == "cli" for c in calls)
+    assert all(isinstance(c["optel.duration_ms"], float) for c in calls)
+    assert "path" not in calls[0]  # not declared: never recorded
+    assert calls[2]["exception.type"] == "ValueError"
+    reports = _named(t, "exception")
+    assert len(reports) == 1 and "<home>" in reports[0]["exception.message"]
+
+
+def test_context_manager_and_set(home: Path) -> None:
+    t = _granted()
+    with t.track("export", target="tflite") as run:
+        run.set(quantize="int8")
+    with pytest.raises(KeyError), t.track("export", target="coreml"):
+        raise KeyError("x")
+    calls = _named(t, "export")
+    assert [(c["target"], c["optel.success"]) for c in calls] == [
+        ("tflite", True),
+        ("coreml", False),
+    ]
+    assert calls[0]["quantize"] == "int8"
+
+
+def test_async_functions_are_timed_when_awaited(home: Path) -> None:
+    t = _granted()
+
+    @t.track("fetch", params=["n"])
+    async def fetch(n: int) -> int:
+        await asyncio.sleep(0)
+        return n * 2
+
+    assert asyncio.run(fetch(21)) == 42
+    assert _named(t, "fetch")[0]["n"] == 21
+
+
+def test_interrupt_is_not_a_failure_report(home: Path) -> None:
+    t = _granted()
+
+    @t.track("wait")
+    def wait() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        wait()
+    assert _named(t, "wait")[0]["exception.type"] == "KeyboardInterrupt"
+    assert _named(t, "exception") == []
+
+
+def test_duration_histogram_counts_every_call_even_when_events_are_capped(home: Path) -> None:
+    t = _granted(max_events_per_run=3)
+
+    @t.track("step")
+    def step() -> None:
+        pass
+
+    for _ in range(10):
+        step()
+    t.flush(0)
+    rows = [json.loads(r.payload) for r in t._pipeline.spool().pending() if r.signal == "metric"]
+    hist = [m for m in rows if m["name"] == "optel.command.duration"]
+    assert sum(p["count"] for m in hist for p in m["points"]) == 10
+    assert len(_named(t, "step")) == 3
+    assert len(_named(t, "run_start")) == 1  # optel's own run events are not capped
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("", ()), ("9lives", ()), ("x" * 41, ()), (42, ()), ("ok", "framework"), ("ok", ["nope"])],
+)
+def test_author_mistakes_raise_with_or_without_consent(home: Path, name: Any, params: Any) -> None:
+    def convert(framework: str = "onnx") -> None:
+        pass
+
+    off = optel.init(app="mytool")
+    on = _granted()
+    for t in (off, on):
+        with pytest.raises(ValueError):
+            t.track(name, params=params)(convert)
+
+
+def test_without_consent_the_function_is_returned_unchanged(home: Path) -> None:
+    t = optel.init(app="mytool")
+
+    def convert() -> int:
+        return 1
+
+    assert t.track("convert")(convert) is convert
+    with t.track("export") as run:
+        run.set(x=1)
+    assert not home.exists()
+
+
+def test_first_track_starts_the_run_and_shutdown_ends_it(home: Path) -> None:
+    t = _granted()
+    t.event("plain")
+    assert [e["name"] for e in _events(t)] == ["plain"]  # no track: no run events
+    t.track("convert")
+    t.track("export")
+    starts = _named(t, "run_start")
+    assert len(starts) == 1
+    assert starts[0]["optel.runs"] == "first"
+    assert starts[0]["optel.tool.version"] == "1.0"
+    assert "optel.os.type" in starts[0] and "optel.memory" in starts[0]
+    t.shutdown()
+    rows = [json.loads(r.payload) for r in optel.init(app="mytool")._pipeline.spool().pending()]
+    ends = [r["attributes"] for r in rows if r.get("name") == "run_end"]
+    assert len(ends) == 1
+    assert ends[0]["optel.run.outcome"] == "ok"
+    assert ends[0]["optel.failures"] == 0
+
+
+def test_usage_count_persists_across_runs(home: Path) -> None:
+    p = paths()
+    for expected in range(1, 13):
+        assert usage.count_run(p, "mytool") == expected
+    assert usage.count_run(p, "othertool") == 1
+    Path(usage.usage_path(p)).write_text("{broken")
+    assert usage.count_run(p, "mytool") == 1  # a hint only: a broken file starts over
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"capture_crashes": "yes"},
+        {"capture_logs": "LOUD"},
+        {"capture_logs": 0},
+        {"capture_logs": 3.5},
+        {"max_events_per_minute": 0},
+    ],
+)
+def test_init_extras_are_validated(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        optel.init(app="mytool", **kwargs)
