@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import optel
 
 DEMO_PATH = "/home/alice/models/resnet50.onnx"
 DEMO_BROKEN = "/home/alice/models/broken.onnx"
+DEMO_CRASH = "/home/alice/models/corrupt.onnx"
 
 
 def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
@@ -38,7 +40,10 @@ def main() -> None:
         allowed_attributes=["framework", "input_path", "model.size_mb", "optimize"],
     )
     print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
-    convert(telemetry, "onnx", DEMO_PATH)
+    # usage: one event with duration and outcome; its first use records
+    # run_start (anonymous system facts, a coarse run count) and run_end
+    with telemetry.track("convert_command", framework="onnx"):
+        convert(telemetry, "onnx", DEMO_PATH)
     print("democonvert: converted resnet50.onnx")
     try:
         open(DEMO_BROKEN, "rb")  # noqa: SIM115 - the caught failure
@@ -53,5 +58,12 @@ def main() -> None:
     telemetry.shutdown()
 
 
+def crash() -> None:
+    """``--crash``: a bug the tool did not catch; optel must not change what the user sees."""
+    optel.init(app="democonvert", version="1.0.0", capture_crashes=True)
+    print("democonvert: converting corrupt.onnx", flush=True)
+    raise RuntimeError(f"unsupported opset 99 in {DEMO_CRASH}")
+
+
 if __name__ == "__main__":
-    main()
+    crash() if "--crash" in sys.argv[1:] else main()

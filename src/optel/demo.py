@@ -44,8 +44,36 @@ def run() -> int:
     status = subprocess.run(
         [sys.executable, "-m", "optel", "status", "--app", "democonvert"], env=environ
     )
+    crashed = _crash_step(environ)
     print(f"\n== it all lives in {home}; 'OPTEL_HOME={home} optel show --json' shows it again")
-    return show.returncode or status.returncode
+    return show.returncode or status.returncode or crashed
+
+
+def _crash_step(environ: dict[str, str]) -> int:
+    """The tool crashes: Python's own traceback, unchanged, and one scrubbed report."""
+    cmd = [sys.executable, "-m", "optel._demo_tool", "--crash"]
+    print("\n== the tool crashes (python -m optel._demo_tool --crash, capture_crashes=True):")
+    on = subprocess.run(cmd, env=environ, capture_output=True, text=True)
+    off = subprocess.run(cmd, env={**environ, "OPTEL_DISABLED": "1"}, capture_output=True, text=True)
+    print(on.stdout + on.stderr, end="")
+    same = (on.stderr, on.returncode) == (off.stderr, off.returncode)
+    print(f"== traceback identical, byte for byte, to a run with telemetry off: {'yes' if same else 'NO'}")
+    out = subprocess.run(
+        [sys.executable, "-m", "optel", "show", "--json"], env=environ, capture_output=True, text=True
+    )
+    try:
+        payloads = [i["payload"] for i in json.loads(out.stdout)]
+    except ValueError:
+        payloads = []
+    reports = [
+        p for p in payloads if isinstance(p, dict) and p.get("attributes", {}).get("optel.crash")
+    ]
+    print(f"== crash reports in the spool: {len(reports)} (scrubbed):")
+    for rep in reports:
+        attrs = rep["attributes"]
+        for key in ("exception.type", "exception.message", "exception.stacktrace"):
+            print(f"  {key}: {attrs.get(key)!s}".replace("\n", "\n      "))
+    return 0 if same and len(reports) == 1 else 1
 
 
 def _print_scrubbing(environ: dict[str, str]) -> None:
