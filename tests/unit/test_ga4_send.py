@@ -293,3 +293,13 @@ def test_validate_reports_the_debug_servers_messages(home: Path, fake: FakeGA4) 
     assert codes == ["NAME_RESERVED", "NAME_RESERVED", "VALUE_OUT_OF_BOUNDS"]
     assert fake.hits[-1].path == "/debug/mp/collect"
     assert not (home / "identity.json").exists()  # validating creates no client id
+
+
+def test_log_record_becomes_log_severity_event_and_unknown_signals_are_skipped(home: Path) -> None:
+    dest = load("ga4", _cfg(home))
+    rec = {**_event(), "signal": "log", "severity": "WARNING", "body": "disk " + "z" * 200,
+           "scope": {"name": "mytool.io", "version": None}}  # fmt: skip
+    (ev,) = json.loads(dest.render(rec))["events"]
+    assert ev["name"] == "log_warning"
+    assert ev["params"]["logger"] == "mytool.io" and len(ev["params"]["message"]) == 100
+    assert dest.render({**_event(), "signal": "profile"}) is None
