@@ -87,11 +87,9 @@ def init(
     events, failure reports and log records (drops are counted).
     """
     keys = _check(app, version, policy, allowed_attributes)
-    from . import usage
+    from . import extras as _extras
 
-    extras = usage.check_extras(
-        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run
-    )
+    extras = _extras.check(capture_crashes, capture_logs, max_events_per_minute, max_events_per_run)
     from . import config, consent
 
     overrides = {
@@ -112,7 +110,7 @@ def init(
         if existing is not None and existing.enabled:
             existing._pipeline.anonymizer.declare(keys)
             with _errors.guard("init-extras"):
-                usage.setup(existing, extras, new=False)
+                _extras.setup(existing, extras, new=False)
             return existing
         result: NullTelemetry = NullTelemetry(app, version, decision)
         with _errors.guard("init"):
@@ -123,7 +121,7 @@ def init(
             result = _active[app] = Telemetry(app, version, decision, pipeline)
         with _errors.guard("init-extras"):
             if isinstance(result, Telemetry):
-                usage.setup(result, extras, new=True)  # run_start, crash hook, log handler
+                _extras.setup(result, extras, new=True)  # caps, run clock, crash hook, logs
         return result
 
 

@@ -142,66 +142,6 @@ def _type_name(exc: BaseException) -> str:
     )
 
 
-_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
-
-
-def check_extras(
-    capture_crashes: Any,
-    capture_logs: Any,
-    max_events_per_minute: Any,
-    max_events_per_run: Any,
-) -> dict[str, Any]:
-    """Validate the crash, logging and rate-limit arguments of ``init``."""
-    from .ratelimit import check_caps
-
-    if not isinstance(capture_crashes, bool):
-        raise ValueError(f"capture_crashes must be True or False, got {capture_crashes!r}")
-    level: int | None
-    if capture_logs is False or capture_logs is None:
-        level = None
-    elif capture_logs is True:
-        level = _LEVELS["WARNING"]
-    elif isinstance(capture_logs, int) and 0 < capture_logs <= 50:
-        level = capture_logs
-    elif isinstance(capture_logs, str) and capture_logs.strip().upper() in _LEVELS:
-        level = _LEVELS[capture_logs.strip().upper()]
-    else:
-        raise ValueError(
-            "capture_logs must be True, False or a logging level (e.g. 'WARNING', 40),"
-            f" got {capture_logs!r}"
-        )
-    per_minute, per_run = check_caps(max_events_per_minute, max_events_per_run)
-    return {
-        "capture_crashes": capture_crashes,
-        "log_level": level,
-        "per_minute": per_minute,
-        "per_run": per_run,
-    }
-
-
-def setup(telemetry: Telemetry, extras: dict[str, Any], new: bool) -> None:
-    """Apply ``init``'s extras: caps, run start (``new`` only), crash hook, log handler."""
-    from .ratelimit import RateLimiter
-
-    if new:
-        import atexit
-
-        telemetry._limiter = RateLimiter(extras["per_minute"], extras["per_run"])
-        state(telemetry)  # the run's clock starts now
-        # registered after the pipeline's own exit hook, so it runs first (LIFO)
-        atexit.register(end_run, telemetry)
-    if extras["capture_crashes"]:
-        from . import crash
-
-        crash.install(telemetry)
-    if extras["log_level"] is not None and telemetry.__dict__.get("_root_handler") is None:
-        import logging
-
-        handler = telemetry.log_handler(extras["log_level"])
-        telemetry.__dict__["_root_handler"] = handler
-        logging.getLogger().addHandler(handler)
-
-
 # -- trackers ---------------------------------------------------------------------
 
 
@@ -246,7 +186,8 @@ class Tracker(NullTracker):
         super().__init__(name, params, attributes)
         self._t = telemetry
         self._starts: list[float] = []
-        telemetry._pipeline.anonymizer.declare([*self.params, *self.attributes])
+        if self.params or self.attributes:
+            telemetry._pipeline.anonymizer.declare([*self.params, *self.attributes])
         with _errors.guard("run_start"):
             start_run(telemetry)
 
