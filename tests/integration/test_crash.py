@@ -114,3 +114,32 @@ def test_without_consent_the_crash_is_untouched_and_nothing_is_written(home: Pat
     assert off.stdout == "enabled False\n"
     assert off.stderr == plain.stderr
     assert not home.exists()
+
+
+def test_crash_report_is_delivered_at_exit_within_the_budget(home: Path, tmp_path: Path) -> None:
+    from tests.fakes.ga4_server import FakeGA4
+
+    run_cli("opt-in", "--app", "crashtool", home=home)
+    script = tmp_path / "crashtool.py"
+    script.write_text(CRASH)
+    with FakeGA4() as ga4:
+        r = _run_file(
+            script,
+            home,
+            {
+                "USE_OPTEL": "1",
+                "OPTEL_GA4_MEASUREMENT_ID": "G-CRASH",
+                "OPTEL_GA4_API_SECRET": "s3cr3t-for-tests",
+                "OPTEL_GA4_ENDPOINT": ga4.url,
+                "OPTEL_FLUSH_INTERVAL_MS": "600000",  # only the exit hook sends
+                "OPTEL_EXIT_BUDGET_MS": "2000",
+            },
+        )
+        events = ga4.events()
+    assert r.returncode == 1
+    crashes = [e for e in events if e["params"].get("optel_crash") in (True, "true")]
+    assert len(crashes) == 1, events
+    assert "alice" not in json.dumps(events)
+    assert ga4.messages() == []
+    left = json.loads(run_cli("status", "--json", home=home).stdout)
+    assert left["pending"] == 0
