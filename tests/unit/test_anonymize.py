@@ -130,10 +130,13 @@ def test_sdk_traceback_text_is_rewritten() -> None:
 
 
 def test_scrub_is_memoized() -> None:
-    scrub_text.cache_clear()
+    values.clear_memo()
     scrub_text("see /home/alice/x")
     scrub_text("see /home/alice/x")
-    assert scrub_text.cache_info().hits >= 1
+    assert values.memo_info().hits >= 1
+    long = "see /home/alice/x " * 100  # longer than MEMO_MAX_LEN: scrubbed, not kept
+    assert "alice" not in scrub_text(long)
+    assert values.memo_info().currsize == 1
 
 
 def test_exception_roots_cover_this_interpreter() -> None:

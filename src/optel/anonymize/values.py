@@ -184,16 +184,6 @@ def _token(m: re.Match[str]) -> str:
     return text
 
 
-_ADDRESSES: list[Rule] = [
-    ("email", _EMAIL, _const("<email>")),
-    ("mac", _MAC, _const("<mac>")),
-    ("ipv6", _IPV6, _ipv6),
-    ("ipv4", _IPV4, _ipv4),
-    ("card", _CARD, _card),
-    ("token", _TOKEN, _token),
-]
-
-
 # -- who runs this --------------------------------------------------------------------------
 
 _GENERIC_NAMES = {"root", "user", "admin", "runner", "ubuntu", "localhost", "home", "users"}
@@ -231,7 +221,7 @@ def set_local_identity(user: str | None = None, host: str | None = None) -> None
     else:
         host = host or ""
         _USER, _HOST = _identity_pattern([user or ""]), _identity_pattern([host, host.split(".")[0]])
-    scrub_text.cache_clear()
+    clear_memo()
 
 
 def scrub_blocks(text: str) -> str:
@@ -244,29 +234,98 @@ def scrub_blocks(text: str) -> str:
 _PLAIN = re.compile(r"[A-Za-z0-9_.+-]{1,19}")  # shorter than any token rule
 _SUSPECT = re.compile(r"\d{5,}|@|:|/|\\|~")
 
+# Hints (see RULES): a rule whose hint is absent cannot match and is skipped.
+_ASSIGNMENT_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "auth")
+_DIGITS4 = re.compile(r"\d{4}")  # every card number format has a run of 4 digits
+
+MEMO_MAX_LEN = 1024
+"""Only strings up to this length are memoized: the cache stays small in bytes."""
+
 
 def _plain(text: str) -> bool:
     """Short values made of name characters, without long digit runs."""
     return _PLAIN.fullmatch(text) is not None and _SUSPECT.search(text) is None
 
 
-@lru_cache(maxsize=8192)
-def scrub_text(text: str) -> str:
-    """``text`` with personal data replaced by typed placeholders."""
+_AWS_HINT = re.compile(r"A[KSGIR][IPSDO]A")
+_ASSIGNMENT_HINT = re.compile("|".join(_ASSIGNMENT_WORDS))
+
+Hint = Callable[[str, str], bool]
+"""(text, text.lower()) -> False only when the rule cannot match."""
+
+_SECRET_HINTS: list[Hint] = [
+    lambda t, low: "-----BEGIN" in t,
+    lambda t, low: "eyJ" in t,
+    lambda t, low: "bearer" in low,
+    lambda t, low: "basic" in low,
+    lambda t, low: _AWS_HINT.search(t) is not None,
+    lambda t, low: "gh" in t,
+    lambda t, low: "hf_" in t,
+    lambda t, low: "sk-" in t,
+    lambda t, low: "xox" in t,
+]
+
+RULES: list[tuple[str, Hint, re.Pattern[str], Callable[[re.Match[str]], str] | str]] = [
+    # whole secrets first: a JWT or a key holds dots and dashes that look like other things
+    *[
+        (name, hint, pattern, replace)
+        for (name, pattern, replace), hint in zip(_SECRETS, _SECRET_HINTS)
+    ],
+    ("url", lambda t, low: "://" in t, _URL, _url),
+    (
+        "assignment",
+        lambda t, low: _ASSIGNMENT_HINT.search(low) is not None,
+        _ASSIGNMENT[1],
+        _ASSIGNMENT[2],
+    ),
+    ("home_posix", lambda t, low: "/home/" in t or "/Users/" in t, _HOME_POSIX, "<home>"),
+    ("home_windows", lambda t, low: ":" in t, _HOME_WIN, "<home>"),
+    ("home_tilde", lambda t, low: "~" in t, _HOME_TILDE, "<home>"),
+    ("email", lambda t, low: "@" in t, _EMAIL, "<email>"),
+    ("mac", lambda t, low: ":" in t or "-" in t, _MAC, "<mac>"),
+    ("ipv6", lambda t, low: ":" in t, _IPV6, _ipv6),
+    ("ipv4", lambda t, low: "." in t, _IPV4, _ipv4),
+    ("card", lambda t, low: _DIGITS4.search(t) is not None, _CARD, _card),
+    ("token", lambda t, low: len(t) >= 32, _TOKEN, _token),
+]
+"""Every value rule, in the order applied: (name, hint, pattern, replacement).
+
+The hint is a cheap test implied by every match of the pattern; when it is
+false the pattern is not run. The local user and host names come last."""
+
+
+def _scrub(text: str) -> str:
     if _plain(text) and not _mentions_identity(text):
         return text
-    for _, pattern, replace in _SECRETS:
-        text = pattern.sub(replace, text)
-    text = _URL.sub(_url, text)
-    text = _ASSIGNMENT[1].sub(_ASSIGNMENT[2], text)
-    text = _paths(text)
-    for _, pattern, replace in _ADDRESSES:
-        text = pattern.sub(replace, text)
+    low = text.lower()
+    for _, hint, pattern, replace in RULES:
+        if hint(text, low):
+            new = pattern.sub(replace, text)
+            if new != text:
+                text, low = new, new.lower()
     if _HOST is not None:  # first: host names often contain the user name
         text = _HOST.sub("<host>", text)
     if _USER is not None:
         text = _USER.sub("<user>", text)
     return text
+
+
+_memo = lru_cache(maxsize=8192)(_scrub)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with personal data replaced by typed placeholders.
+
+    Memoized (bounded in entries and, through :data:`MEMO_MAX_LEN`, in bytes):
+    the same path or message seen again costs a dictionary lookup.
+    """
+    if len(text) <= MEMO_MAX_LEN:
+        return _memo(text)
+    return _scrub(text)
+
+
+clear_memo = _memo.cache_clear
+memo_info = _memo.cache_info
 
 
 def _mentions_identity(text: str) -> bool:
@@ -275,10 +334,20 @@ def _mentions_identity(text: str) -> bool:
     )
 
 
+MAX_TEXT = 100_000
+"""Longer strings are cut before scrubbing (bounded work per value)."""
+
+
 def scrub_value(value: Any) -> Any:
-    """Strings scrubbed; numbers and booleans as they are; sequences item by item."""
+    """Strings scrubbed; numbers, booleans and None as they are; sequences item
+    by item; mappings value by value; anything else scrubbed as its ``str``
+    (fail closed: an unknown type is never passed through)."""
     if isinstance(value, str):
-        return scrub_text(value) if len(value) <= 100_000 else scrub_text(value[:100_000])
+        return scrub_text(value if len(value) <= MAX_TEXT else value[:MAX_TEXT])
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if isinstance(value, (list, tuple)):
         return [scrub_value(v) for v in value]
-    return value
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    return scrub_text(str(value)[:MAX_TEXT])
