@@ -83,7 +83,7 @@ def init(
     ``capture_crashes=True`` reports unhandled exceptions (the traceback the
     user sees is unchanged); ``capture_logs=True`` (or a level such as
     ``"ERROR"``) sends log records at WARNING (or that level) and above from
-    the root logger; ``max_events_per_minute`` / ``max_events_per_run`` cap
+    every logger, leaving the host's logging set-up untouched; ``max_events_per_minute`` / ``max_events_per_run`` cap
     events, failure reports and log records (drops are counted).
     """
     keys = _check(app, version, policy, allowed_attributes)

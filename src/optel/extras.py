@@ -62,9 +62,9 @@ def setup(telemetry: Telemetry, extras: dict[str, Any], new: bool) -> None:
         from . import crash
 
         crash.install(telemetry)
-    if extras["log_level"] is not None and telemetry.__dict__.get("_root_handler") is None:
-        import logging
+    if extras["log_level"] is not None and telemetry.__dict__.get("_log_capture") is None:
+        from . import logbridge
 
         handler = telemetry.log_handler(extras["log_level"])
-        telemetry.__dict__["_root_handler"] = handler
-        logging.getLogger().addHandler(handler)
+        telemetry.__dict__["_log_capture"] = handler
+        logbridge.capture(handler)  # the host's own logging set-up stays as it was

@@ -3,6 +3,12 @@
 ``logging.getLogger().addHandler(telemetry.log_handler())`` sends records
 at WARNING and above as optel ``log`` records; bodies and attributes go
 through the same anonymizer as everything else, on the worker thread.
+
+``optel.init(..., capture_logs=True)`` does not add a handler anywhere: a
+handler on the root logger would turn a later ``logging.basicConfig()``
+into a no-op and silence Python's last-resort printing of warnings.
+:func:`capture` instead chains the log record factory, which sees every
+record a logger creates, and leaves the host's logging set-up as it was.
 """
 
 from __future__ import annotations
@@ -41,3 +47,38 @@ class Handler(logging.Handler):
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         return None  # logging's default prints a traceback into the host's stderr
+
+
+_captured: list[logging.Handler] = []
+_previous_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = (_previous_factory or logging.LogRecord)(*args, **kwargs)
+    for handler in _captured:
+        if record.levelno >= handler.level:
+            handler.handle(record)  # applies the handler's filters; emit never raises
+    return record
+
+
+def capture(handler: logging.Handler) -> None:
+    """Feed every log record at ``handler.level`` and above to ``handler``.
+
+    Chains :func:`logging.setLogRecordFactory` to the factory in place, so
+    the host's handlers, levels and ``basicConfig`` are untouched.
+    """
+    global _previous_factory
+    if handler not in _captured:
+        _captured.append(handler)
+    if _previous_factory is None:
+        _previous_factory = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_factory)
+
+
+def release() -> None:
+    """Stop capturing; restores the previous factory if none was chained on top."""
+    global _previous_factory
+    _captured.clear()
+    if _previous_factory is not None and logging.getLogRecordFactory() is _factory:
+        logging.setLogRecordFactory(_previous_factory)
+        _previous_factory = None

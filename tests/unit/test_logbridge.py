@@ -10,16 +10,19 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import consent
+from optel import consent, logbridge
 from optel.config import paths
+from tests.conftest import run_python
 
 
 @pytest.fixture(autouse=True)
 def _root_handlers() -> Iterator[None]:
     root = logging.getLogger()
-    before = list(root.handlers)
+    before = list(root.handlers), logging.getLogRecordFactory()
     yield
-    root.handlers[:] = before
+    logbridge.release()
+    root.handlers[:] = before[0]
+    logging.setLogRecordFactory(before[1])
 
 
 def _granted(**kwargs: Any) -> optel.Telemetry:
@@ -73,9 +76,33 @@ def test_optel_own_messages_never_loop_back(home: Path) -> None:
     assert _logs(t) == []
 
 
-def test_without_consent_nothing_is_attached(home: Path) -> None:
+def test_capture_leaves_the_host_logging_setup_alone(home: Path) -> None:
     before = list(logging.getLogger().handlers)
+    _granted(capture_logs=True)
+    assert logging.getLogger().handlers == before  # no handler added: basicConfig still works
+
+
+def test_last_resort_printing_and_basic_config_are_unchanged(home: Path) -> None:
+    consent.record(consent.GRANTED, "mytool", p=paths())
+    code = """
+        import logging, os, sys
+        if os.environ.get("USE_OPTEL"):
+            import optel
+            assert optel.init(app="mytool", capture_logs=True).enabled
+        logging.getLogger("tool").warning("no handler configured: printed by last resort")
+        logging.basicConfig(format="configured %(levelname)s %(message)s", stream=sys.stdout)
+        logging.getLogger("tool").error("after basicConfig")
+        """
+    plain = run_python(code, home)
+    with_optel = run_python(code, home, {"USE_OPTEL": "1"})
+    assert plain.stderr == "no handler configured: printed by last resort\n"
+    assert plain.stdout == "configured ERROR after basicConfig\n"
+    assert (with_optel.stdout, with_optel.stderr) == (plain.stdout, plain.stderr)
+
+
+def test_without_consent_nothing_is_attached(home: Path) -> None:
+    before = list(logging.getLogger().handlers), logging.getLogRecordFactory()
     t = optel.init(app="mytool", capture_logs=True)
     assert not t.enabled
-    assert logging.getLogger().handlers == before
+    assert (logging.getLogger().handlers, logging.getLogRecordFactory()) == before
     assert isinstance(t.log_handler(), logging.NullHandler)
