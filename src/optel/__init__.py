@@ -83,8 +83,9 @@ def init(
     ``capture_crashes=True`` reports unhandled exceptions (the traceback the
     user sees is unchanged); ``capture_logs=True`` (or a level such as
     ``"ERROR"``) sends log records at WARNING (or that level) and above from
-    every logger, leaving the host's logging set-up untouched; ``max_events_per_minute`` / ``max_events_per_run`` cap
-    events, failure reports and log records (drops are counted).
+    every logger, leaving the host's logging set-up untouched;
+    ``max_events_per_minute`` / ``max_events_per_run`` cap events, failure
+    reports and log records (drops are counted).
     """
     keys = _check(app, version, policy, allowed_attributes)
     from . import extras as _extras
