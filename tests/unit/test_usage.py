@@ -189,3 +189,39 @@ def test_usage_count_persists_across_runs(home: Path) -> None:
 def test_init_extras_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         optel.init(app="mytool", **kwargs)
+
+
+def test_without_consent_no_extra_imports_threads_files_or_hooks(home: Path) -> None:
+    from tests.conftest import run_python
+
+    r = run_python(
+        """
+        import logging, sys, threading
+        hooks = (sys.excepthook, threading.excepthook, logging.getLogRecordFactory())
+        import optel
+        t = optel.init(app="mytool", capture_crashes=True, capture_logs=True,
+                       max_events_per_minute=10)
+
+        @t.track("convert", params=["framework"])
+        def convert(framework="onnx"):
+            return framework
+
+        convert()
+        with t.track("export", target="tflite") as run:
+            run.set(x=1)
+        try:
+            raise ValueError("x")
+        except ValueError as exc:
+            t.error(exc)
+        logging.getLogger("tool").error("e")
+        t.log_handler()
+        loaded = sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk")
+                        or m in ("optel.usage", "optel.crash", "optel.system", "optel.pipeline"))
+        same = hooks == (sys.excepthook, threading.excepthook, logging.getLogRecordFactory())
+        print(t.enabled, loaded, threading.active_count(), same)
+        """,
+        home,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "['optel.usage']", "1", "True"]
+    assert not home.exists()
