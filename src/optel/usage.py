@@ -18,7 +18,9 @@ Durations also go to the histogram ``optel.command.duration`` (ms), which
 is not rate limited, so performance figures stay exact when events are
 capped.
 
-A run is one process: ``run_start`` carries the anonymous system facts and
+A run is one process. The first ``track()`` records ``run_start`` (a tool
+that only sends its own events gets no extra records): it carries the
+anonymous system facts (:mod:`optel.system`) and
 how many times this tool has run on this machine, as a bucket (``first``,
 ``<=10``, ``<=100``, ``<=1000``, ``>1000``), never the exact count;
 ``run_end`` carries the run's duration, outcome and failure and drop
@@ -284,10 +286,14 @@ class RunState:
 
     @property
     def duration(self) -> Any:
-        if self._duration is None:  # one instrument per tool (the SDK warns on duplicates)
-            self._duration = self._t.meter.create_histogram(
-                "optel.command.duration", unit="ms", description="duration of tracked commands"
-            )
+        if self._duration is None:
+            with self.lock:  # one instrument per tool (the SDK warns on duplicates)
+                if self._duration is None:
+                    self._duration = self._t.meter.create_histogram(
+                        "optel.command.duration",
+                        unit="ms",
+                        description="duration of tracked commands",
+                    )
         return self._duration
 
 
