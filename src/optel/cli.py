@@ -69,7 +69,8 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "dropped": {k[len("dropped_"):]: v for k, v in stats.items() if k.startswith("dropped_")},
         # events over a tool's caps (optel.ratelimit), per app
         "rate_limited": sum(
-            v for k, v in stats.items()
+            v
+            for k, v in stats.items()
             if k.startswith("rate_limited:") and (app is None or k == "rate_limited:" + app)
         ),
         "sent": stats.get("sent", 0),

@@ -54,12 +54,18 @@ def _crash_step(environ: dict[str, str]) -> int:
     cmd = [sys.executable, "-m", "optel._demo_tool", "--crash"]
     print("\n== the tool crashes (python -m optel._demo_tool --crash, capture_crashes=True):")
     on = subprocess.run(cmd, env=environ, capture_output=True, text=True)
-    off = subprocess.run(cmd, env={**environ, "OPTEL_DISABLED": "1"}, capture_output=True, text=True)
+    off = subprocess.run(
+        cmd, env={**environ, "OPTEL_DISABLED": "1"}, capture_output=True, text=True
+    )
     print(on.stdout + on.stderr, end="")
     same = (on.stderr, on.returncode) == (off.stderr, off.returncode)
-    print(f"== traceback identical, byte for byte, to a run with telemetry off: {'yes' if same else 'NO'}")
+    verdict = "yes" if same else "NO"
+    print(f"== traceback identical, byte for byte, to a run with telemetry off: {verdict}")
     out = subprocess.run(
-        [sys.executable, "-m", "optel", "show", "--json"], env=environ, capture_output=True, text=True
+        [sys.executable, "-m", "optel", "show", "--json"],
+        env=environ,
+        capture_output=True,
+        text=True,
     )
     try:
         payloads = [i["payload"] for i in json.loads(out.stdout)]

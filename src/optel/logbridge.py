@@ -20,8 +20,12 @@ from typing import Any, Callable
 class Handler(logging.Handler):
     """A ``logging.Handler`` that hands records to optel; never raises."""
 
-    def __init__(self, offer: Callable[[dict[str, Any]], None], resource: dict[str, Any],
-                 level: int = logging.WARNING):
+    def __init__(
+        self,
+        offer: Callable[[dict[str, Any]], None],
+        resource: dict[str, Any],
+        level: int = logging.WARNING,
+    ):
         super().__init__(level)
         self._offer = offer
         self._resource = resource
