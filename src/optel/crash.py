@@ -59,7 +59,7 @@ def report_attributes(exc: BaseException) -> tuple[dict[str, Any], str, dict[str
 
 
 class _Failures:
-    """Per-run memory of failures: fingerprint -> (count, attributes)."""
+    """Per-run memory of failures: fingerprint -> [count, exception type]."""
 
     def __init__(self) -> None:
         self.seen: dict[str, list[Any]] = {}
@@ -78,8 +78,15 @@ def note(telemetry: Telemetry, exc: BaseException) -> tuple[dict[str, Any], dict
     """Count a failure; the first time in this run, its attributes and report.
 
     Also adds the failure counter and a span event on the current span.
-    Returns ``None`` for a repeat (counted only).
+    Returns ``None`` for a repeat (counted only), and for an exception object
+    already reported on its way up (``track`` reports, then the caller does).
     """
+    if getattr(exc, "_optel_reported", False):
+        return None
+    try:
+        exc._optel_reported = True  # type: ignore[attr-defined]
+    except AttributeError:  # exceptions with __slots__: dedup by fingerprint only
+        pass
     attrs, fingerprint, rep = report_attributes(exc)
     f = _failures(telemetry)
     with f.lock:

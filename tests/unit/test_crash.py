@@ -146,3 +146,19 @@ def test_without_consent_no_hook_is_installed(home: Path) -> None:
     assert not t.enabled
     assert (sys.excepthook, threading.excepthook) == before
     assert not home.exists()
+
+
+def test_one_exception_reported_on_its_way_up_counts_once(home: Path) -> None:
+    t = _granted()
+
+    @t.track("convert")
+    def convert() -> None:
+        _fail("/home/alice/x")
+
+    try:
+        convert()  # track reports it ...
+    except OSError as exc:
+        t.error(exc)  # ... and the caller again, with one more frame
+    reports = [r for r in _records(t) if r.get("name") == "exception"]
+    assert len(reports) == 1
+    assert sum(crash.failure_counts(t).values()) == 1
