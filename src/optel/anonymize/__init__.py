@@ -29,7 +29,16 @@ __all__ = [
     "scrub_value",
 ]
 
-_NAME_FIELDS = ("name", "description")
+# Record fields (see optel.records) that hold no free text: ids, times,
+# enums, numbers, and what the tool author set in init (app, version).
+_AS_IS = frozenset(
+    {
+        "signal", "app", "version", "policy", "session_id", "time", "time_ns", "trace_id",
+        "span_id", "parent_span_id", "kind", "start_ns", "end_ns", "links", "severity",
+        "type", "monotonic", "temporality", "dropped_attributes",
+    }
+)  # fmt: skip
+_TEXT = frozenset({"name", "description", "unit", "body"})
 
 
 class Anonymizer:
@@ -59,6 +68,8 @@ class Anonymizer:
                 continue
             if key == "exception.stacktrace" and isinstance(value, str) and is_traceback(value):
                 kept[key] = scrub_traceback_text(value)
+            elif type(value) is str:
+                kept[key] = scrub_text(value)
             else:
                 kept[key] = scrub_value(value)
         return kept
@@ -75,40 +86,52 @@ class Anonymizer:
         self._resources[id(resource)] = (resource, clean, dropped[0])
         return clean, dropped[0]
 
+    def _event(self, event: dict[str, Any], dropped: list[int]) -> dict[str, Any]:
+        out = dict(event)
+        out["name"] = scrub_text(str(event.get("name", "")))
+        out["attributes"] = self.attributes(event.get("attributes") or {}, dropped)
+        return out
+
+    def _point(self, point: dict[str, Any], dropped: list[int]) -> dict[str, Any]:
+        out = dict(point)  # the rest is numbers: times, value, count, sum, buckets
+        out["attributes"] = self.attributes(point.get("attributes") or {}, dropped)
+        return out
+
     def scrub(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A scrubbed copy of ``record`` (the input is left untouched)."""
-        out = dict(record)
+        """A scrubbed copy of ``record`` (the input is left untouched).
+
+        Every field is handled by name; a field this module does not know is
+        treated as attributes when it is a mapping and as text otherwise, so
+        a new record field can never slip through unscrubbed (fail closed).
+        """
+        out: dict[str, Any] = {}
         dropped = [0]
-        for field in _NAME_FIELDS:
-            if isinstance(out.get(field), str):
-                out[field] = scrub_text(out[field])
-        if "attributes" in out:
-            out["attributes"] = self.attributes(out["attributes"], dropped)
-        if "resource" in out:
-            out["resource"], _ = self._resource(out["resource"])
-        if "status" in out and isinstance(out["status"], dict):
-            out["status"] = {**out["status"], "message": scrub_text(out["status"].get("message") or "")}
-        if "scope" in out and isinstance(out["scope"], dict):
-            out["scope"] = {**out["scope"], "name": scrub_text(out["scope"].get("name") or "")}
-        if "events" in out:
-            out["events"] = [
-                {
-                    **e,
-                    "name": scrub_text(e.get("name", "")),
-                    "attributes": self.attributes(e.get("attributes", {}), dropped),
+        for field, value in record.items():
+            if field in _AS_IS:
+                out[field] = value
+            elif type(value) is str:  # names, bodies, and any unknown text field
+                out[field] = scrub_text(value)
+            elif field in _TEXT:
+                out[field] = scrub_value(value)
+            elif field == "attributes":
+                out[field] = self.attributes(value or {}, dropped)
+            elif field == "resource":
+                out[field], _ = self._resource(value or {})
+            elif field == "events":
+                out[field] = [self._event(e, dropped) for e in value or ()]
+            elif field == "points":
+                out[field] = [self._point(p, dropped) for p in value or ()]
+            elif field in ("status", "scope", "report") and isinstance(value, dict):
+                # status {code, message}, scope {name, version}, report {type,
+                # message, frames}: small structures of text
+                out[field] = {
+                    k: scrub_text(v) if type(v) is str else scrub_value(v)
+                    for k, v in value.items()
                 }
-                for e in out["events"]
-            ]
-        if "points" in out:
-            out["points"] = [
-                {**p, "attributes": self.attributes(p.get("attributes", {}), dropped)}
-                for p in out["points"]
-            ]
-        if "body" in out:
-            out["body"] = scrub_value(out["body"])
-        if "report" in out and isinstance(out["report"], dict):
-            rep = out["report"]
-            out["report"] = {**rep, "message": scrub_text(rep.get("message", ""))}
+            elif isinstance(value, dict):
+                out[field] = self.attributes(value, dropped)
+            else:
+                out[field] = scrub_value(value)
         if dropped[0]:
-            out["dropped_attributes"] = dropped[0]
+            out["dropped_attributes"] = out.get("dropped_attributes", 0) + dropped[0]
         return out

@@ -63,7 +63,20 @@ def location(filename: str) -> str:
             if label == "<stdlib>" and rel.startswith(("site-packages/", "dist-packages/")):
                 return "site-packages/" + rel.split("/", 1)[1]
             return f"{label}/{rel}"
+    # Another interpreter's or environment's files (a traceback text from a
+    # child process, a venv elsewhere): recognised by their folder names.
+    slashed = filename.replace("\\", "/")
+    m = _FOREIGN_PACKAGES.search(slashed)
+    if m is not None:
+        return "site-packages/" + m.group(1)
+    m = _FOREIGN_STDLIB.search(slashed)
+    if m is not None:
+        return "<stdlib>/" + m.group(1)
     return "<user-code>"
+
+
+_FOREIGN_PACKAGES = re.compile(r"/(?:site|dist)-packages/(.+)$")
+_FOREIGN_STDLIB = re.compile(r"/lib/python\d+\.\d+/(.+)$")
 
 
 def frames(tb: Any) -> list[dict[str, Any]]:
@@ -88,7 +101,7 @@ def report(exc: BaseException) -> dict[str, Any]:
     module = cls.__module__
     name = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
     return {
-        "type": name,
+        "type": scrub_text(name),
         "message": scrub_text(str(exc))[:1000],
         "frames": frames(exc.__traceback__),
     }

@@ -169,17 +169,45 @@ def entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+_WORDY = re.compile(r"[a-z]{3,}")
+
+
+def _random_looking(text: str, min_entropy: float) -> bool:
+    """Mixed case and digits, high entropy, and not made of words.
+
+    Random keys have few runs of 3+ lowercase letters (under half their
+    characters for 99.9% of base64 keys); CamelCase identifiers and folder
+    names are mostly such runs (``Model3ConversionWeights``).
+    """
+    if not (
+        any(c.isupper() for c in text)
+        and any(c.islower() for c in text)
+        and any(c.isdigit() for c in text)
+    ):
+        return False
+    if entropy(text) < min_entropy:
+        return False
+    wordy = sum(len(w) for w in _WORDY.findall(text))
+    return wordy < len(text) / 2
+
+
 def _token(m: re.Match[str]) -> str:
     """Long random-looking strings are treated as secrets.
 
     Hex digests (4 bits per character at most) and uuids stay: they name
-    builds and models, not people.
+    builds and models, not people. A slashed candidate is usually a path:
+    it is a secret when it is random as a whole or has a random segment.
     """
     text = m.group(0)
-    has_upper = any(c.isupper() for c in text)
-    has_lower = any(c.islower() for c in text)
-    has_digit = any(c.isdigit() for c in text)
-    if has_upper and has_lower and has_digit and entropy(text) >= 4.3:
+    if _random_looking(text, 4.3):
+        if "/" not in text:
+            return "<secret>"
+        segments = [s for s in text.split("/") if s]
+        if len(segments) <= 3 or any(
+            len(s) >= 16 and _random_looking(s, 3.6) for s in segments
+        ):
+            return "<secret>"
+    elif "/" in text and any(len(s) >= 16 and _random_looking(s, 3.6) for s in text.split("/")):
         return "<secret>"
     return text
 
@@ -237,6 +265,9 @@ _SUSPECT = re.compile(r"\d{5,}|@|:|/|\\|~")
 # Hints (see RULES): a rule whose hint is absent cannot match and is skipped.
 _ASSIGNMENT_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "auth")
 _DIGITS4 = re.compile(r"\d{4}")  # every card number format has a run of 4 digits
+
+MAX_TEXT = 100_000
+"""Longer strings are cut before scrubbing (bounded work per value)."""
 
 MEMO_MAX_LEN = 1024
 """Only strings up to this length are memoized: the cache stays small in bytes."""
@@ -321,7 +352,7 @@ def scrub_text(text: str) -> str:
     """
     if len(text) <= MEMO_MAX_LEN:
         return _memo(text)
-    return _scrub(text)
+    return _scrub(text if len(text) <= MAX_TEXT else text[:MAX_TEXT])
 
 
 clear_memo = _memo.cache_clear
@@ -334,16 +365,12 @@ def _mentions_identity(text: str) -> bool:
     )
 
 
-MAX_TEXT = 100_000
-"""Longer strings are cut before scrubbing (bounded work per value)."""
-
-
 def scrub_value(value: Any) -> Any:
     """Strings scrubbed; numbers, booleans and None as they are; sequences item
     by item; mappings value by value; anything else scrubbed as its ``str``
     (fail closed: an unknown type is never passed through)."""
     if isinstance(value, str):
-        return scrub_text(value if len(value) <= MAX_TEXT else value[:MAX_TEXT])
+        return scrub_text(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, (list, tuple)):
