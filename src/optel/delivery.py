@@ -52,6 +52,7 @@ def deliver(
     deadline: float,
     owner: str,
     decide: Decider | None = None,
+    lease_s: float = LEASE_S,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
     (a ``time.monotonic()`` value)."""
@@ -62,7 +63,7 @@ def deliver(
         if dest is None or not dest.remote:
             continue
         while time.monotonic() < deadline:
-            rows = spool.claim(name, owner, BATCH, LEASE_S)
+            rows = spool.claim(name, owner, BATCH, lease_s)
             if not rows:
                 break
             held_before = report.held
@@ -81,7 +82,11 @@ def deliver(
             if timeout <= 0:
                 spool.release(rows)
                 break
-            outcome = dest.send(rows, timeout)
+            try:
+                outcome = dest.send(rows, timeout)
+            except Exception:
+                spool.release(rows)  # a destination's bug must not strand leased rows
+                raise
             spool.ack(outcome.accepted)
             spool.drop(outcome.rejected, outcome.reason or "rejected")
             report.sent += len(outcome.accepted)

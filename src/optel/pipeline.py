@@ -321,15 +321,28 @@ class Pipeline:
             if self._thread is not None and self._thread.is_alive():
                 self._thread.join(max(0.0, min(remaining, 0.05)))
             remaining = budget - (time.monotonic() - start)
-            if remaining > 0.01 and self.enabled:
+            sender = None
+            if remaining > 0.02 and self.enabled:
                 self._recheck_consent()
                 if self.enabled:
-                    delivery.deliver(
-                        self.spool(), self.cfg, time.monotonic() + remaining - 0.01, self._owner
+                    # Sockets can outlive any timeout (a trickling server, a slow
+                    # DNS answer): send from a daemon thread and wait for it only
+                    # as long as the budget allows. What is not acknowledged by
+                    # then stays in the spool for a later run or `optel flush`.
+                    deadline = start + budget - 0.01
+                    sender = threading.Thread(
+                        target=self._send_until, args=(deadline,), name="optel-exit", daemon=True
                     )
+                    sender.start()
+                    sender.join(max(0.0, deadline - time.monotonic()))
         with _errors.guard("shutdown-close"):
-            if self._spool is not None:
+            if self._spool is not None and (sender is None or not sender.is_alive()):
                 self._spool.close()
+
+    def _send_until(self, deadline: float) -> None:
+        with _errors.guard("exit-send"):
+            lease = max(5.0, deadline - time.monotonic() + 5.0)  # short: a cut send frees soon
+            delivery.deliver(self.spool(), self.cfg, deadline, self._owner, lease_s=lease)
 
     def _after_fork(self) -> None:
         # The worker thread does not exist in a forked child; start a fresh one.

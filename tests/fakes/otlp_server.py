@@ -1,0 +1,123 @@
+"""A fake OTLP/HTTP receiver on 127.0.0.1 for tests.
+
+Decodes protobuf (and gzip) bodies, keeps every request, and answers with
+a programmable sequence of responses. Usable as a context manager::
+
+    with OtlpServer() as server:
+        ... OTEL_EXPORTER_OTLP_ENDPOINT=server.url ...
+        server.spans()  # every span received
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+_TYPES = {
+    "/v1/traces": ExportTraceServiceRequest,
+    "/v1/metrics": ExportMetricsServiceRequest,
+    "/v1/logs": ExportLogsServiceRequest,
+}
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    message: Any
+
+
+@dataclass
+class OtlpServer:
+    """Answers ``responses`` in order (then ``default``): (status, headers) pairs."""
+
+    responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    default: tuple[int, dict[str, str]] = (200, {})
+    requests: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                kind = _TYPES.get(self.path)
+                message = kind.FromString(raw) if kind else None
+                with server._lock:
+                    server.requests.append(
+                        Received(self.path, dict(self.headers.items()), raw, message)
+                    )
+                    status, headers = (
+                        server.responses.pop(0) if server.responses else server.default
+                    )
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> OtlpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def accepted(self) -> list[Received]:
+        return [r for r in self.requests if r.message is not None]
+
+    def spans(self) -> list[Any]:
+        return [
+            span
+            for r in self.accepted()
+            if r.path == "/v1/traces"
+            for rs in r.message.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
+
+    def log_records(self) -> list[Any]:
+        return [
+            rec
+            for r in self.accepted()
+            if r.path == "/v1/logs"
+            for rl in r.message.resource_logs
+            for sl in rl.scope_logs
+            for rec in sl.log_records
+        ]
+
+    def metrics(self) -> list[Any]:
+        return [
+            m
+            for r in self.accepted()
+            if r.path == "/v1/metrics"
+            for rm in r.message.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        ]
