@@ -123,7 +123,7 @@ def repeated_failures(telemetry: Telemetry) -> list[dict[str, Any]]:
     f = _failures(telemetry)
     with f.lock:
         return [
-            {"optel.failure.id": k, "exception.type": v[1], "optel.failure.count": v[0]}
+            {"optel.failure.id": k, "optel.failure.type": v[1], "optel.failure.count": v[0]}
             for k, v in f.seen.items()
             if v[0] > 1
         ]

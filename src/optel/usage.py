@@ -9,7 +9,9 @@
         ...
 
 Each call records one event named ``name`` with its duration
-(``optel.duration_ms``), ``optel.success``, the exception type on failure,
+(``optel.duration_ms``), ``optel.success``, the exception type on failure
+(``optel.error.type``: not ``exception.type``, which would make destinations
+treat the usage event as a failure report),
 and the *declared* parameters only: the values of the arguments named in
 ``params`` plus the fixed attributes given to ``track``. Those keys count as
 declared for the anonymizer; their values are still scrubbed. A failure is
@@ -265,7 +267,7 @@ class Tracker(NullTracker):
             attrs["optel.duration_ms"] = round(ms, 3)
             attrs["optel.success"] = ok
             if exc is not None:
-                attrs["exception.type"] = _type_name(exc)
+                attrs["optel.error.type"] = _type_name(exc)
             t._emit(self.name, attrs)
 
 

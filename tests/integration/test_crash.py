@@ -143,3 +143,50 @@ def test_crash_report_is_delivered_at_exit_within_the_budget(home: Path, tmp_pat
     assert ga4.messages() == []
     left = json.loads(run_cli("status", "--json", home=home).stdout)
     assert left["pending"] == 0
+
+
+def test_usage_failure_log_and_crash_records_pass_ga4_validation(home: Path) -> None:
+    from tests.fakes.ga4_server import FakeGA4
+
+    run_cli("opt-in", "--app", "crashtool", home=home)
+    with FakeGA4() as ga4:
+        r = run_python(
+            """
+            import logging, optel
+            t = optel.init(app="crashtool", version="1.0", capture_crashes=True,
+                           capture_logs=True)
+
+            @t.track("convert", params=["framework"])
+            def convert(path, framework="onnx"):
+                if "bad" in path:
+                    raise ValueError(f"bad model {path}")
+
+            convert("/home/alice/a.onnx")
+            for _ in range(3):
+                try:
+                    convert("/home/alice/bad.onnx", framework="tflite")
+                except ValueError:
+                    pass
+            logging.getLogger("crashtool").warning("slow disk at /home/alice")
+            raise RuntimeError("crash in /home/alice/x")
+            """,
+            home,
+            {
+                "OPTEL_GA4_MEASUREMENT_ID": "G-CRASH",
+                "OPTEL_GA4_API_SECRET": "s3cr3t-for-tests",
+                "OPTEL_GA4_ENDPOINT": ga4.url,
+                "OPTEL_FLUSH_INTERVAL_MS": "600000",
+                "OPTEL_EXIT_BUDGET_MS": "2000",
+            },
+        )
+        events = ga4.events()
+        messages = ga4.messages()
+    assert r.returncode == 1
+    assert messages == []
+    names = sorted({e["name"] for e in events})
+    for expected in ("convert", "exception", "exception_repeated", "run_start", "run_end"):
+        assert expected in names, names
+    # one failure report per distinct failure, one for the crash: usage events keep their name
+    assert [e["name"] for e in events].count("exception") == 2
+    assert [e["name"] for e in events].count("convert") == 4
+    assert "alice" not in json.dumps(events)

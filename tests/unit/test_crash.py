@@ -65,7 +65,7 @@ def test_identical_failures_are_reported_once_and_counted(home: Path) -> None:
     repeated = [r["attributes"] for r in rows if r.get("name") == "exception_repeated"]
     assert repeated == [
         {
-            "exception.type": "FileNotFoundError",
+            "optel.failure.type": "FileNotFoundError",
             "optel.failure.count": 5,
             "optel.failure.id": first["attributes"]["optel.failure.id"],
         }

@@ -60,7 +60,7 @@ def test_decorator_records_duration_outcome_and_declared_params_only(home: Path)
     assert all(c["stage"] == "cli" for c in calls)
     assert all(isinstance(c["optel.duration_ms"], float) for c in calls)
     assert "path" not in calls[0]  # not declared: never recorded
-    assert calls[2]["exception.type"] == "ValueError"
+    assert calls[2]["optel.error.type"] == "ValueError"
     reports = _named(t, "exception")
     assert len(reports) == 1 and "<home>" in reports[0]["exception.message"]
 
@@ -100,7 +100,7 @@ def test_interrupt_is_not_a_failure_report(home: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         wait()
-    assert _named(t, "wait")[0]["exception.type"] == "KeyboardInterrupt"
+    assert _named(t, "wait")[0]["optel.error.type"] == "KeyboardInterrupt"
     assert _named(t, "exception") == []
 
 
