@@ -192,8 +192,9 @@ class Tracker(NullTracker):
         self._starts: list[float] = []
         if self.params or self.attributes:
             telemetry._pipeline.anonymizer.declare([*self.params, *self.attributes])
-        with _errors.guard("run_start"):
-            start_run(telemetry)
+        if not state(telemetry).run_started:
+            with _errors.guard("run_start"):
+                start_run(telemetry)
 
     def __call__(self, fn: F) -> F:
         import inspect
