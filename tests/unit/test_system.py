@@ -111,3 +111,22 @@ def test_frameworks_are_found_without_being_imported(tmp_path: Path, home: Path)
     frameworks, imported = r.stdout.split()
     assert "torch" in frameworks.split(",")
     assert imported == "False"
+
+
+def test_facts_are_computed_lazily_not_at_init_or_per_event(home: Path) -> None:
+    from tests.conftest import run_cli
+
+    run_cli("opt-in", "--app", "mytool", home=home)
+    r = run_python(
+        """
+        import sys, optel
+        t = optel.init(app="mytool")
+        t.event("used")
+        before = "optel.system" in sys.modules
+        t.track("convert")  # the first track records run_start with the facts
+        print(t.enabled, before, "optel.system" in sys.modules)
+        """,
+        home,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False", "True"]
