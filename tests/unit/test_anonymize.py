@@ -24,6 +24,8 @@ from optel.anonymize.values import scrub_text
         ("card 4111 1111 1111 1111", "card <card>"),
         ("Bearer abcdefghijklmnop", "Bearer <secret>"),
         ("password=hunter2 ok", "password=<secret> ok"),
+        ("card 4111 1111 1111 1111 0 left", "card <card> 0 left"),  # next to another number
+        ("key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "key <secret>"),  # random, slashed
     ],
 )
 def test_placeholders_keep_the_meaning(text: str, expected: str) -> None:
@@ -46,6 +48,10 @@ def test_placeholders_keep_the_meaning(text: str, expected: str) -> None:
         "basic training",
         "the token budget was exceeded",
         "root cause",
+        "0.4111111111111111",  # a float's digits are no card
+        "2.48003782611709e+20",
+        "site-packages/PIL/Image2Module/TiffImagePlugin.py",  # paths are no random secrets
+        "datasets/ImageNet1K/Val2012/n01440764/ILSVRC2012_val_00000293.JPEG",
     ],
 )
 def test_plain_values_pass_unchanged(text: str) -> None:
@@ -89,6 +95,37 @@ def test_undeclared_keys_are_dropped_and_counted() -> None:
     assert rec["attributes"] == {"framework": "onnx", "x": 1}  # the input is not mutated
 
 
+def test_unknown_record_fields_are_scrubbed_not_passed_through() -> None:
+    a = Anonymizer(["framework"])
+    rec = {
+        "signal": "event",
+        "name": "run by bob@corp.com",
+        "unit": "/home/bob",
+        "note": "from 10.1.2.3",  # a field a future record kind might add
+        "extra": {"framework": "onnx", "owner": "bob"},  # a mapping: the key policy applies
+        "report": {"type": "x", "message": "/home/bob/x", "frames": [{"file": "<user-code>"}]},
+        "status": {"code": "ERROR", "message": "mac aa:bb:cc:dd:ee:ff"},
+        "scope": {"name": "optel.tool", "version": "~bob/v1"},
+    }
+    out = a.scrub(rec)
+    assert out["name"] == "run by <email>" and out["unit"] == "<home>"
+    assert out["note"] == "from <ip>"
+    assert out["extra"] == {"framework": "onnx"} and out["dropped_attributes"] == 1
+    assert out["report"]["message"] == "<home>/x"
+    assert out["status"] == {"code": "ERROR", "message": "mac <mac>"}
+    assert out["scope"]["version"] == "<home>/v1"
+
+
+def test_values_of_unknown_types_are_scrubbed_as_text() -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "owner bob@corp.com"
+
+    assert values.scrub_value(Odd()) == "owner <email>"
+    assert values.scrub_value((1, "a@b.co", None)) == [1, "<email>", None]
+    assert values.scrub_value(2.5) == 2.5 and values.scrub_value(True) is True
+
+
 def test_failure_report_is_module_relative_without_locals() -> None:
     secret_local = "/home/alice/secret.txt"  # noqa: F841 - must not appear
 
@@ -112,6 +149,12 @@ def test_site_packages_frames_are_relative() -> None:
     assert exceptions.location(json.__file__) == "<stdlib>/json/__init__.py"
     assert exceptions.location("/home/bob/proj/train.py") == "<user-code>"
     assert exceptions.location("<frozen importlib._bootstrap>") == "<frozen importlib._bootstrap>"
+    # another environment's files (a traceback text from elsewhere)
+    venv = "/home/bob/proj/.venv/lib/python3.12/site-packages/torch/nn/functional.py"
+    assert exceptions.location(venv) == "site-packages/torch/nn/functional.py"
+    win = "C:\\Users\\bob\\venv\\Lib\\site-packages\\numpy\\core.py"
+    assert exceptions.location(win) == "site-packages/numpy/core.py"
+    assert exceptions.location("/opt/py/lib/python3.9/json/decoder.py") == "<stdlib>/json/decoder.py"
 
 
 def test_sdk_traceback_text_is_rewritten() -> None:

@@ -3,58 +3,140 @@
 from __future__ import annotations
 
 import string
+from contextlib import contextmanager
+from typing import Iterator
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from optel.anonymize import Anonymizer, values
 from optel.anonymize.values import scrub_text
 
 name = st.text(string.ascii_lowercase, min_size=3, max_size=10)
-word = st.text(string.ascii_letters + " ,.;()[]-", max_size=30)
+# arbitrary text around the leak: any printable character, any script
+word = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
 octet = st.integers(0, 255)
 
-emails = st.builds(lambda u, d, t: f"{u}@{d}.{t}", name, name, st.sampled_from(["com", "org", "io", "de"]))
+emails = st.builds(
+    lambda u, d, t: f"{u}@{d}.{t}", name, name, st.sampled_from(["com", "org", "io", "de"])
+)
 ipv4 = st.builds(lambda a, b, c, d: f"{a}.{b}.{c}.{d}", octet, octet, octet, octet)
 ipv6 = st.lists(st.integers(0, 0xFFFF), min_size=8, max_size=8).map(
     lambda groups: ":".join(f"{g:x}" for g in groups)
 )
-macs = st.lists(st.integers(0, 255), min_size=6, max_size=6).map(
-    lambda bs: ":".join(f"{b:02x}" for b in bs)
+macs = st.builds(
+    lambda bs, sep: sep.join(f"{b:02x}" for b in bs),
+    st.lists(st.integers(0, 255), min_size=6, max_size=6),
+    st.sampled_from([":", "-"]),
 )
 homes = st.builds(
-    lambda kind, user, rest: kind.format(user=user) + rest,
+    lambda kind, user, rest: (kind.format(user=user) + rest, user),
     st.sampled_from(["/home/{user}", "/Users/{user}", "C:\\Users\\{user}", "~{user}"]),
     name.map(lambda n: "u" + n),
     st.sampled_from(["", "/x", "/data/model.pt", "\\AppData\\tmp"]),
 )
-github = st.text(string.ascii_letters + string.digits, min_size=36, max_size=40).map(lambda s: "ghp_" + s)
-aws = st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(lambda s: "AKIA" + s)
+alnum = string.ascii_letters + string.digits
+github = st.text(alnum, min_size=36, max_size=40).map(lambda s: "ghp_" + s)
+huggingface = st.text(alnum, min_size=34, max_size=38).map(lambda s: "hf_" + s)
+openai = st.text(alnum, min_size=32, max_size=48).map(lambda s: "sk-proj-" + s)
+slack = st.text(alnum, min_size=12, max_size=30).map(lambda s: "xoxb-1234-" + s)
+aws = st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
+    lambda s: "AKIA" + s
+)
+b64url = st.text(alnum + "-_", min_size=10, max_size=40)
+jwts = st.builds(lambda h, p, s: f"eyJ{h}.eyJ{p}.{s}", b64url, b64url, b64url)
+bearer = st.text(alnum + "._-", min_size=16, max_size=40).map(lambda s: ("Bearer " + s, s))
+passwords = st.text(alnum + "!#$%", min_size=6, max_size=20).map(lambda s: "P" + s)  # never in a host
+url_creds = st.builds(
+    lambda user, pw, host: (f"https://{user}:{pw}@{host}.example.com/repo", pw),
+    name,
+    passwords,
+    name,
+)
+url_query = st.builds(
+    lambda v: (f"https://api.example.com/v1?access_token={v}&page=2", v),
+    st.text(alnum, min_size=8, max_size=30),
+)
 
 
-def _needle(value: str) -> str:
-    """The identifying part that must be gone."""
-    for marker in ("/home/", "/Users/", "C:\\Users\\", "~"):
-        if value.startswith(marker):
-            return value[len(marker):].split("/")[0].split("\\")[0]
-    return value
+def _card(digits: list[int]) -> str:
+    """A Luhn-valid 16-digit number with a Visa prefix."""
+    body = [4, *digits]
+    total = 0
+    for i, d in enumerate(reversed(body)):
+        d = d * 2 if i % 2 == 0 else d
+        total += d - 9 if d > 9 else d
+    return "".join(map(str, body)) + str((10 - total % 10) % 10)
 
 
-@settings(max_examples=150, deadline=None)
-@given(before=word, leak=st.one_of(emails, ipv4, ipv6, macs, homes, github, aws), after=word)
-def test_personal_data_embedded_in_text_never_survives(before: str, leak: str, after: str) -> None:
-    text = f"{before} {leak} {after}"
-    assert _needle(leak) not in scrub_text(text).replace(before, "").replace(after, "")
+cards = st.builds(
+    lambda ds, sep: sep.join(_card(ds)[i : i + 4] for i in range(0, 16, 4)),
+    st.lists(st.integers(0, 9), min_size=14, max_size=14).filter(lambda ds: len(set(ds)) > 2),
+    st.sampled_from(["", " ", "-"]),
+)
+
+# (the text put in, the part that must be gone)
+leaks = st.one_of(
+    *(s.map(lambda v: (v, v)) for s in (emails, ipv4, ipv6, macs, github, huggingface, openai,
+                                        slack, aws, jwts, cards)),
+    homes,
+    bearer,
+    url_creds,
+    url_query,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=word, leak=leaks, after=word)
+def test_personal_data_embedded_in_text_never_survives(
+    before: str, leak: tuple[str, str], after: str
+) -> None:
+    text, needle = leak
+    assume(needle not in before and needle not in after)
+    assert needle not in scrub_text(f"{before} {text} {after}")
+
+
+@contextmanager
+def identity() -> Iterator[None]:
+    values.set_local_identity("quentin", "build-box-7.corp.example")
+    try:
+        yield
+    finally:
+        values.set_local_identity()  # back to this machine's names
+
+
+@settings(max_examples=100, deadline=None)
+@given(before=word, who=st.sampled_from(["quentin", "Quentin", "build-box-7", "build-box-7.corp.example"]), after=word)
+def test_local_user_and_host_names_never_survive(before: str, who: str, after: str) -> None:
+    assume("quentin" not in (before + after).lower() and "build-box" not in (before + after).lower())
+    with identity():
+        out = scrub_text(f"{before} {who} {after}").lower()
+    assert "quentin" not in out and "build-box-7" not in out
 
 
 versions = st.builds(
     lambda a, b, c, suffix: f"{a}.{b}.{c}{suffix}",
-    st.integers(0, 99), st.integers(0, 99), st.integers(0, 999),
-    st.sampled_from(["", "rc1", "+cu121", ".dev0", "-beta"]),
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(0, 999),
+    st.sampled_from(["", "rc1", "+cu121", ".dev0", "-beta", "-rc.1", ".post1", "a2"]),
 )
 enums = st.text(string.ascii_lowercase + "_", min_size=1, max_size=19)
-modules = st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=8), min_size=1, max_size=4).map(".".join)
-frameworks = st.sampled_from(["onnx", "pytorch", "tensorflow", "paddle", "openvino", "fp16", "int8", "cuda"])
-
+shouting = st.text(string.ascii_uppercase + "_", min_size=1, max_size=24)
+kebab = st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=8), min_size=1, max_size=4).map(
+    "-".join
+)
+modules = st.lists(
+    st.text(string.ascii_lowercase + "_", min_size=1, max_size=10), min_size=1, max_size=5
+).map(".".join)
+frameworks = st.sampled_from(
+    ["onnx", "pytorch", "tensorflow", "paddle", "openvino", "fp16", "int8", "cuda", "cu121",
+     "torch.nn.functional", "tf.keras.layers.Dense", "x86_64", "aarch64", "linux", "darwin",
+     "cpython", "3.11.7", "True", "False", "None", "1x3x224x224", "NCHW", "bfloat16"]
+)  # fmt: skip
+shas = st.text("0123456789abcdef", min_size=7, max_size=64)
+dates = st.dates().map(lambda d: d.isoformat())
+floats = st.floats(allow_nan=False, allow_infinity=False).map(repr)
 
 # counts, sizes, durations and millisecond timestamps (a 13-19 digit number
 # with a card network's prefix that passes Luhn is treated as a card)
@@ -63,7 +145,25 @@ numbers = st.one_of(
 ).map(str)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(versions, enums, modules, frameworks, numbers))
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        versions, enums, shouting, kebab, modules, frameworks, numbers, shas, dates, floats
+    )
+)
 def test_plain_values_pass_unchanged(value: str) -> None:
     assert scrub_text(value) == value
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["framework", "count", "ratio", "ok", "shape"]),
+        st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), versions, modules),
+    )
+)
+def test_declared_plain_attributes_pass_unchanged(attrs: dict[str, object]) -> None:
+    a = Anonymizer(["framework", "count", "ratio", "ok", "shape"])
+    out = a.scrub({"signal": "event", "name": "model_converted", "attributes": attrs})
+    assert out["attributes"] == attrs and out["name"] == "model_converted"
+    assert "dropped_attributes" not in out

@@ -108,7 +108,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _MAC = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])")
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# not after a decimal point: the digits of a float ("0.4111...", "2.48e+20") are no card
+_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
 
 
@@ -148,16 +149,34 @@ def luhn(digits: str) -> bool:
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[0478]|35|6011|6[245]")
 
 
-def _card(m: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", m.group(0))
-    if (
+def _is_card(digits: str) -> bool:
+    return (
         13 <= len(digits) <= 19
-        and _CARD_PREFIX.match(digits)
+        and _CARD_PREFIX.match(digits) is not None
         and luhn(digits)
         and len(set(digits)) > 1
-    ):
+    )
+
+
+def _card(m: re.Match[str]) -> str:
+    text = m.group(0)
+    pos = [i for i, c in enumerate(text) if c.isdigit()]
+    digits = "".join(text[i] for i in pos)
+    if _is_card(digits):
         return "<card>"
-    return m.group(0)
+    # The match may run into a neighbouring number ("4111 1111 1111 1111 0"):
+    # look for a card between separators inside it, longest first.
+    n = len(digits)
+    for start in range(n - 12):
+        if start and text[pos[start] - 1] not in " -":
+            continue
+        for end in range(min(n, start + 19), start + 12, -1):
+            if end < n and text[pos[end - 1] + 1] not in " -":
+                continue
+            if _is_card(digits[start:end]):
+                a, b = pos[start], pos[end - 1] + 1
+                return text[:a] + "<card>" + _CARD.sub(_card, text[b:])
+    return text
 
 
 def entropy(text: str) -> float:
