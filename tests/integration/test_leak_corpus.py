@@ -92,10 +92,17 @@ def test_corpus_has_at_least_100_distinct_leaks() -> None:
     assert len(set(_needles())) >= 100
 
 
+SAFE_RESOURCE = ("service.", "telemetry.sdk.", "os.type", "process.runtime.", "optel.")
+
+
 def test_no_leak_reaches_the_spool_or_show(home: Path) -> None:
-    _emit(home, {})
+    # the SDK's identity detectors add host.name, host.arch, process.pid,
+    # process.command_args, process.executable.path, process.owner, ...
+    _emit(home, {"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel,host,process,os,service_instance"})
     shown = run_cli("show", "--json", "--limit", "100000", home=home).stdout
     items = json.loads(shown)
+    resource_keys = {k for i in items for k in i["payload"].get("resource", {})}
+    assert resource_keys and all(k.startswith(SAFE_RESOURCE) for k in resource_keys), resource_keys
     signals = {i["signal"] for i in items}
     assert signals == {"span", "event", "metric", "log"}, signals
     assert len(items) > 4 * len(LEAKS)  # everything recorded, just scrubbed
