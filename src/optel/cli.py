@@ -171,7 +171,8 @@ def cmd_flush(args: argparse.Namespace) -> int:
         print("nothing waiting")
         return 0
     owner = f"flush-{os.getpid()}"
-    report = delivery.deliver(spool, cfg, time.monotonic() + args.timeout, owner)
+    # the user asked for now: rows still backing off go too
+    report = delivery.deliver(spool, cfg, time.monotonic() + args.timeout, owner, force=True)
     left = spool.count()
     spool.close()
     print(

@@ -53,9 +53,10 @@ def deliver(
     owner: str,
     decide: Decider | None = None,
     lease_s: float = LEASE_S,
+    force: bool = False,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
-    (a ``time.monotonic()`` value)."""
+    (a ``time.monotonic()`` value); ``force`` also sends rows still backing off."""
     report = Report()
     decide = decide or (lambda app, policy: consent.decide(app, policy, p=cfg.paths))
     for name in spool.destinations_due():
@@ -63,7 +64,7 @@ def deliver(
         if dest is None or not dest.remote:
             continue
         while time.monotonic() < deadline:
-            rows = spool.claim(name, owner, BATCH, lease_s)
+            rows = spool.claim(name, owner, BATCH, lease_s, due_only=not force)
             if not rows:
                 break
             held_before = report.held

@@ -47,6 +47,7 @@ from .config import Config
 from .spool import Limits, NewRecord, Spool
 
 QUEUE_MAX = 8192
+_EXIT_MARGIN_S = 0.03  # kept back from the exit budget for interpreter teardown
 _VERSION = "0.1.0"
 
 _DELTA: dict[type, AggregationTemporality] = {
@@ -272,6 +273,11 @@ class Pipeline:
 
     def _run(self) -> None:
         interval = self.cfg["flush_interval_ms"] / 1000
+        with _errors.guard("preload"):
+            # Import the destinations (requests, protobuf) now, in the background,
+            # so the exit budget is spent sending rather than importing.
+            for name in self.cfg.destinations():
+                self._destination(name)
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
@@ -329,12 +335,16 @@ class Pipeline:
                     # DNS answer): send from a daemon thread and wait for it only
                     # as long as the budget allows. What is not acknowledged by
                     # then stays in the spool for a later run or `optel flush`.
-                    deadline = start + budget - 0.01
+                    deadline = start + budget - _EXIT_MARGIN_S
                     sender = threading.Thread(
                         target=self._send_until, args=(deadline,), name="optel-exit", daemon=True
                     )
                     sender.start()
                     sender.join(max(0.0, deadline - time.monotonic()))
+                    if sender.is_alive():
+                        # cut off mid-send: free its rows for the next sender now (at
+                        # worst the server got them and a later run sends a duplicate)
+                        self.spool().release_owner(self._owner)
         with _errors.guard("shutdown-close"):
             if self._spool is not None and (sender is None or not sender.is_alive()):
                 self._spool.close()

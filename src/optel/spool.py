@@ -229,9 +229,13 @@ class Spool:
 
     # -- sending ----------------------------------------------------------------
 
-    def claim(self, destination: str, owner: str, limit: int, lease_s: float) -> list[Row]:
-        """Lease up to ``limit`` due rows of ``destination`` to ``owner``."""
+    def claim(
+        self, destination: str, owner: str, limit: int, lease_s: float, due_only: bool = True
+    ) -> list[Row]:
+        """Lease up to ``limit`` due rows of ``destination`` to ``owner``
+        (``due_only=False``: also rows still backing off, for ``optel flush``)."""
         now = time.time()
+        due_by = now if due_only else float("inf")
         with self._lock:
             db = self._conn()
             db.execute("BEGIN IMMEDIATE")
@@ -241,7 +245,7 @@ class Spool:
                     for r in db.execute(
                         f"SELECT {_COLUMNS} FROM records WHERE destination = ?"
                         " AND next_attempt <= ? AND lease_until < ? ORDER BY id LIMIT ?",
-                        (destination, now, now, limit),
+                        (destination, due_by, now, limit),
                     )
                 ]
                 if rows:
@@ -309,6 +313,14 @@ class Spool:
                 f"UPDATE records SET lease_until = 0, lease_owner = NULL WHERE id IN ({marks})",
                 [r.id for r in rows],
             )
+
+    def release_owner(self, owner: str) -> int:
+        """Give back every lease ``owner`` holds (its sender was cut off at exit)."""
+        with self._lock:
+            return self._conn().execute(
+                "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                (owner,),
+            ).rowcount
 
     def drop(self, rows: Sequence[Row], reason: str) -> None:
         """Remove rows that can never be delivered, counting them under ``reason``."""

@@ -1,0 +1,251 @@
+"""Misbehaving servers on 127.0.0.1, and the fault matrix that runs optel against them.
+
+Each fault gives an OTLP endpoint URL: connection refused, a black hole
+(accepts, never answers), 500, 429 with Retry-After, 400, an answer after
+5 s, garbage bytes, a TLS handshake against plain HTTP, and a name that
+does not resolve. :func:`run_matrix` measures, per fault, the tool's exit
+delay over a run with no destination, then heals the network and counts
+what arrives (delivered, duplicates, lost).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+from tests.fakes.otlp_server import OtlpServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def refused() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    yield f"http://127.0.0.1:{port}"  # nothing listens there any more
+
+
+@contextmanager
+def black_hole() -> Iterator[str]:
+    """Accepts connections and never says a word."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        t.join(2)
+        for c in held:
+            c.close()
+        srv.close()
+
+
+@contextmanager
+def http_status(status: int, headers: dict[str, str] | None = None, delay_s: float = 0.0) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(delay_s)
+            try:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass  # the client gave up first
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def garbage() -> Iterator[str]:
+    """Answers every connection with bytes that are not HTTP, then hangs up."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            try:
+                conn.recv(65536)
+                conn.sendall(b"\x00\xff\x13garbage that is not HTTP\r\n\r\n\xde\xad")
+            except OSError:
+                pass
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        t.join(2)
+        srv.close()
+
+
+@contextmanager
+def tls_mismatch() -> Iterator[str]:
+    with http_status(200) as url:
+        yield url.replace("http://", "https://")  # TLS handshake against plain HTTP
+
+
+@contextmanager
+def dns_failure() -> Iterator[str]:
+    yield "http://optel-fault.invalid:4318"  # .invalid never resolves (RFC 2606)
+
+
+FAULTS = {
+    "refused": refused,
+    "black hole": black_hole,
+    "500": lambda: http_status(500),
+    "429 + Retry-After": lambda: http_status(429, {"Retry-After": "1"}),
+    "400": lambda: http_status(400),
+    "answers after 5 s": lambda: http_status(200, delay_s=5.0),
+    "garbage": garbage,
+    "TLS failure": tls_mismatch,
+    "DNS failure": dns_failure,
+}
+
+TOOL = """
+import sys, optel
+t = optel.init(app="faulttool", allowed_attributes=["run"])
+for i in range(5):
+    with t.tracer.start_as_current_span(f"{sys.argv[1]}-{i}", attributes={"run": sys.argv[1]}):
+        pass
+"""
+
+
+def _env(home: str, endpoint: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTEL_", "OTEL_"))}
+    for name in ("CI", "DO_NOT_TRACK", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "JENKINS_URL",
+                 "CIRCLECI", "TRAVIS", "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "DRONE",
+                 "CONTINUOUS_INTEGRATION", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ID"):
+        env.pop(name, None)
+    env["OPTEL_HOME"] = home
+    env["PYTHONPATH"] = str(ROOT / "src")
+    if endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    return env
+
+
+def _tool(home: str, endpoint: str | None, tag: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-c", TOOL, tag], env=_env(home, endpoint), capture_output=True,
+        text=True, timeout=120,
+    )
+    return time.perf_counter() - t0, r
+
+
+def _cli(home: str, endpoint: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "optel", *args], env=_env(home, endpoint), capture_output=True,
+        text=True, timeout=120,
+    )
+
+
+@dataclass
+class Row:
+    fault: str
+    delay_s: float
+    delivered: int
+    duplicates: int
+    lost: int
+    dropped: int
+    crashed: bool
+
+
+def run_matrix(repeats: int = 1) -> tuple[float, list[Row]]:
+    """(baseline exit seconds, a row per fault)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as base_home:
+        _cli(base_home, None, "opt-in")
+        base = statistics.median(_tool(base_home, None, "base")[0] for _ in range(max(3, repeats)))
+    for name, fault in FAULTS.items():
+        with tempfile.TemporaryDirectory() as home:
+            _cli(home, None, "opt-in")
+            times, crashed, tags = [], False, []
+            with ExitStack() as stack:
+                url = stack.enter_context(fault())
+                for i in range(repeats):
+                    tag = f"r{i}"
+                    tags.append(tag)
+                    took, r = _tool(home, url, tag)
+                    times.append(took)
+                    crashed |= r.returncode != 0 or "Traceback" in r.stderr
+            status = json.loads(_cli(home, None, "status", "--json").stdout)
+            with OtlpServer() as healthy:  # the network heals
+                _cli(home, healthy.url, "flush")
+            names = [s.name for s in healthy.spans()]
+            expected = {f"{tag}-{i}" for tag in tags for i in range(5)}
+            rows.append(
+                Row(
+                    fault=name,
+                    delay_s=statistics.median(times) - base,
+                    delivered=len(set(names) & expected),
+                    duplicates=len(names) - len(set(names)),
+                    lost=len(expected - set(names)),
+                    dropped=sum(status.get("dropped", {}).values()),
+                    crashed=crashed,
+                )
+            )
+    return base, rows
+
+
+def table(base: float, rows: list[Row]) -> str:
+    lines = [
+        f"baseline exit (no destination): {base * 1000:.0f} ms",
+        f"{'fault':20} {'exit delay':>11} {'delivered':>10} {'dupes':>6} {'lost':>5} {'dropped':>8} {'crash':>6}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.fault:20} {r.delay_s * 1000:8.0f} ms {r.delivered:>10} {r.duplicates:>6} "
+            f"{r.lost:>5} {r.dropped:>8} {'yes' if r.crashed else 'no':>6}"
+        )
+    return "\n".join(lines)
