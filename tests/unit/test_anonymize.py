@@ -26,6 +26,11 @@ from optel.anonymize.values import scrub_text
         ("password=hunter2 ok", "password=<secret> ok"),
         ("card 4111 1111 1111 1111 0 left", "card <card> 0 left"),  # next to another number
         ("key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "key <secret>"),  # random, slashed
+        ("::ffff:192.168.0.1", "::ffff:<ip>"),  # IPv4-mapped: no octet survives
+        ("ssh alice@10.0.0.1", "ssh <user>@<ip>"),
+        ("scp x bob@[2001:db8::1]:/tmp", "scp x <user>@[<ip>]:/tmp"),
+        ("Cookie: sessionid=abcdef123456", "Cookie: <secret>"),
+        ("Set-Cookie: sid=9f8e7d6c5b4a; Path=/", "Set-Cookie: <secret>; Path=/"),
     ],
 )
 def test_placeholders_keep_the_meaning(text: str, expected: str) -> None:
@@ -48,6 +53,9 @@ def test_placeholders_keep_the_meaning(text: str, expected: str) -> None:
         "basic training",
         "the token budget was exceeded",
         "root cause",
+        "the session was long",
+        "12:30:45.123",
+        "tensor shape 1:3:224:224",
         "0.4111111111111111",  # a float's digits are no card
         "2.48003782611709e+20",
         "site-packages/PIL/Image2Module/TiffImagePlugin.py",  # paths are no random secrets

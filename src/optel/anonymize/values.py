@@ -62,7 +62,8 @@ _SECRETS: list[Rule] = [
 _ASSIGNMENT: Rule = (
     "assignment",
     re.compile(
-        r"(?i)(?<![A-Za-z])((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)"
+        r"(?i)(?<![A-Za-z])((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth"
+        r"|cookie|session[_-]?id|sid)"
         r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&<]+"
     ),
     _keep_group(1, "<secret>"),
@@ -111,6 +112,7 @@ _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+
 # not after a decimal point: the digits of a float ("0.4111...", "2.48e+20") are no card
 _CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
+_USER_AT = re.compile(r"(?<![\w.+-])[\w.+-]+@(?=\[?<(?:ip|host)>)")
 
 
 def _ipv4(m: re.Match[str]) -> str:
@@ -282,7 +284,9 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.+-]{1,19}")  # shorter than any token rule
 _SUSPECT = re.compile(r"\d{5,}|@|:|/|\\|~")
 
 # Hints (see RULES): a rule whose hint is absent cannot match and is skipped.
-_ASSIGNMENT_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "auth")
+_ASSIGNMENT_WORDS = (
+    "password", "passwd", "pwd", "secret", "token", "key", "auth", "cookie", "session", "sid",
+)  # fmt: skip
 _DIGITS4 = re.compile(r"\d{4}")  # every card number format has a run of 4 digits
 
 MAX_TEXT = 100_000
@@ -333,8 +337,11 @@ RULES: list[tuple[str, Hint, re.Pattern[str], Callable[[re.Match[str]], str] | s
     ("home_tilde", lambda t, low: "~" in t, _HOME_TILDE, "<home>"),
     ("email", lambda t, low: "@" in t, _EMAIL, "<email>"),
     ("mac", lambda t, low: ":" in t or "-" in t, _MAC, "<mac>"),
-    ("ipv6", lambda t, low: ":" in t, _IPV6, _ipv6),
+    # IPv4 first: "::ffff:192.168.0.1" would otherwise lose only its "::ffff:192"
     ("ipv4", lambda t, low: "." in t, _IPV4, _ipv4),
+    ("ipv6", lambda t, low: ":" in t, _IPV6, _ipv6),
+    # the user part of user@address (ssh, scp, git remotes) once the address is gone
+    ("user_at", lambda t, low: "@<" in t or "@[<" in t, _USER_AT, "<user>@"),
     ("card", lambda t, low: _DIGITS4.search(t) is not None, _CARD, _card),
     ("token", lambda t, low: len(t) >= 32, _TOKEN, _token),
 ]
