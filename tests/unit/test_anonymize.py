@@ -209,6 +209,7 @@ def test_hashed_is_keyed_stable_and_local(home) -> None:  # type: ignore[no-unty
     assert first.startswith("h:") and len(first) == 18 and "alice" not in first
     assert optel.hashed("alice@example.com") == first
     assert optel.hashed("bob@example.com") != first
+    assert scrub_text(first) == first  # a hash passes the scrubbers unchanged
     hashing._salt = None  # another install, another salt, another hash
     (home / "salt.json").unlink()
     assert optel.hashed("alice@example.com") != first
