@@ -50,11 +50,20 @@ URLS = [
 SECRETS = [
     ("AKIAIOSFODNN7EXAMPLE", "aws key AKIAIOSFODNN7EXAMPLE in env"),
     ("ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A"),
-    ("ghp_1234567890abcdefghijklmnopqrstuvwxyzAB", "token ghp_1234567890abcdefghijklmnopqrstuvwxyzAB"),
+    (
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyzAB",
+        "token ghp_1234567890abcdefghijklmnopqrstuvwxyzAB",
+    ),
     ("gho_abcdefghijklmnopqrstuvwxyz0123456789", "gho_abcdefghijklmnopqrstuvwxyz0123456789"),
-    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"),
+    (
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    ),
     ("hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"),
-    ("sk-proj-abcdefghijklmnopqrstuvwxyz012345", "openai key sk-proj-abcdefghijklmnopqrstuvwxyz012345"),
+    (
+        "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+        "openai key sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+    ),
     ("sk-abcdefghijklmnopqrstuvwxyzABCDEF12", "sk-abcdefghijklmnopqrstuvwxyzABCDEF12 rejected"),
     ("xoxb-123456789012-abcdefghijkl", "slack xoxb-123456789012-abcdefghijkl"),
     ("xoxp-987654321-abcdefABCDEF", "xoxp-987654321-abcdefABCDEF"),
@@ -68,8 +77,14 @@ SECRETS = [
     ("Tr0ub4dor", "db_password: Tr0ub4dor"),
     ("letmein2024", "--api-key letmein2024".replace(" ", "=")),
     ("pa55w0rd!", "PASSWD='pa55w0rd!'"),
-    ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"),
-    ("MIIEowIBAAKCAQEA7", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----"),
+    (
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+    ),
+    (
+        "MIIEowIBAAKCAQEA7",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----",
+    ),
     ("Zx8Qp3LmN7vB2cR9tY6wK4jH1gF5dS0a", "secret blob Zx8Qp3LmN7vB2cR9tY6wK4jH1gF5dS0a"),
     ("aK9d8F7g6H5j4K3l2Z1x0C9v8B7n6M5q", "aK9d8F7g6H5j4K3l2Z1x0C9v8B7n6M5q"),
 ]
@@ -123,7 +138,10 @@ MIXED = [
     ("uvw@example.com", "git config user.email uvw@example.com"),
     ("/Users/xyz", "xcrun: error: invalid active developer path (/Users/xyz/Library)"),
     ("4012888888881881", "stripe test card 4012888888881881 declined"),
-    ("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", "huggingface-cli login --token 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"),
+    (
+        "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",
+        "huggingface-cli login --token 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",
+    ),
     ("AKIAJ7Q2EXAMPLEKEY12", "export AWS_ACCESS_KEY_ID=AKIAJ7Q2EXAMPLEKEY12"),
     ("8.8.4.4", "dns 8.8.4.4 unreachable"),
     ("ab:cd:ef:01:23:45", "ether ab:cd:ef:01:23:45 txqueuelen 1000"),
@@ -133,7 +151,10 @@ MIXED = [
     ("pamela", "~pamela/.ssh/id_rsa not found"),
     ("198.51.100.14", "proxy 198.51.100.14 refused"),
     ("2001:db8::42", "listening on 2001:db8::42 port 22"),
-    ("ghs_abcdefghijklmnopqrstuvwxyz0123456789ab", "GITHUB_TOKEN=ghs_abcdefghijklmnopqrstuvwxyz0123456789ab"),
+    (
+        "ghs_abcdefghijklmnopqrstuvwxyz0123456789ab",
+        "GITHUB_TOKEN=ghs_abcdefghijklmnopqrstuvwxyz0123456789ab",
+    ),
     ("xoxa-2-abcdefghij-klmnop", "slack app token xoxa-2-abcdefghij-klmnop"),
     ("quinn", "C:\\Users\\quinn\\.keras\\models"),
     ("hunter3", "pip install --index-url https://u:hunter3@pypi.example.com/simple pkg"),

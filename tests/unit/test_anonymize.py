@@ -81,8 +81,19 @@ def test_luhn() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["user.email", "enduser.id", "db.password", "x-api-key", "auth_header", "session.id",
-            "host.name", "process.command_line", "net.peer.name", "network.peer.address"],
+    "key",
+    [
+        "user.email",
+        "enduser.id",
+        "db.password",
+        "x-api-key",
+        "auth_header",
+        "session.id",
+        "host.name",
+        "process.command_line",
+        "net.peer.name",
+        "network.peer.address",
+    ],
 )
 def test_identity_and_secret_keys_are_dropped_even_when_declared(key: str) -> None:
     assert denied(key)
@@ -92,9 +103,13 @@ def test_identity_and_secret_keys_are_dropped_even_when_declared(key: str) -> No
 
 def test_undeclared_keys_are_dropped_and_counted() -> None:
     a = Anonymizer(["framework"])
-    rec = {"signal": "span", "name": "convert", "attributes": {"framework": "onnx", "x": 1},
-           "resource": {"service.name": "t", "host.name": "box"},
-           "events": [{"name": "e", "attributes": {"y": 2}}]}
+    rec = {
+        "signal": "span",
+        "name": "convert",
+        "attributes": {"framework": "onnx", "x": 1},
+        "resource": {"service.name": "t", "host.name": "box"},
+        "events": [{"name": "e", "attributes": {"y": 2}}],
+    }
     out = a.scrub(rec)
     assert out["attributes"] == {"framework": "onnx"}
     assert out["resource"] == {"service.name": "t"}
@@ -162,7 +177,9 @@ def test_site_packages_frames_are_relative() -> None:
     assert exceptions.location(venv) == "site-packages/torch/nn/functional.py"
     win = "C:\\Users\\bob\\venv\\Lib\\site-packages\\numpy\\core.py"
     assert exceptions.location(win) == "site-packages/numpy/core.py"
-    assert exceptions.location("/opt/py/lib/python3.9/json/decoder.py") == "<stdlib>/json/decoder.py"
+    assert (
+        exceptions.location("/opt/py/lib/python3.9/json/decoder.py") == "<stdlib>/json/decoder.py"
+    )
 
 
 def test_sdk_traceback_text_is_rewritten() -> None:

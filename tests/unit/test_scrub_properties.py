@@ -46,7 +46,9 @@ aws = st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).
 b64url = st.text(alnum + "-_", min_size=10, max_size=40)
 jwts = st.builds(lambda h, p, s: f"eyJ{h}.eyJ{p}.{s}", b64url, b64url, b64url)
 bearer = st.text(alnum + "._-", min_size=16, max_size=40).map(lambda s: ("Bearer " + s, s))
-passwords = st.text(alnum + "!#$%", min_size=6, max_size=20).map(lambda s: "P" + s)  # never in a host
+passwords = st.text(alnum + "!#$%", min_size=6, max_size=20).map(
+    lambda s: "P" + s
+)  # never in a host
 url_creds = st.builds(
     lambda user, pw, host: (f"https://{user}:{pw}@{host}.example.com/repo", pw),
     name,
@@ -106,9 +108,15 @@ def identity() -> Iterator[None]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(before=word, who=st.sampled_from(["quentin", "Quentin", "build-box-7", "build-box-7.corp.example"]), after=word)
+@given(
+    before=word,
+    who=st.sampled_from(["quentin", "Quentin", "build-box-7", "build-box-7.corp.example"]),
+    after=word,
+)
 def test_local_user_and_host_names_never_survive(before: str, who: str, after: str) -> None:
-    assume("quentin" not in (before + after).lower() and "build-box" not in (before + after).lower())
+    assume(
+        "quentin" not in (before + after).lower() and "build-box" not in (before + after).lower()
+    )
     with identity():
         out = scrub_text(f"{before} {who} {after}").lower()
     assert "quentin" not in out and "build-box-7" not in out
@@ -123,9 +131,9 @@ versions = st.builds(
 )
 enums = st.text(string.ascii_lowercase + "_", min_size=1, max_size=19)
 shouting = st.text(string.ascii_uppercase + "_", min_size=1, max_size=24)
-kebab = st.lists(st.text(string.ascii_lowercase, min_size=1, max_size=8), min_size=1, max_size=4).map(
-    "-".join
-)
+kebab = st.lists(
+    st.text(string.ascii_lowercase, min_size=1, max_size=8), min_size=1, max_size=4
+).map("-".join)
 modules = st.lists(
     st.text(string.ascii_lowercase + "_", min_size=1, max_size=10), min_size=1, max_size=5
 ).map(".".join)
@@ -147,9 +155,7 @@ numbers = st.one_of(
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.one_of(
-        versions, enums, shouting, kebab, modules, frameworks, numbers, shas, dates, floats
-    )
+    st.one_of(versions, enums, shouting, kebab, modules, frameworks, numbers, shas, dates, floats)
 )
 def test_plain_values_pass_unchanged(value: str) -> None:
     assert scrub_text(value) == value

@@ -125,8 +125,7 @@ class Anonymizer:
                 # status {code, message}, scope {name, version}, report {type,
                 # message, frames}: small structures of text
                 out[field] = {
-                    k: scrub_text(v) if type(v) is str else scrub_value(v)
-                    for k, v in value.items()
+                    k: scrub_text(v) if type(v) is str else scrub_value(v) for k, v in value.items()
                 }
             elif isinstance(value, dict):
                 out[field] = self.attributes(value, dropped)

@@ -99,7 +99,9 @@ def report(exc: BaseException) -> dict[str, Any]:
     """The scrubbed failure report of ``exc``."""
     cls = type(exc)
     module = cls.__module__
-    name = cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    name = (
+        cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    )
     return {
         "type": scrub_text(name),
         "message": scrub_text(str(exc))[:1000],

@@ -44,7 +44,11 @@ _SECRETS: list[Rule] = [
         ),
         _const("<secret>"),
     ),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), _const("<secret>")),
+    (
+        "jwt",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+        _const("<secret>"),
+    ),
     ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{12,}"), _keep_group(1, "<secret>")),
     (
         "basic_auth",  # base64 of user:password; must hold a digit so prose stays
@@ -52,7 +56,11 @@ _SECRETS: list[Rule] = [
         _keep_group(1, "<secret>"),
     ),
     ("aws_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"), _const("<secret>")),
-    ("github", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})"), _const("<secret>")),
+    (
+        "github",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})"),
+        _const("<secret>"),
+    ),
     ("huggingface", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), _const("<secret>")),
     ("openai", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), _const("<secret>")),
     ("slack", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), _const("<secret>")),
@@ -224,9 +232,7 @@ def _token(m: re.Match[str]) -> str:
         if "/" not in text:
             return "<secret>"
         segments = [s for s in text.split("/") if s]
-        if len(segments) <= 3 or any(
-            len(s) >= 16 and _random_looking(s, 3.6) for s in segments
-        ):
+        if len(segments) <= 3 or any(len(s) >= 16 and _random_looking(s, 3.6) for s in segments):
             return "<secret>"
     elif "/" in text and any(len(s) >= 16 and _random_looking(s, 3.6) for s in text.split("/")):
         return "<secret>"
@@ -269,7 +275,10 @@ def set_local_identity(user: str | None = None, host: str | None = None) -> None
         _USER, _HOST = _local_identity()
     else:
         host = host or ""
-        _USER, _HOST = _identity_pattern([user or ""]), _identity_pattern([host, host.split(".")[0]])
+        _USER, _HOST = (
+            _identity_pattern([user or ""]),
+            _identity_pattern([host, host.split(".")[0]]),
+        )
     clear_memo()
 
 
