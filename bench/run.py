@@ -195,6 +195,10 @@ def extras() -> list[str]:
 
 
 def main() -> None:
+    # An installed package has its bytecode compiled at install time; an
+    # editable checkout (and PYTHONDONTWRITEBYTECODE) would make every run
+    # compile optel from source, which no user pays.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "optel")], check=True)
     print(f"optel bench: python {sys.version.split()[0]}, {REPEATS} repeats, medians\n")
     for section in (span_costs, startup, extras):
         for line in section():

@@ -16,8 +16,11 @@ nothing else in optel ever raises into the host.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Iterable
+import _thread
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 from .config import Settings
 from .telemetry import NullTelemetry, Telemetry
@@ -30,7 +33,7 @@ settings = Settings()
 
 _APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _POLICIES = ("opt-in", "opt-out")
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _active: dict[str, Telemetry] = {}
 
 

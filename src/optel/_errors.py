@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Iterator
 
 RAISE = False
 """Re-raise internal errors (set by the test suite, never in production)."""

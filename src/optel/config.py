@@ -22,10 +22,10 @@ Consent is not a setting: it lives in ``consent`` and has its own rules.
 
 from __future__ import annotations
 
-import difflib
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, MutableMapping
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Mapping
 
 from . import _errors, _fs, env
 
@@ -35,12 +35,26 @@ DESTINATIONS = ("ga4", "otlp", "local", "none")
 # -- folders -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Paths:
     """Where optel keeps its state."""
 
-    config_dir: str
-    data_dir: str
+    __slots__ = ("config_dir", "data_dir")
+
+    def __init__(self, config_dir: str, data_dir: str):
+        self.config_dir = config_dir
+        self.data_dir = data_dir
+
+    def __repr__(self) -> str:
+        return f"Paths({self.config_dir!r}, {self.data_dir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and (self.config_dir, self.data_dir) == (
+            other.config_dir,
+            other.data_dir,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.config_dir, self.data_dir))
 
     @property
     def consent(self) -> str:
@@ -151,14 +165,22 @@ def _url(value: Any) -> str:
 # -- the settings ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Setting:
-    name: str
-    default: Any
-    parse: Callable[[Any], Any]
-    env: str | None
-    doc: str
-    secret: bool = False
+    """One setting: its default, parser, environment variable and meaning."""
+
+    __slots__ = ("name", "default", "parse", "env", "doc", "secret")
+
+    def __init__(
+        self,
+        name: str,
+        default: Any,
+        parse: Callable[[Any], Any],
+        env: str | None,
+        doc: str,
+        secret: bool = False,
+    ):
+        self.name, self.default, self.parse = name, default, parse
+        self.env, self.doc, self.secret = env, doc, secret
 
 
 SETTINGS: dict[str, Setting] = {
@@ -245,6 +267,8 @@ SETTINGS: dict[str, Setting] = {
 
 def suggest(key: str) -> str:
     """`` (did you mean 'x'?)`` for a mistyped setting name, else ``""``."""
+    import difflib  # only for a mistyped key: keeps start-up cheap
+
     match = difflib.get_close_matches(key, list(SETTINGS), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -298,13 +322,22 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-@dataclass
 class Config:
     """Effective settings for one process, with where each value came from."""
 
-    values: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)
-    paths: Paths = field(default_factory=lambda: paths())
+    def __init__(
+        self,
+        values: dict[str, Any],
+        sources: dict[str, str] | None = None,
+        paths_: Paths | None = None,
+    ):
+        self.values = values
+        self.sources = sources if sources is not None else {}
+        self.paths = paths_ if paths_ is not None else paths()
+
+    def __repr__(self) -> str:  # never shows secrets
+        shown = {k: ("***" if SETTINGS[k].secret and v else v) for k, v in self.values.items()}
+        return f"Config({shown})"
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -352,7 +385,7 @@ def resolve(
     return Config(values, sources, p)
 
 
-class Settings(MutableMapping[str, Any]):
+class Settings:
     """``optel.settings``: the user's stored settings, dict-like.
 
     Reading gives the effective value (file and environment applied);
@@ -384,7 +417,22 @@ class Settings(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(SETTINGS)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def __contains__(self, key: object) -> bool:
+        return key in SETTINGS
+
+    def keys(self) -> list[str]:
+        return list(SETTINGS)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(resolve().values.items())
+
+    def values(self) -> list[Any]:
+        return list(resolve().values.values())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in SETTINGS else default
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Validate every value first, then store them together."""
         new = dict(*args, **kwargs)
         parsed = {key: check_key(key).parse(value) for key, value in new.items()}

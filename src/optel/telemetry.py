@@ -7,13 +7,12 @@ objects; it imports no SDK, starts no thread and writes no file.
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Iterable
-
 from . import _errors
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     import logging
+    from typing import Any, Callable, Iterable
 
     from opentelemetry.metrics import Meter
     from opentelemetry.trace import Tracer
@@ -21,6 +20,23 @@ if TYPE_CHECKING:
     from .consent import Decision
     from .pipeline import Pipeline
     from .usage import NullTracker
+
+
+class cached_property:  # noqa: N801 - reads like functools.cached_property, minus its import
+    """Computed on first access, then a plain attribute of the instance."""
+
+    def __init__(self, func: Callable[[Any], Any]):
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 class NullTelemetry:
