@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import _thread
 
+from .config import Settings
+from .telemetry import NullTelemetry, Telemetry
+
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any, Iterable
-
-from .config import Settings
-from .telemetry import NullTelemetry, Telemetry
 
 __all__ = ["init", "hashed", "settings", "Telemetry", "NullTelemetry", "__version__"]
 __version__ = "0.1.0"

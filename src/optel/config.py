@@ -23,11 +23,12 @@ Consent is not a setting: it lives in ``consent`` and has its own rules.
 from __future__ import annotations
 
 import os
+
+from . import _errors, _fs, env
+
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterator, Mapping
-
-from . import _errors, _fs, env
 
 DESTINATIONS = ("ga4", "otlp", "local", "none")
 
@@ -303,7 +304,9 @@ def read_file(p: Paths) -> dict[str, Any]:
         try:
             values[key] = check_key(key).parse(raw)
         except ValueError as exc:
-            _errors.warn_once(f"settings-file:{key}", f"ignoring setting {key} in {p.settings}: {exc}")
+            _errors.warn_once(
+                f"settings-file:{key}", f"ignoring setting {key} in {p.settings}: {exc}"
+            )
     return values
 
 
