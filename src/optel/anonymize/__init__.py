@@ -39,6 +39,8 @@ _AS_IS = frozenset(
     }
 )  # fmt: skip
 _TEXT = frozenset({"name", "description", "unit", "body"})
+_SMALL = frozenset({"status", "scope", "report"})
+_KNOWN = _AS_IS | _TEXT | _SMALL | {"attributes", "resource", "events", "points"}
 
 
 class Anonymizer:
@@ -104,33 +106,32 @@ class Anonymizer:
         treated as attributes when it is a mapping and as text otherwise, so
         a new record field can never slip through unscrubbed (fail closed).
         """
-        out: dict[str, Any] = {}
+        out = dict(record)  # the _AS_IS fields stay as they are
         dropped = [0]
-        for field, value in record.items():
-            if field in _AS_IS:
-                out[field] = value
-            elif type(value) is str:  # names, bodies, and any unknown text field
-                out[field] = scrub_text(value)
-            elif field in _TEXT:
-                out[field] = scrub_value(value)
-            elif field == "attributes":
-                out[field] = self.attributes(value or {}, dropped)
-            elif field == "resource":
-                out[field], _ = self._resource(value or {})
-            elif field == "events":
-                out[field] = [self._event(e, dropped) for e in value or ()]
-            elif field == "points":
-                out[field] = [self._point(p, dropped) for p in value or ()]
-            elif field in ("status", "scope", "report") and isinstance(value, dict):
-                # status {code, message}, scope {name, version}, report {type,
-                # message, frames}: small structures of text
-                out[field] = {
-                    k: scrub_text(v) if type(v) is str else scrub_value(v) for k, v in value.items()
-                }
-            elif isinstance(value, dict):
-                out[field] = self.attributes(value, dropped)
-            else:
-                out[field] = scrub_value(value)
+        for field in _TEXT.intersection(record):
+            out[field] = scrub_value(record[field])
+        if "attributes" in record:
+            out["attributes"] = self.attributes(record["attributes"] or {}, dropped)
+        if "resource" in record:
+            out["resource"], _ = self._resource(record["resource"] or {})
+        if "events" in record:
+            out["events"] = [self._event(e, dropped) for e in record["events"] or ()]
+        if "points" in record:
+            out["points"] = [self._point(p, dropped) for p in record["points"] or ()]
+        for field in _SMALL.intersection(record):
+            # status {code, message}, scope {name, version}, report {type,
+            # message, frames}: small structures of text
+            value = record[field]
+            out[field] = (
+                {k: scrub_value(v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else scrub_value(value)
+            )
+        for field in record.keys() - _KNOWN:  # fail closed: a field added later
+            value = record[field]
+            out[field] = (
+                self.attributes(value, dropped) if isinstance(value, dict) else scrub_value(value)
+            )
         if dropped[0]:
             out["dropped_attributes"] = out.get("dropped_attributes", 0) + dropped[0]
         return out

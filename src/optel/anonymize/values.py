@@ -117,8 +117,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _MAC = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])")
-# not after a decimal point: the digits of a float ("0.4111...", "2.48e+20") are no card
-_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
+# not next to a decimal point: a float's digits ("0.4111...", "4111...1.0") are no card
+_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
 _USER_AT = re.compile(r"(?<![\w.+-])[\w.+-]+@(?=\[?<(?:ip|host)>)")
 
