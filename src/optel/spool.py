@@ -9,7 +9,17 @@ every drop is counted in ``stats``.
 
 Several processes may share one spool: senders *claim* rows with a lease,
 so two senders do not send the same row, and a sender that dies only lets
-its lease expire (at worst a duplicate later, never a loss).
+its lease expire (at worst a duplicate later, never a loss); a lease held
+by a process that no longer exists on this machine is freed at once.
+
+Trouble with the file itself never reaches the host, and is told once:
+
+- corrupt (not a database, malformed): moved aside, a fresh spool started,
+  the move noted as the spool's last error (``optel status``);
+- cannot be written (read-only or full disk, unopenable folder): this
+  process keeps its records in an in-memory spool instead, still sent
+  within this run and its exit budget; what was already on disk stays
+  there for a later run.
 """
 
 from __future__ import annotations
@@ -18,8 +28,9 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from . import _errors
 
@@ -87,6 +98,41 @@ class Row:
 
 _COLUMNS = "id, app, policy, signal, destination, payload, created, attempts, last_error"
 
+T = TypeVar("T")
+
+# sqlite3 messages (https://www.sqlite.org/rescode.html) that mean the file
+# cannot take writes now: SQLITE_READONLY, SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN
+_UNWRITABLE = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
+# another connection holds the lock: wait or retry later, never a reason to move data
+_BUSY = ("locked", "busy")
+
+
+def _owner_pid(owner: str | None) -> int | None:
+    """The process id in a lease owner name (``"<pid>-<random>"``, ``"flush-<pid>"``)."""
+    for part in (owner or "").split("-"):
+        if part.isdigit():
+            return int(part)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate a process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR)
+
 
 class Spool:
     """One SQLite database file; safe to use from several threads and processes."""
@@ -98,6 +144,9 @@ class Spool:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self._pid = os.getpid()
+        self._aside = ""
+        self.in_memory = False
+        """True once the file could not be written and records are kept in memory."""
 
     # -- connection -----------------------------------------------------------
 
@@ -107,38 +156,81 @@ class Spool:
         # a forked child must not reuse its parent's connection
         self._pid = os.getpid()
         self._db = None
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+        if self.in_memory:
+            self._db = self._open(":memory:")
+            return self._db
         try:
-            self._db = self._open()
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            self._db = self._open(self.path)
+        except OSError as exc:  # the folder cannot be made or used
+            self._to_memory(exc)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            if not self._recover(exc):
                 raise
-            self._move_aside(exc)
-            self._db = self._open()
+        assert self._db is not None
         return self._db
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, path: str) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self.path,
+            path,
             timeout=self._busy_timeout_s,
             isolation_level=None,  # explicit transactions below
             check_same_thread=False,
         )
         try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_DDL)
-        db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA),)
-        )
-        db.execute("SELECT count(*) FROM records").fetchone()  # proves it is readable
+            if path != ":memory:":
+                try:
+                    os.chmod(path, 0o600)
+                except OSError:
+                    pass
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_DDL)
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA),)
+            )
+            db.execute("SELECT count(*) FROM records").fetchone()  # proves it is readable
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _recover(self, exc: sqlite3.DatabaseError) -> bool:
+        """Make the spool usable again after ``exc``; ``False``: nothing to do but raise."""
+        text = str(exc).lower()
+        if any(word in text for word in _BUSY):
+            return False
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+        self._db = None
+        if self.in_memory:
+            return False  # the in-memory spool failed: a real bug, let the guard see it
+        if isinstance(exc, sqlite3.OperationalError) and any(w in text for w in _UNWRITABLE):
+            self._to_memory(exc)
+            return True
+        self._move_aside(exc)  # not a database, malformed, ...
+        try:
+            self._db = self._open(self.path)
+            self._note(f"spool was unreadable ({exc}); moved aside as {self._aside}")
+        except (OSError, sqlite3.DatabaseError) as again:
+            self._to_memory(again)
+        return True
+
+    def _to_memory(self, exc: BaseException) -> None:
+        self.in_memory = True
+        self._db = self._open(":memory:")
+        _errors.warn_once(
+            "spool-unwritable",
+            f"the spool {self.path} cannot be written ({exc}); this run keeps its"
+            " records in memory and sends them before it exits",
+        )
 
     def _move_aside(self, exc: Exception) -> None:
         aside = f"{self.path}.corrupt-{int(time.time())}"
+        self._aside = aside
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.replace(self.path + suffix, aside + suffix)
@@ -148,6 +240,35 @@ class Spool:
             "spool-corrupt",
             f"the spool {self.path} was unreadable ({exc}); moved it to {aside} and started afresh",
         )
+
+    def _note(self, error: str) -> None:
+        """Remember ``error`` as the spool's last error (``optel status`` shows it)."""
+        assert self._db is not None
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_error', ?)",
+            (f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {error[:300]}",),
+        )
+
+    def _do(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the connection; once more after recovering from file trouble."""
+        with self._lock:
+            try:
+                return op(self._conn())
+            except sqlite3.DatabaseError as exc:
+                if not self._recover(exc):
+                    raise
+            return op(self._conn())
+
+    @staticmethod
+    @contextmanager
+    def _tx(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -161,23 +282,21 @@ class Spool:
         """Store records in one transaction, then enforce the bounds."""
         if not records:
             return 0
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+        rows = [
+            (r.app, r.policy, r.signal, r.destination, r.payload, len(r.payload), r.created)
+            for r in records
+        ]
+
+        def op(db: sqlite3.Connection) -> None:
+            with self._tx(db):
                 db.executemany(
                     "INSERT INTO records (app, policy, signal, destination, payload, size, created)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (r.app, r.policy, r.signal, r.destination, r.payload, len(r.payload), r.created)
-                        for r in records
-                    ],
+                    rows,
                 )
                 self._enforce_bounds(db)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+
+        self._do(op)
         return len(records)
 
     def _enforce_bounds(self, db: sqlite3.Connection) -> None:
@@ -224,8 +343,7 @@ class Spool:
         return n
 
     def count_drop(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._bump(self._conn(), key, n)
+        self._do(lambda db: self._bump(db, key, n))
 
     # -- sending ----------------------------------------------------------------
 
@@ -234,12 +352,12 @@ class Spool:
     ) -> list[Row]:
         """Lease up to ``limit`` due rows of ``destination`` to ``owner``
         (``due_only=False``: also rows still backing off, for ``optel flush``)."""
-        now = time.time()
-        due_by = now if due_only else float("inf")
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+
+        def op(db: sqlite3.Connection) -> list[Row]:
+            now = time.time()
+            due_by = now if due_only else float("inf")
+            with self._tx(db):
+                self._free_dead_leases(db, now)
                 rows = [
                     Row(*r)
                     for r in db.execute(
@@ -254,21 +372,37 @@ class Spool:
                         f"UPDATE records SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
                         [owner, now + lease_s, *[r.id for r in rows]],
                     )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return rows
+            return rows
+
+        return self._do(op)
+
+    @staticmethod
+    def _free_dead_leases(db: sqlite3.Connection, now: float) -> None:
+        # A sender killed mid-send (SIGKILL, power cut) leaves its lease behind;
+        # when its process is gone its rows are free at once rather than after
+        # the lease: at worst the server had them and gets a duplicate.
+        owners = [
+            o
+            for (o,) in db.execute(
+                "SELECT DISTINCT lease_owner FROM records WHERE lease_until >= ?", (now,)
+            )
+        ]
+        for owner in owners:
+            pid = _owner_pid(owner)
+            if pid is not None and pid != os.getpid() and not _alive(pid):
+                db.execute(
+                    "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                    (owner,),
+                )
 
     def ack(self, rows: Sequence[Row], audit: bool = True) -> None:
         """The destination accepted ``rows``: remove them, log them as sent."""
         if not rows:
             return
         now = time.time()
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+
+        def op(db: sqlite3.Connection) -> None:
+            with self._tx(db):
                 self._delete(db, [r.id for r in rows])
                 self._bump(db, "sent", len(rows))
                 if audit:
@@ -276,112 +410,127 @@ class Spool:
                         "INSERT INTO sent (time, destination, app, payload) VALUES (?, ?, ?, ?)",
                         [(now, r.destination, r.app, r.payload) for r in rows],
                     )
+                    # bounded: the newest entries only
                     db.execute(
                         "DELETE FROM sent WHERE id <= (SELECT max(id) FROM sent) - ?",
                         (self.limits.max_sent_log,),
                     )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+
+        self._do(op)
 
     def retry_later(self, rows: Sequence[Row], delay_s: float, error: str) -> None:
         """Keep ``rows`` for another attempt after ``delay_s``."""
         if not rows:
             return
-        with self._lock:
-            db = self._conn()
+
+        def op(db: sqlite3.Connection) -> None:
             marks = ",".join("?" * len(rows))
-            db.execute(
-                f"UPDATE records SET attempts = attempts + 1, next_attempt = ?, lease_until = 0,"
-                f" lease_owner = NULL, last_error = ? WHERE id IN ({marks})",
-                [time.time() + delay_s, error[:500], *[r.id for r in rows]],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_error', ?)",
-                (f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {error[:300]}",),
-            )
+            with self._tx(db):
+                db.execute(
+                    f"UPDATE records SET attempts = attempts + 1, next_attempt = ?, lease_until = 0,"
+                    f" lease_owner = NULL, last_error = ? WHERE id IN ({marks})",
+                    [time.time() + delay_s, error[:500], *[r.id for r in rows]],
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_error', ?)",
+                    (f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {error[:300]}",),
+                )
+
+        self._do(op)
 
     def release(self, rows: Sequence[Row]) -> None:
         """Give leased rows back untouched (e.g. the exit budget ran out)."""
         if not rows:
             return
-        with self._lock:
-            db = self._conn()
-            marks = ",".join("?" * len(rows))
-            db.execute(
+        marks = ",".join("?" * len(rows))
+        self._do(
+            lambda db: db.execute(
                 f"UPDATE records SET lease_until = 0, lease_owner = NULL WHERE id IN ({marks})",
                 [r.id for r in rows],
             )
+        )
 
     def release_owner(self, owner: str) -> int:
         """Give back every lease ``owner`` holds (its sender was cut off at exit)."""
-        with self._lock:
-            return self._conn().execute(
-                "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
-                (owner,),
-            ).rowcount
+        return int(
+            self._do(
+                lambda db: db.execute(
+                    "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                    (owner,),
+                ).rowcount
+            )
+        )
 
     def drop(self, rows: Sequence[Row], reason: str) -> None:
         """Remove rows that can never be delivered, counting them under ``reason``."""
         if not rows:
             return
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+
+        def op(db: sqlite3.Connection) -> None:
+            with self._tx(db):
                 self._delete(db, [r.id for r in rows])
                 self._bump(db, f"dropped_{reason}", len(rows))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+
+        self._do(op)
 
     def purge(self, app: str | None = None) -> int:
         """Delete what waits (for ``app``, or everything): used by opt-out."""
-        with self._lock:
-            db = self._conn()
-            if app is None:
-                return db.execute("DELETE FROM records").rowcount
-            return db.execute("DELETE FROM records WHERE app = ?", (app,)).rowcount
+        if app is None:
+            return int(self._do(lambda db: db.execute("DELETE FROM records").rowcount))
+        return int(
+            self._do(lambda db: db.execute("DELETE FROM records WHERE app = ?", (app,)).rowcount)
+        )
 
     # -- reading ------------------------------------------------------------------
 
     def pending(self, destination: str | None = None, limit: int = 1000) -> list[Row]:
-        with self._lock:
-            db = self._conn()
-            if destination is None:
-                cur = db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY id LIMIT ?", (limit,))
-            else:
-                cur = db.execute(
-                    f"SELECT {_COLUMNS} FROM records WHERE destination = ? ORDER BY id LIMIT ?",
-                    (destination, limit),
-                )
-            return [Row(*r) for r in cur]
+        """Rows waiting (for ``destination``, or all), oldest first."""
+        if destination is None:
+            sql, args = f"SELECT {_COLUMNS} FROM records ORDER BY id LIMIT ?", (limit,)
+        else:
+            sql = f"SELECT {_COLUMNS} FROM records WHERE destination = ? ORDER BY id LIMIT ?"
+            args = (destination, limit)  # type: ignore[assignment]
+        return self._do(lambda db: [Row(*r) for r in db.execute(sql, args)])
 
     def sent_log(self, limit: int = 100) -> list[tuple[float, str, str, str]]:
-        with self._lock:
-            cur = self._conn().execute(
-                "SELECT time, destination, app, payload FROM sent ORDER BY id DESC LIMIT ?", (limit,)
+        """The newest ``limit`` entries of the audit log, oldest first."""
+        rows = self._do(
+            lambda db: list(
+                db.execute(
+                    "SELECT time, destination, app, payload FROM sent ORDER BY id DESC LIMIT ?",
+                    (limit,),
+                )
             )
-            return list(cur)[::-1]
+        )
+        return rows[::-1]
 
     def count(self, app: str | None = None) -> int:
-        with self._lock:
-            db = self._conn()
-            if app is None:
-                return int(db.execute("SELECT count(*) FROM records").fetchone()[0])
-            return int(db.execute("SELECT count(*) FROM records WHERE app = ?", (app,)).fetchone()[0])
+        """Records waiting (for ``app``, or all)."""
+        if app is None:
+            return int(self._do(lambda db: db.execute("SELECT count(*) FROM records").fetchone()[0]))
+        return int(
+            self._do(
+                lambda db: db.execute(
+                    "SELECT count(*) FROM records WHERE app = ?", (app,)
+                ).fetchone()[0]
+            )
+        )
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._conn().execute("SELECT key, value FROM stats"))
+        """Counters: ``sent`` and ``dropped_<reason>``."""
+        return self._do(lambda db: dict(db.execute("SELECT key, value FROM stats")))
 
     def last_error(self) -> str | None:
-        with self._lock:
-            row = self._conn().execute("SELECT value FROM meta WHERE key = 'last_error'").fetchone()
-            return row[0] if row else None
+        """The last delivery or spool error, with its UTC time."""
+        row = self._do(
+            lambda db: db.execute("SELECT value FROM meta WHERE key = 'last_error'").fetchone()
+        )
+        if self.in_memory:
+            return f"spool {self.path} cannot be written: records kept in memory for this run"
+        return row[0] if row else None
 
     def destinations_due(self) -> list[str]:
-        with self._lock:
-            return [d for (d,) in self._conn().execute("SELECT DISTINCT destination FROM records")]
+        """Destinations with rows waiting."""
+        return self._do(
+            lambda db: [d for (d,) in db.execute("SELECT DISTINCT destination FROM records")]
+        )

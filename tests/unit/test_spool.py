@@ -1,0 +1,192 @@
+"""The spool: leases between senders, bounds, the audit log, and a damaged file survived."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optel.spool import Limits, NewRecord, Spool
+
+
+def _records(
+    n: int, destination: str = "otlp", app: str = "tool", size: int = 10
+) -> list[NewRecord]:
+    return [
+        NewRecord(app, "opt-in", "span", destination, f"{i:0{size}d}", time.time())
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    s = Spool(str(tmp_path / "data" / "spool.sqlite3"))
+    yield s
+    s.close()
+
+
+def test_two_senders_never_claim_the_same_row(spool: Spool) -> None:
+    spool.add(_records(10))
+    a = spool.claim("otlp", "1-a", 6, lease_s=60)
+    b = spool.claim("otlp", "1-b", 6, lease_s=60)
+    assert len(a) == 6 and len(b) == 4
+    assert not {r.id for r in a} & {r.id for r in b}
+    assert spool.claim("otlp", "1-c", 6, lease_s=60) == []  # all leased
+
+
+def test_ack_removes_and_audits_retry_later_keeps(spool: Spool) -> None:
+    spool.add(_records(3))
+    rows = spool.claim("otlp", "1-a", 10, lease_s=60)
+    spool.ack(rows[:1])
+    spool.retry_later(rows[1:2], delay_s=3600, error="http_503")
+    spool.release(rows[2:])
+    assert spool.count() == 2
+    assert [p for _, _, _, p in spool.sent_log()] == [rows[0].payload]
+    assert "http_503" in (spool.last_error() or "")
+    # the backing-off row is not due; flush (due_only=False) takes it anyway
+    assert [r.id for r in spool.claim("otlp", "1-b", 10, lease_s=60)] == [rows[2].id]
+    again = spool.claim("otlp", "1-c", 10, lease_s=60, due_only=False)
+    assert [r.id for r in again] == [rows[1].id] and again[0].attempts == 1
+
+
+def test_drop_is_counted_with_its_reason(spool: Spool) -> None:
+    spool.add(_records(2))
+    spool.drop(spool.claim("otlp", "1-a", 10, lease_s=60), "http_400")
+    assert spool.count() == 0
+    assert spool.stats()["dropped_http_400"] == 2
+
+
+def test_an_expired_lease_frees_the_rows(spool: Spool) -> None:
+    spool.add(_records(2))
+    assert len(spool.claim("otlp", "1-a", 10, lease_s=0.0)) == 2
+    time.sleep(0.01)
+    assert len(spool.claim("otlp", "1-b", 10, lease_s=60)) == 2
+
+
+def test_a_dead_senders_lease_is_freed_at_once(spool: Spool) -> None:
+    spool.add(_records(3))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)  # exited and reaped: no such process any more
+    assert len(spool.claim("otlp", f"{pid}-cafe", 10, lease_s=600)) == 3
+    alive = spool.claim("otlp", f"{os.getppid()}-beef", 10, lease_s=600)
+    assert len(alive) == 3  # taken from the dead one
+    assert spool.claim("otlp", "flush-1", 10, lease_s=600) == []  # a live lease holds
+
+
+def test_bounds_drop_oldest_first_and_count(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "s.sqlite3"), Limits(max_records=5, max_bytes=10**6))
+    s.add(_records(8))
+    assert [r.payload for r in s.pending()] == [f"{i:010d}" for i in range(3, 8)]
+    assert s.stats()["dropped_full"] == 3
+    b = Spool(str(tmp_path / "b.sqlite3"), Limits(max_records=100, max_bytes=50))
+    b.add(_records(8))  # 10 bytes each: 5 fit
+    assert b.count() == 5 and b.stats()["dropped_full"] == 3
+    old = Spool(str(tmp_path / "o.sqlite3"), Limits(max_age_s=60))
+    old.add([NewRecord("t", "opt-in", "span", "otlp", "x", time.time() - 120)])
+    old.add(_records(1))
+    assert old.count() == 1 and old.stats()["dropped_age"] == 1
+
+
+def test_the_audit_log_is_bounded(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "s.sqlite3"), Limits(max_sent_log=4))
+    for _ in range(3):
+        s.add(_records(3))
+        s.ack(s.claim("otlp", "1-a", 10, lease_s=60))
+    log = s.sent_log(100)
+    assert len(log) == 4
+    assert s.stats()["sent"] == 9
+
+
+def test_a_corrupt_file_is_moved_aside_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spool.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    s = Spool(str(path))
+    s.add(_records(2))
+    assert s.count() == 2
+    assert list(tmp_path.glob("spool.sqlite3.corrupt-*"))
+    assert "moved aside" in (s.last_error() or "")
+    assert capsys.readouterr().err.count("optel:") == 1
+
+
+def test_corruption_found_mid_run_is_survived(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3"
+    s = Spool(str(path))
+    s.add(_records(2))
+    s.close()
+    with open(path, "r+b") as f:  # clobber the header and the first pages
+        f.write(b"\xff" * 8192)
+    s.add(_records(1))
+    assert s.count() == 1
+    assert list(tmp_path.glob("spool.sqlite3.corrupt-*"))
+
+
+def test_a_full_disk_keeps_records_in_memory(
+    spool: Spool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spool.add(_records(1))
+    db = spool._conn()
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    spool.add(_records(200, size=400))  # does not fit any more
+    assert spool.in_memory
+    assert spool.count() == 200  # nothing of this run lost
+    rows = spool.claim("otlp", "1-a", 500, lease_s=60)
+    spool.ack(rows)
+    assert spool.count() == 0
+    assert "cannot be written" in capsys.readouterr().err
+    assert "in memory" in (spool.last_error() or "")
+
+
+def test_a_read_only_spool_keeps_records_in_memory(spool: Spool) -> None:
+    spool.add(_records(1))
+    spool.close()
+    # root ignores file modes, so open the file the way a read-only disk behaves
+    spool._db = sqlite3.connect(
+        f"file:{spool.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
+    spool.add(_records(3))
+    assert spool.in_memory and spool.count() == 3
+
+
+def test_an_unusable_folder_keeps_records_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    s = Spool(str(tmp_path / "data" / "spool.sqlite3"))
+    s.add(_records(2))
+    assert s.in_memory and s.count() == 2
+
+
+def test_a_busy_database_is_not_mistaken_for_damage(tmp_path: Path) -> None:
+    path = str(tmp_path / "spool.sqlite3")
+    a, b = Spool(path), Spool(path, busy_timeout_s=0.05)
+    a.add(_records(1))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            b.add(_records(1))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not b.in_memory and not list(tmp_path.glob("*.corrupt-*"))
+    b.add(_records(1))
+    assert a.count() == 2
+
+
+def test_a_forked_child_opens_its_own_connection(spool: Spool) -> None:
+    spool.add(_records(1))
+    parent_db = spool._conn()
+    spool._pid = -1  # what os.getpid() != self._pid means after fork
+    assert spool._conn() is not parent_db
+    assert spool.count() == 1
