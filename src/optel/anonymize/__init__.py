@@ -109,7 +109,8 @@ class Anonymizer:
         out = dict(record)  # the _AS_IS fields stay as they are
         dropped = [0]
         for field in _TEXT.intersection(record):
-            out[field] = scrub_value(record[field])
+            value = record[field]
+            out[field] = scrub_text(value) if type(value) is str else scrub_value(value)
         if "attributes" in record:
             out["attributes"] = self.attributes(record["attributes"] or {}, dropped)
         if "resource" in record:
@@ -123,11 +124,12 @@ class Anonymizer:
             # message, frames}: small structures of text
             value = record[field]
             out[field] = (
-                {k: scrub_value(v) for k, v in value.items()}
+                {k: scrub_text(v) if type(v) is str else scrub_value(v) for k, v in value.items()}
                 if isinstance(value, dict)
                 else scrub_value(value)
             )
-        for field in record.keys() - _KNOWN:  # fail closed: a field added later
+        unknown = () if record.keys() <= _KNOWN else record.keys() - _KNOWN
+        for field in unknown:  # fail closed: a field added later is scrubbed too
             value = record[field]
             out[field] = (
                 self.attributes(value, dropped) if isinstance(value, dict) else scrub_value(value)
