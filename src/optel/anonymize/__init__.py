@@ -5,9 +5,15 @@ spool, so nothing unscrubbed reaches the disk. Three small modules hold the
 rules, none of them imports OpenTelemetry:
 
 - :mod:`.keys`: the key policy (allowlist first, deny list always wins);
-- :mod:`.values`: value scrubbers with typed placeholders;
+- :mod:`.values`: value scrubbers with typed placeholders (``RULES``, in
+  order, each with a cheap hint), memoized;
 - :mod:`.exceptions`: failure reports with module-relative frames.
 
+(:mod:`.hashing` holds ``optel.hashed``: keyed hashes, salt kept local.)
+
+Precedence: a denied key is dropped even when declared; an allowed key's
+value is still scrubbed; a record field this package does not know is
+scrubbed as text or as attributes, never passed through (fail closed).
 The pipeline talks to it only through :class:`Anonymizer`.
 """
 

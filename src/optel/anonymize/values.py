@@ -7,8 +7,10 @@ has a name and a placeholder, so the data keeps its meaning
 whole secrets first (a JWT contains dots that look like other things), then
 URLs, then paths, then addresses and numbers.
 
-:func:`scrub_text` is memoized (bounded), and short plain values (``onnx``,
-``1.2.3``, ``torch.nn.functional``) take a fast path that skips every rule.
+:func:`scrub_text` is memoized (bounded in entries, and in bytes: only
+strings up to :data:`MEMO_MAX_LEN`); short plain values (``onnx``,
+``1.2.3``, ``torch.nn.functional``) take a fast path that skips every rule,
+and each rule in :data:`RULES` runs only when its cheap hint is present.
 """
 
 from __future__ import annotations
