@@ -1,0 +1,222 @@
+"""Asking the user for consent, only when a person can answer now.
+
+A tool may ask for consent (``optel.init(prompt=True)`` or
+``telemetry.ask()``). optel asks only when a person can answer right now:
+
+- stdin and stderr are a terminal and this process is the terminal's
+  foreground job (a background job reading would be stopped by the shell);
+- not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
+  in a child process (``multiprocessing`` workers, or a process started by
+  a process that already initialised optel: ``OPTEL_PARENT_PID``);
+- with a timeout (default 30 s): no answer, end of input or an unclear
+  answer is no decision, so the policy applies (``opt-in``: off).
+
+It never blocks a non-interactive run: every check above is made before
+anything is read, and reading waits on ``select`` with the timeout, so no
+thread is left behind holding the host's stdin.
+
+The opt-out policy's one-time notice lives in :mod:`optel.consent`
+(``notice_due`` / ``show_notice``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Mapping, TextIO
+
+from . import _errors, consent
+from .config import Paths
+
+TIMEOUT_S = 30.0
+PARENT_ENV = "OPTEL_PARENT_PID"
+"""Set by :func:`mark_parent` in the process that may prompt; children
+inherit it and so know not to prompt (or print the notice) again."""
+
+
+def _collected(app: str) -> str:
+    return (
+        f"{app} can send anonymous usage statistics (commands used, durations, errors with"
+        " personal data removed, Python and OS versions) to help its authors. No file"
+        " contents, paths, user or host names are sent."
+    )
+
+
+def question_text(app: str, policy: str, timeout_s: float) -> str:
+    default = "Y/n" if policy == "opt-out" else "y/N"
+    return (
+        f"{_collected(app)}\n"
+        f"You can change your answer at any time with 'optel opt-in' / 'optel opt-out'.\n"
+        f"Share anonymous usage statistics for {app}? [{default}]"
+        f" (no answer in {int(timeout_s)} s counts as no decision) "
+    )
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter/IPython kernel (there is no terminal to answer in)."""
+    return "ipykernel" in sys.modules or "google.colab" in sys.modules
+
+
+def is_child(environ: Mapping[str, str] | None = None) -> bool:
+    """True in a child of a process that uses optel, or a multiprocessing worker."""
+    environ = os.environ if environ is None else environ
+    parent = environ.get(PARENT_ENV, "").strip()
+    if parent and parent != str(os.getpid()):
+        return True
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        try:
+            return mp.parent_process() is not None  # type: ignore[attr-defined]
+        except Exception:
+            return False
+    return False
+
+
+def mark_parent() -> None:
+    """Let child processes know that this process owns the conversation."""
+    os.environ.setdefault(PARENT_ENV, str(os.getpid()))
+
+
+def why_not(
+    environ: Mapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> str | None:
+    """Why optel must not ask now, or ``None`` when it may."""
+    environ = os.environ if environ is None else environ
+    stdin = sys.stdin if stdin is None else stdin
+    stderr = sys.stderr if stderr is None else stderr
+    if consent.ci_variable(environ):
+        return "a CI run"
+    if in_notebook():
+        return "a notebook"
+    if is_child(environ):
+        return "a child process"
+    try:
+        if stdin is None or stderr is None or not stdin.isatty() or not stderr.isatty():
+            return "not an interactive terminal"
+        fd = stdin.fileno()
+        if hasattr(os, "tcgetpgrp") and os.tcgetpgrp(fd) != os.getpgrp():
+            return "a background job"
+    except (OSError, ValueError, AttributeError):
+        return "not an interactive terminal"
+    return None
+
+
+def _read_answer(stdin: TextIO, timeout_s: float) -> str | None:
+    """One line typed within ``timeout_s``; ``None`` on timeout or end of input."""
+    deadline = time.monotonic() + timeout_s
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import msvcrt
+
+        chars: list[str] = []
+        while time.monotonic() < deadline:
+            if msvcrt.kbhit():  # type: ignore[attr-defined]
+                ch = msvcrt.getwche()  # type: ignore[attr-defined]
+                if ch in "\r\n":
+                    return "".join(chars)
+                chars.append(ch)
+            else:
+                time.sleep(0.05)
+        return None
+    import select
+
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([stdin], [], [], left)
+        if ready:
+            line = stdin.readline()
+            return line if line else None  # "" is end of input
+
+
+def parse_answer(text: str | None) -> str | None:
+    """``granted``, ``denied`` or ``None`` (no decision) for what was typed."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word in ("y", "yes"):
+        return consent.GRANTED
+    if word in ("n", "no"):
+        return consent.DENIED
+    return None  # Enter or anything unclear: no decision, the policy applies
+
+
+def _withdraw(app: str, p: Paths, notice_version: int | None) -> None:
+    """A "no" at the prompt does what ``optel opt-out --app APP`` does."""
+    from . import identity
+
+    consent.record(consent.DENIED, app, "prompt", p, notice_version)
+    identity.forget(p)
+    if os.path.exists(p.spool):
+        from .spool import Spool
+
+        spool = Spool(p.spool)
+        try:
+            spool.purge(app)
+        finally:
+            spool.close()
+
+
+def ask(
+    app: str,
+    p: Paths,
+    notice_version: int | None = None,
+    policy: str = "opt-in",
+    timeout_s: float = TIMEOUT_S,
+    stdin: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> str | None:
+    """Ask once, record the answer for ``app`` (source ``prompt``) and return it
+    (``granted`` or ``denied``).
+
+    Returns ``None`` without asking when :func:`why_not` says no, and when
+    no clear answer came within ``timeout_s``. A "no" also deletes what waits
+    in the spool for ``app`` and the client id, like ``optel opt-out``.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    stderr = sys.stderr if stderr is None else stderr
+    if why_not(None, stdin, stderr) is not None:
+        return None
+    mark_parent()  # children of this process never ask again
+    stderr.write(question_text(app, policy, timeout_s))
+    stderr.flush()
+    answer = parse_answer(_read_answer(stdin, timeout_s))
+    if answer is None:
+        stderr.write("\n(no decision recorded)\n")
+        stderr.flush()
+        return None
+    try:
+        if answer == consent.GRANTED:
+            from . import identity
+
+            consent.record(consent.GRANTED, app, "prompt", p, notice_version)
+            identity.client_id(p)
+        else:
+            _withdraw(app, p, notice_version)
+    except OSError as exc:
+        _errors.warn_once(
+            "consent-write", f"telemetry is off: could not record your answer ({exc.__class__.__name__})"
+        )
+        return None
+    return answer
+
+
+def should_ask(d: consent.Decision, notice_version: int) -> bool:
+    """No decision yet, or a grant made at a prompt for an older notice of this tool.
+
+    A refusal is never asked again (that would be nagging); a broken record
+    or a kill switch means asking could not turn anything on.
+    """
+    if d.broken or consent.kill_switch(os.environ):
+        return False
+    if d.consent == consent.UNSET:
+        return True
+    return (
+        d.consent == consent.GRANTED
+        and d.source == "prompt"
+        and d.notice_version is not None
+        and d.notice_version < notice_version
+    )
