@@ -43,6 +43,22 @@ def _spool(cfg: config.Config, create: bool = False) -> Any:
 # -- commands ------------------------------------------------------------------
 
 
+def _problem(d: consent.Decision) -> str | None:
+    """What is wrong with the consent record, when it cannot be used."""
+    problem = getattr(d, "problem", "")
+    if not problem and getattr(d, "broken", False):
+        problem = d.reason.removeprefix("off: ")
+    return problem or None
+
+
+def _kept_aside(p: config.Paths) -> list[str]:
+    """Consent records optel could not use, moved aside by a later decision."""
+    import glob
+
+    return sorted(glob.glob(glob.escape(p.consent) + ".corrupt-*"))
+
+
+
 def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
     """The facts ``optel status`` prints (also used by the demo and tests)."""
     cfg = config.resolve()
@@ -64,6 +80,11 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "enabled": d.enabled,
         "reason": d.reason,
         "scope": d.scope or None,
+        "source": d.source or None,  # how the applying decision was recorded
+        "notice_version": d.notice_version,
+        # a record optel cannot use (telemetry is off until a new decision)
+        "problem": _problem(d),
+        "kept_aside": _kept_aside(cfg.paths),
         "destinations": list(cfg.destinations()),
         "pending": pending,
         "dropped": {k[len("dropped_"):]: v for k, v in stats.items() if k.startswith("dropped_")},
@@ -80,13 +101,18 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data = status_data(args.app, args.policy)
+    data = status_data(None if args.all_tools else args.app, args.policy)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     who = data["app"] or "every optel tool"
     print(f"telemetry for {who}: {'ON' if data['enabled'] else 'OFF'} ({data['reason']})")
-    print(f"consent:      {data['consent']}" + (f" ({data['scope']} decision)" if data["scope"] else ""))
+    how = f" ({data['scope']} decision, {data['source']})" if data["scope"] else ""
+    print(f"consent:      {data['consent']}{how}")
+    if data["problem"]:
+        print(f"problem:      {data['problem']}")
+    for path in data["kept_aside"]:
+        print(f"kept aside:   {path} (an earlier record optel could not read; yours to inspect or delete)")
     print(f"destinations: {', '.join(data['destinations']) or 'none'}")
     print(f"pending:      {data['pending']} record(s) waiting")
     if data["rate_limited"]:
@@ -101,12 +127,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_opt(args: argparse.Namespace, decision: str) -> int:
     cfg = config.resolve()
-    consent.record(decision, args.app, source="cli", p=cfg.paths)
+    if args.all_tools:
+        args.app = None
     scope = f"for {args.app}" if args.app else "for every optel tool"
+    consent.record(decision, args.app, source="cli", p=cfg.paths)
     if decision == consent.GRANTED:
-        identity.client_id(cfg.paths)
+        identity.client_id(cfg.paths)  # the random id is made at the first grant
         print(f"telemetry consent granted {scope}; 'optel opt-out' withdraws it")
         return 0
+    # recorded first: a sender checking now already sees the refusal
     removed = 0
     spool = _spool(cfg)
     if spool is not None:
@@ -255,18 +284,31 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------
 
 
-def build_parser(prog: str = "optel", app: str | None = None) -> argparse.ArgumentParser:
-    """The parser; ``app`` presets ``--app`` (for a tool's own subcommand)."""
+def build_parser(
+    prog: str = "optel", app: str | None = None, policy: str | None = None
+) -> argparse.ArgumentParser:
+    """The parser; ``app`` presets ``--app`` and ``policy`` the policy
+    ``status`` assumes (for a tool's own subcommand, see :func:`mount`)."""
     p = _Parser(prog=prog, description="See and control what optel telemetry sends.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p.set_defaults(optel_prog=prog)
+    _add_commands(p, app, policy)
+    return p
+
+
+def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | None) -> None:
+    sub = p.add_subparsers(dest="optel_command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     def with_app(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--app", default=app, help="one tool (default: every optel tool)")
+        where = f"default: {app}" if app else "default: every optel tool"
+        sp.add_argument("--app", default=app, help=f"one tool ({where})")
+        sp.add_argument(
+            "--global", dest="all_tools", action="store_true", help="every optel tool"
+        )
 
     s = sub.add_parser("status", help="consent, whether sending is on and why, what waits")
     with_app(s)
-    s.add_argument("--policy", choices=("opt-in", "opt-out"), default="opt-in")
+    s.add_argument("--policy", choices=("opt-in", "opt-out"), default=policy or "opt-in")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
     for name, decision in (("opt-in", consent.GRANTED), ("opt-out", consent.DENIED)):
@@ -294,14 +336,66 @@ def build_parser(prog: str = "optel", app: str | None = None) -> argparse.Argume
     s.add_argument("--limit", type=int, default=100)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ga4_validate)
-    return p
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "optel", app: str | None = None) -> int:
-    """Run the command line; a tool can mount it as ``mytool telemetry``."""
-    parser = build_parser(prog, app)
-    args = parser.parse_args(argv)
-    args.prog = prog
+def main(
+    argv: Sequence[str] | None = None,
+    prog: str = "optel",
+    app: str | None = None,
+    policy: str | None = None,
+) -> int:
+    """Run optel's command line and return the exit status.
+
+    A tool can offer the same commands under its own name, with its app
+    (and policy) preset, in two lines::
+
+        # mytool telemetry status | opt-in | opt-out | show | flush | settings
+        if sys.argv[1:2] == ["telemetry"]:
+            sys.exit(optel.cli.main(sys.argv[2:], prog="mytool telemetry", app="mytool"))
+
+    or, with argparse, through :func:`mount`. ``--global`` still reaches
+    every optel tool.
+    """
+    parser = build_parser(prog, app, policy)
+    return run(parser.parse_args(argv))
+
+
+def mount(
+    subparsers: Any,
+    name: str = "telemetry",
+    *,
+    app: str,
+    policy: str = "opt-in",
+    prog: str | None = None,
+    help: str = "see and control the anonymous telemetry this tool sends",
+) -> argparse.ArgumentParser:
+    """Add optel's commands as ``name`` to a tool's argparse ``subparsers``::
+
+        sub = parser.add_subparsers(dest="command")
+        optel.cli.mount(sub, app="mytool", policy="opt-in")
+        args = parser.parse_args()
+        if optel.cli.handles(args):
+            sys.exit(optel.cli.run(args))
+
+    ``mytool telemetry status`` then reports for ``mytool`` under its policy.
+    """
+    if policy not in consent.POLICIES:
+        raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
+    parser = subparsers.add_parser(name, help=help, description=help)
+    parser.set_defaults(optel_prog=prog or parser.prog)
+    _add_commands(parser, app, policy)
+    return parser
+
+
+def handles(args: argparse.Namespace) -> bool:
+    """True when ``args`` (parsed by a tool's parser) is one of optel's commands."""
+    return callable(getattr(args, "func", None)) and bool(getattr(args, "optel_command", None))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the optel command parsed into ``args``; the exit status."""
+    prog = getattr(args, "optel_prog", None) or "optel"
+    args.prog = prog  # the commands name themselves in usage errors
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ A tool may ask for consent (``optel.init(prompt=True)`` or
 - not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
   in a child process (``multiprocessing`` workers, or a process started by
   a process that already initialised optel: ``OPTEL_PARENT_PID``);
-- with a timeout (default 30 s): no answer, end of input or an unclear
+- with a timeout (default 10 s): no answer, end of input or an unclear
   answer is no decision, so the policy applies (``opt-in``: off).
 
 It never blocks a non-interactive run: every check above is made before
@@ -29,7 +29,7 @@ from typing import Mapping, TextIO
 from . import _errors, consent
 from .config import Paths
 
-TIMEOUT_S = 30.0
+TIMEOUT_S = 10.0
 PARENT_ENV = "OPTEL_PARENT_PID"
 """Set by :func:`mark_parent` in the process that may prompt; children
 inherit it and so know not to prompt (or print the notice) again."""
@@ -144,12 +144,7 @@ def parse_answer(text: str | None) -> str | None:
     return None  # Enter or anything unclear: no decision, the policy applies
 
 
-def _withdraw(app: str, p: Paths, notice_version: int | None) -> None:
-    """A "no" at the prompt does what ``optel opt-out --app APP`` does."""
-    from . import identity
-
-    consent.record(consent.DENIED, app, "prompt", p, notice_version)
-    identity.forget(p)
+def _purge(app: str, p: Paths) -> None:
     if os.path.exists(p.spool):
         from .spool import Spool
 
@@ -189,13 +184,14 @@ def ask(
         stderr.flush()
         return None
     try:
-        if answer == consent.GRANTED:
-            from . import identity
+        consent.record(answer, app, "prompt", p, notice_version)
+        from . import identity
 
-            consent.record(consent.GRANTED, app, "prompt", p, notice_version)
+        if answer == consent.GRANTED:
             identity.client_id(p)
-        else:
-            _withdraw(app, p, notice_version)
+        else:  # as 'optel opt-out' does: nothing of this tool waits, the id goes
+            identity.forget(p)
+            _purge(app, p)
     except OSError as exc:
         _errors.warn_once(
             "consent-write", f"telemetry is off: could not record your answer ({exc.__class__.__name__})"
@@ -204,13 +200,17 @@ def ask(
     return answer
 
 
+def _broken(d: consent.Decision) -> bool:
+    return bool(getattr(d, "problem", "") or getattr(d, "broken", False))
+
+
 def should_ask(d: consent.Decision, notice_version: int) -> bool:
     """No decision yet, or a grant made at a prompt for an older notice of this tool.
 
     A refusal is never asked again (that would be nagging); a broken record
     or a kill switch means asking could not turn anything on.
     """
-    if d.broken or consent.kill_switch(os.environ):
+    if _broken(d) or consent.kill_switch(os.environ):
         return False
     if d.consent == consent.UNSET:
         return True
