@@ -24,6 +24,8 @@ BATCH = 100
 LEASE_S = 60.0
 MAX_REQUEST_S = 10.0
 MAX_BACKOFF_S = 3600.0
+MIN_REQUEST_S = 0.02  # less time than this left: keep the rows for later, start nothing
+BACKGROUND_MAX_ROWS = 500  # per worker cycle (default 5 s): about 100 rows a second
 
 
 @dataclass
@@ -54,25 +56,46 @@ def deliver(
     decide: Decider | None = None,
     lease_s: float = LEASE_S,
     force: bool = False,
+    max_rows: int | None = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
-    (a ``time.monotonic()`` value); ``force`` also sends rows still backing off."""
+    (a ``time.monotonic()`` value); ``force`` also sends rows still backing off;
+    ``max_rows`` bounds the rows tried per destination (the background rate)."""
     report = Report()
     decide = decide or (lambda app, policy: consent.decide(app, policy, p=cfg.paths))
+    held: list[Row] = []  # kept leased until the end, so the next claim looks past them
+    try:
+        _deliver(spool, cfg, deadline, owner, decide, lease_s, force, max_rows, report, held)
+    finally:
+        spool.release(held)
+    return report
+
+
+def _deliver(
+    spool: Spool,
+    cfg: Config,
+    deadline: float,
+    owner: str,
+    decide: Decider,
+    lease_s: float,
+    force: bool,
+    max_rows: int | None,
+    report: Report,
+    held: list[Row],
+) -> None:
     for name in spool.destinations_due():
         dest = exporters.load(name, cfg)
         if dest is None or not dest.remote:
             continue
-        while time.monotonic() < deadline:
-            rows = spool.claim(name, owner, BATCH, lease_s, due_only=not force)
+        budget = max_rows if max_rows is not None else -1
+        while time.monotonic() < deadline and budget != 0:
+            limit = BATCH if budget < 0 else min(BATCH, budget)
+            rows = spool.claim(name, owner, limit, lease_s, due_only=not force)
             if not rows:
                 break
-            held_before = report.held
-            rows = _consented(spool, rows, decide, report)
+            rows = _consented(spool, rows, decide, report, held)
             if not rows:
-                if report.held > held_before:
-                    break  # held back by a kill switch: claiming again would spin
-                continue  # all withdrawn (deleted): look at the next ones
+                continue  # all withdrawn or held: look at the next ones
             if cfg["debug"]:
                 for row in rows:
                     sys.stderr.write(f"optel debug [{name}] {row.payload}\n")
@@ -80,9 +103,11 @@ def deliver(
                 report.held += len(rows)
                 break
             timeout = min(MAX_REQUEST_S, deadline - time.monotonic())
-            if timeout <= 0:
+            if timeout < MIN_REQUEST_S:
                 spool.release(rows)
                 break
+            if budget > 0:
+                budget = max(0, budget - len(rows))
             try:
                 outcome = dest.send(rows, timeout)
             except Exception:
@@ -100,13 +125,14 @@ def deliver(
                 report.retried += len(outcome.retry)
                 report.errors.append(f"{name}: {outcome.reason}")
                 break  # the destination is unhealthy: do not hammer it
-    return report
 
 
-def _consented(spool: Spool, rows: list[Row], decide: Decider, report: Report) -> list[Row]:
-    """Rows whose consent holds now; withdrawn ones deleted, held ones released."""
+def _consented(
+    spool: Spool, rows: list[Row], decide: Decider, report: Report, held: list[Row]
+) -> list[Row]:
+    """Rows whose consent holds now; withdrawn ones deleted, held ones added to ``held``."""
     seen: dict[tuple[str, str], consent.Decision] = {}
-    ok, withdrawn, held = [], [], []
+    ok, withdrawn = [], []
     for row in rows:
         key = (row.app, row.policy)
         if key not in seen:
@@ -119,7 +145,6 @@ def _consented(spool: Spool, rows: list[Row], decide: Decider, report: Report) -
         else:
             held.append(row)
     spool.drop(withdrawn, "consent_withdrawn")
-    spool.release(held)
     report.dropped += len(withdrawn)
-    report.held += len(held)
+    report.held += len(rows) - len(ok) - len(withdrawn)
     return ok

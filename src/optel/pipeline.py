@@ -277,7 +277,10 @@ class Pipeline:
             # Import the destinations (requests, protobuf) now, in the background,
             # so the exit budget is spent sending rather than importing.
             for name in self.cfg.destinations():
-                self._destination(name)
+                dest = self._destination(name)
+                warm = getattr(dest, "warm", None)
+                if warm is not None:
+                    warm()  # e.g. import the HTTP client
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
@@ -289,7 +292,11 @@ class Pipeline:
                 self.drain()
                 if self.enabled:
                     delivery.deliver(
-                        self.spool(), self.cfg, time.monotonic() + interval, self._owner
+                        self.spool(),
+                        self.cfg,
+                        time.monotonic() + interval,
+                        self._owner,
+                        max_rows=delivery.BACKGROUND_MAX_ROWS,  # a backlog drains gently
                     )
 
     def _recheck_consent(self) -> None:
@@ -362,6 +369,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._spool = None
+        self._dests = {}  # fresh HTTP sessions: never share the parent's pooled sockets
         if not self._closed:
             self._start_worker()
 

@@ -287,11 +287,19 @@ class Destination:
         base = (self.cfg["otlp_endpoint"] or "http://localhost:4318").rstrip("/")
         return f"{base}/v1/{signal}"
 
-    def _post(self, signal: str, body: bytes, timeout_s: float) -> Any:
-        import requests
+    def warm(self) -> None:
+        """Import the HTTP client ahead of time (the worker does, at start), so an
+        exit budget is spent sending, not importing (``requests`` takes ~100 ms)."""
+        self._client()
 
+    def _client(self) -> Any:
         if self._session is None:
+            import requests
+
             self._session = requests.Session()  # honours HTTPS_PROXY / NO_PROXY
+        return self._session
+
+    def _post(self, signal: str, body: bytes, timeout_s: float) -> Any:
         headers = {"Content-Type": "application/x-protobuf", "User-Agent": "optel"}
         headers.update(parse_headers(_env(self.environ, signal, "HEADERS")))
         if (_env(self.environ, signal, "COMPRESSION") or "").lower() == "gzip":
@@ -307,7 +315,7 @@ class Destination:
                 timeout_s = min(timeout_s, float(configured) / 1000)  # spec: milliseconds
             except ValueError:
                 pass
-        return self._session.post(
+        return self._client().post(
             self.url(signal),
             data=body,
             headers=headers,
