@@ -75,6 +75,8 @@ def init(
     capture_logs: bool | int | str = False,
     max_events_per_minute: int | None = None,
     max_events_per_run: int | None = None,
+    prompt: bool = False,
+    notice_version: int = 1,
 ) -> NullTelemetry:
     """Set up telemetry for ``app`` and return the object the tool keeps.
 
@@ -89,8 +91,20 @@ def init(
     every logger, leaving the host's logging set-up untouched;
     ``max_events_per_minute`` / ``max_events_per_run`` cap events, failure
     reports and log records (drops are counted).
+
+    ``prompt=True`` asks the user when no decision is recorded, on an
+    interactive terminal only (never in CI, notebooks or child processes; at
+    most 10 s; no answer means no decision); a grant takes effect in this run.
+    ``notice_version`` is the version of the tool's telemetry notice: under
+    the ``opt-out`` policy the notice is shown once per version (on stderr),
+    and a decision given at a prompt for an older version is asked again.
     """
+    init_args = dict(locals())
     keys = _check(app, version, policy, allowed_attributes)
+    if not isinstance(prompt, bool):
+        raise ValueError(f"prompt must be True or False, got {prompt!r}")
+    if isinstance(notice_version, bool) or not isinstance(notice_version, int) or notice_version < 1:
+        raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
     from . import extras as _extras
 
     extras = _extras.check(capture_crashes, capture_logs, max_events_per_minute, max_events_per_run)
@@ -107,8 +121,25 @@ def init(
 
     cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
     decision = consent.decide(app, policy, p=cfg.paths)
+    if prompt:
+        with _errors.guard("prompt"):
+            from . import prompt as _prompt
+
+            if _prompt.should_ask(decision, notice_version) and _prompt.ask(
+                app, cfg.paths, notice_version, policy
+            ):
+                decision = consent.decide(app, policy, p=cfg.paths)  # a grant counts now
+    if consent.notice_due(decision, policy, notice_version) and not consent.show_notice(
+        app, notice_version, cfg.paths
+    ):
+        decision = consent.Decision(
+            app, decision.consent, False,
+            f"off: cannot write {cfg.paths.consent} (set OPTEL_HOME to a writable folder)",
+        )  # fmt: skip
     if not decision.enabled:
-        return NullTelemetry(app, version, decision)
+        null = NullTelemetry(app, version, decision)
+        null._init_args = init_args
+        return null
     with _lock:
         existing = _active.get(app)
         if existing is not None and existing.enabled:
@@ -123,6 +154,7 @@ def init(
 
             pipeline = Pipeline(cfg, app, version, policy, Anonymizer(keys))
             result = _active[app] = Telemetry(app, version, decision, pipeline)
+            result._init_args = init_args
         with _errors.guard("init-extras"):
             if isinstance(result, Telemetry):
                 _extras.setup(result, extras, new=True)  # caps, run clock, crash hook, logs

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any, Mapping
 
 from . import _errors, _fs, env
 from .config import Paths, paths
+
+TYPE_CHECKING = False  # typing and dataclasses are not imported: they cost start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Mapping
 
 SCHEMA = 2
 POLICIES = ("opt-in", "opt-out")
@@ -58,19 +60,67 @@ _LEGACY = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Whether sending is on for one app, and the one reason why."""
+_FIELDS = ("app", "consent", "enabled", "reason", "scope", "source", "notice_version", "time", "problem")
 
+
+class Decision:
+    """Whether sending is on for one app, and the one reason why (immutable).
+
+    - ``consent``: ``granted``, ``denied`` or ``unset``;
+    - ``scope``: ``app``, ``global``, or ``""`` when no decision applies;
+    - ``source``: where the applying record came from (cli, prompt, api, notice);
+    - ``notice_version``: the notice version recorded with it (or the notice shown);
+    - ``time``: when the applying record was written (unix seconds);
+    - ``problem``: why the consent record cannot be used (``""`` when it can);
+      ``broken`` is ``bool(problem)``.
+    """
+
+    __slots__ = _FIELDS
     app: str
-    consent: str  # granted | denied | unset
+    consent: str
     enabled: bool
     reason: str
-    scope: str = ""  # "app", "global" or "" when no decision applies
-    source: str = ""  # where the applying record came from: cli, prompt, api, notice
-    notice_version: int | None = None  # notice version recorded with it (or the notice shown)
-    time: int | None = None  # when the applying record was written (unix seconds)
-    broken: bool = False  # the consent record could not be read or parsed
+    scope: str
+    source: str
+    notice_version: int | None
+    time: int | None
+    problem: str
+
+    def __init__(
+        self,
+        app: str,
+        consent: str,
+        enabled: bool,
+        reason: str,
+        scope: str = "",
+        source: str = "",
+        notice_version: int | None = None,
+        time: int | None = None,
+        problem: str = "",
+    ):
+        values = (app, consent, enabled, reason, scope, source, notice_version, time, problem)
+        for name, value in zip(_FIELDS, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Decision is immutable")
+
+    @property
+    def broken(self) -> bool:
+        """The consent record could not be read or parsed (sending is off)."""
+        return bool(self.problem)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Decision) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Decision(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELDS) + ")"
 
 
 def _true(value: str | None) -> bool:
@@ -85,9 +135,9 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
     if environ.get(env.OTEL_SDK_DISABLED, "").strip().lower() == "true":
         return "OTEL_SDK_DISABLED is true"
     if not _true(environ.get(env.OPTEL_ALLOW_CI)):
-        name = ci_variable(environ)
-        if name:
-            return f"a CI run ({name} is set; OPTEL_ALLOW_CI=1 allows it)"
+        ci = ci_variable(environ)
+        if ci:
+            return f"a CI run ({ci} is set; OPTEL_ALLOW_CI=1 allows it)"
     return None
 
 
@@ -138,7 +188,7 @@ def _entry(raw: Any, where: str) -> dict[str, Any] | None:
     entry.update(
         decision=decision,
         time=_int_or_none(raw.get("time")),
-        source=raw.get("source") if raw.get("source") in SOURCES else "cli",
+        source=str(raw["source"]) if raw.get("source") in SOURCES else "cli",
         notice_version=_int_or_none(raw.get("notice_version")),
     )
     return entry
@@ -232,7 +282,7 @@ def decide(
         records = _cached_records(p)
     except ConsentFileError as exc:
         if switch:
-            return Decision(app, UNSET, False, f"off: {switch}", broken=True)
+            return Decision(app, UNSET, False, f"off: {switch}", problem=str(exc))
         _errors.warn_once(
             "consent-file",
             f"telemetry is off: {exc}; run 'optel opt-in' or 'optel opt-out' to record"
@@ -244,7 +294,7 @@ def decide(
             False,
             f"off: the consent record {exc}; run 'optel opt-in' or 'optel opt-out' to"
             " record a new decision (the broken file is kept aside)",
-            broken=True,
+            problem=str(exc),
         )
     scope, entry = "", None
     if app and records["apps"].get(app):
@@ -274,31 +324,10 @@ def decide(
     return Decision(app, consent, False, "off: no decision recorded (run 'optel opt-in')", **extra)
 
 
-def notice_due(d: Decision, policy: str, notice_version: int = 1) -> bool:
-    """Must the opt-out notice be shown before anything is sent under ``d``?"""
-    return (
-        policy == "opt-out"
-        and d.enabled
-        and d.consent == UNSET
-        and (d.notice_version or 0) < notice_version
-    )
-
-
-def notice_text(app: str) -> str:
-    """The one-time notice of an opt-out tool: what is collected, how to turn it off."""
-    return (
-        f"{app} sends anonymous usage telemetry (commands used, durations, errors with"
-        " scrubbed stack traces, OS and Python versions; no file names, paths, user or host"
-        " names) to help its authors improve it.\n"
-        f"Turn it off with 'optel opt-out --app {app}' (or for every tool: 'optel opt-out',"
-        " or set DO_NOT_TRACK=1); 'optel status' shows what is sent. This notice is shown once."
-    )
-
-
 # -- writing -------------------------------------------------------------------------
 
 
-def _update(p: Paths, change: Any) -> None:
+def _update(p: Paths, change: Callable[[dict[str, Any]], None]) -> None:
     """Apply ``change(records)`` and write, atomically, under the lock.
 
     A record that cannot be understood is moved aside first, so nothing the
@@ -352,29 +381,67 @@ def record(
     _update(p or paths(), change)
 
 
-def record_notice(app: str, notice_version: int, p: Paths | None = None) -> None:
-    """Remember that ``app``'s opt-out notice ``notice_version`` was shown."""
+def notice_due(d: Decision, policy: str, notice_version: int = 1) -> bool:
+    """Must the opt-out notice be shown before anything is sent under ``d``?"""
+    return (
+        policy == "opt-out"
+        and d.enabled
+        and d.consent == UNSET
+        and (d.notice_version or 0) < notice_version
+    )
+
+
+def notice_text(app: str) -> str:
+    """The one-time notice of an opt-out tool: what is collected, how to turn it off."""
+    return (
+        f"{app} sends anonymous usage telemetry (commands used, durations, errors with"
+        " scrubbed stack traces, OS and Python versions; no file names, paths, user or host"
+        " names) to help its authors improve it.\n"
+        f"Turn it off with 'optel opt-out --app {app}' (or for every tool: 'optel opt-out',"
+        " or set DO_NOT_TRACK=1); 'optel status' shows what is sent. This notice is shown once."
+    )
+
+
+def kept_aside(p: Paths | None = None) -> list[str]:
+    """Unreadable consent records moved aside earlier (the user's to inspect or delete)."""
+    p = p or paths()
+    folder, name = os.path.split(p.consent)
+    try:
+        found = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(os.path.join(folder, f) for f in found if f.startswith(name + ".corrupt-"))
+
+
+def note_notice(app: str, notice_version: int, p: Paths | None = None) -> bool:
+    """Record that ``app``'s notice ``notice_version`` was shown; ``False`` when
+    another process recorded it (or a newer one) first, so it is not shown twice.
+    Raises ``OSError`` when the record cannot be written."""
+    noted = []
 
     def change(records: dict[str, Any]) -> None:
+        seen = records["notices"].get(app)
+        if seen and seen["notice_version"] >= notice_version:
+            return
         records["notices"][app] = {
             "notice_version": notice_version,
             "time": int(time.time()),
             "source": "notice",
         }
+        noted.append(True)
 
     _update(p or paths(), change)
+    return bool(noted)
 
 
 def show_notice(app: str, notice_version: int, p: Paths) -> bool:
-    """Record, then print, the opt-out notice; ``False`` (and off) when it cannot be recorded.
-
-    Recorded first: a notice that cannot be remembered would be shown on every
-    run, and state that cannot be written means off (fail closed).
-    """
+    """Record, then print, the opt-out notice; ``False`` (stay off) when it cannot
+    be recorded: a notice that cannot be remembered would be shown on every run,
+    and state that cannot be written means off (fail closed)."""
     import sys
 
     try:
-        record_notice(app, notice_version, p)
+        new = note_notice(app, notice_version, p)
     except OSError as exc:
         _errors.warn_once(
             "consent-write",
@@ -382,10 +449,60 @@ def show_notice(app: str, notice_version: int, p: Paths) -> bool:
             " set OPTEL_HOME to a writable folder",
         )
         return False
-    try:
-        sys.stderr.write("\n".join("optel: " + line for line in notice_text(app).splitlines()))
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-    except Exception:  # a closed stderr must not hurt the host
-        pass
+    if new:
+        try:
+            sys.stderr.write("\n".join("optel: " + line for line in notice_text(app).splitlines()))
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        except Exception:  # a closed stderr must not hurt the host
+            pass
     return True
+
+
+def notice_shown(app: str, p: Paths | None = None) -> int | None:
+    """The newest notice version recorded as shown for ``app``, or ``None``."""
+    try:
+        seen = _cached_records(p or paths())["notices"].get(app)
+    except ConsentFileError:
+        return None
+    return seen["notice_version"] if seen else None
+
+
+def grant(
+    app: str | None = None,
+    source: str = "api",
+    p: Paths | None = None,
+    notice_version: int | None = None,
+) -> None:
+    """Record consent for ``app`` (or globally) and make sure a client id exists."""
+    from . import identity
+
+    p = p or paths()
+    record(GRANTED, app, source, p, notice_version)
+    identity.client_id(p)
+
+
+def withdraw(
+    app: str | None = None,
+    source: str = "api",
+    p: Paths | None = None,
+    notice_version: int | None = None,
+) -> int:
+    """Record the refusal, delete what waits in the spool (for ``app``, or all)
+    and the client id (a later grant gets a new one); returns how many waiting
+    records were deleted."""
+    from . import identity
+
+    p = p or paths()
+    record(DENIED, app, source, p, notice_version)
+    removed = 0
+    if os.path.exists(p.spool):
+        from .spool import Spool
+
+        spool = Spool(p.spool)
+        try:
+            removed = spool.purge(app)
+        finally:
+            spool.close()
+    identity.forget(p)
+    return removed

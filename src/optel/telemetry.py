@@ -43,6 +43,7 @@ class NullTelemetry:
     """Consent is off: every call is accepted and nothing is recorded."""
 
     enabled = False
+    _init_args: dict[str, Any] | None = None  # what init() was called with (for ask())
 
     def __init__(self, app: str, version: str | None, decision: Decision):
         self.app = app
@@ -88,6 +89,38 @@ class NullTelemetry:
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True
+
+    def ask(self, timeout_s: float | None = None) -> NullTelemetry:
+        """Ask the user for consent now, on an interactive terminal only (never in
+        CI, notebooks or child processes; ``timeout_s``, default 10 s; no answer
+        records nothing). Asks only when no decision is recorded (or the tool's
+        notice is newer than the one answered). Returns the telemetry to use from
+        now on: after a "yes" an enabled one, in this very run.
+        """
+        result: NullTelemetry = self
+        with _errors.guard("ask"):
+            import optel
+
+            from . import config, consent, prompt
+
+            args = dict(self._init_args or {"app": self.app, "version": self.version})
+            policy, notice_version = args.get("policy", "opt-in"), args.get("notice_version", 1)
+            p = config.paths()
+            d = consent.decide(self.app, policy, p=p)
+            if not prompt.should_ask(d, notice_version):
+                return self
+            answer = prompt.ask(
+                self.app, p, notice_version, policy,
+                prompt.TIMEOUT_S if timeout_s is None else timeout_s,
+            )  # fmt: skip
+            if answer is None:
+                return self
+            pipeline = getattr(self, "_pipeline", None)
+            if pipeline is not None:
+                pipeline._recheck_consent()  # a "no" stops this run's sending now
+            args["prompt"] = False
+            result = optel.init(**args)
+        return result
 
     def shutdown(self) -> None:
         """Deliver within the exit budget (nothing to do without consent)."""
