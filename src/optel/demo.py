@@ -23,7 +23,7 @@ def run() -> int:
     home = tempfile.mkdtemp(prefix="optel-demo-")
     environ = dict(os.environ, OPTEL_HOME=home)
     cfg = config.resolve(environ=environ)
-    consent.record(consent.GRANTED, "democonvert", source="demo", p=cfg.paths)
+    consent.record(consent.GRANTED, "democonvert", source="api", p=cfg.paths)
     if (
         cfg.destinations() == ("local",)
         and consent.kill_switch(environ) is not None

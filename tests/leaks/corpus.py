@@ -22,7 +22,7 @@ PATHS = [
     ("frank", "~frank/experiments/run1"),
     ("gwen", "saved to /home/gwen/out and /home/gwen/logs"),
     ("hank", "cd /export/home/hank && ./convert"),
-    ("ivy", "D:\\Users\\ivy\\data.csv"),
+    ("ivyrose", "D:\\Users\\ivyrose\\data.csv"),
     ("jmiller", "cannot import /Users/jmiller/venv/lib/python3.11/site-packages/torch"),
 ]
 IPS = [
@@ -132,7 +132,7 @@ RESOURCE = {
 MIXED = [
     ("kim.lee@example.net", "Traceback hint: contact kim.lee@example.net for access"),
     ("/home/lmn", "PermissionError: [Errno 13] Permission denied: '/home/lmn/.config/tool.yaml'"),
-    ("opq", "OSError: [WinError 3] C:\\Users\\opq\\tool\\cache"),
+    ("opqrst", "OSError: [WinError 3] C:\\Users\\opqrst\\tool\\cache"),
     ("10.9.8.7", "ConnectionError: HTTPConnectionPool(host='10.9.8.7', port=80)"),
     ("rst_pw_55", "mlflow uri https://rst:rst_pw_55@mlflow.example.com"),
     ("uvw@example.com", "git config user.email uvw@example.com"),
