@@ -69,7 +69,9 @@ def black_hole() -> Iterator[str]:
 
 
 @contextmanager
-def http_status(status: int, headers: dict[str, str] | None = None, delay_s: float = 0.0) -> Iterator[str]:
+def http_status(
+    status: int, headers: dict[str, str] | None = None, delay_s: float = 0.0
+) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -163,9 +165,23 @@ for i in range(5):
 
 def _env(home: str, endpoint: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTEL_", "OTEL_"))}
-    for name in ("CI", "DO_NOT_TRACK", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "JENKINS_URL",
-                 "CIRCLECI", "TRAVIS", "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "DRONE",
-                 "CONTINUOUS_INTEGRATION", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ID"):
+    for name in (
+        "CI",
+        "DO_NOT_TRACK",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "TF_BUILD",
+        "JENKINS_URL",
+        "CIRCLECI",
+        "TRAVIS",
+        "BUILDKITE",
+        "TEAMCITY_VERSION",
+        "APPVEYOR",
+        "DRONE",
+        "CONTINUOUS_INTEGRATION",
+        "BITBUCKET_BUILD_NUMBER",
+        "CODEBUILD_BUILD_ID",
+    ):
         env.pop(name, None)
     env["OPTEL_HOME"] = home
     env["PYTHONPATH"] = str(ROOT / "src")
@@ -174,19 +190,27 @@ def _env(home: str, endpoint: str | None) -> dict[str, str]:
     return env
 
 
-def _tool(home: str, endpoint: str | None, tag: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _tool(
+    home: str, endpoint: str | None, tag: str
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-c", TOOL, tag], env=_env(home, endpoint), capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-c", TOOL, tag],
+        env=_env(home, endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return time.perf_counter() - t0, r
 
 
 def _cli(home: str, endpoint: str | None, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "optel", *args], env=_env(home, endpoint), capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-m", "optel", *args],
+        env=_env(home, endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -201,46 +225,54 @@ class Row:
     crashed: bool
 
 
-def run_matrix(repeats: int = 1) -> tuple[float, list[Row]]:
-    """(baseline exit seconds, a row per fault)."""
-    rows = []
+def run_matrix(repeats: int = 1, faults: dict[str, Any] | None = None) -> tuple[float, list[Row]]:
+    """(median baseline exit seconds, a row per fault).
+
+    Each run of the tool against a fault is paired with a run with no
+    destination right before it, and the delay is the median of the paired
+    differences: load from other work on the machine hits both alike.
+    """
+    rows, bases = [], []
     with tempfile.TemporaryDirectory() as base_home:
         _cli(base_home, None, "opt-in")
-        base = statistics.median(_tool(base_home, None, "base")[0] for _ in range(max(3, repeats)))
-    for name, fault in FAULTS.items():
-        with tempfile.TemporaryDirectory() as home:
-            _cli(home, None, "opt-in")
-            times, crashed, tags = [], False, []
-            with ExitStack() as stack:
-                url = stack.enter_context(fault())
-                for i in range(repeats):
-                    tag = f"r{i}"
-                    tags.append(tag)
-                    took, r = _tool(home, url, tag)
-                    times.append(took)
-                    crashed |= r.returncode != 0 or "Traceback" in r.stderr
-            status = json.loads(_cli(home, None, "status", "--json").stdout)
-            with OtlpServer() as healthy:  # the network heals
-                _cli(home, healthy.url, "flush")
-            names = [s.name for s in healthy.spans()]
-            expected = {f"{tag}-{i}" for tag in tags for i in range(5)}
-            rows.append(
-                Row(
-                    fault=name,
-                    delay_s=statistics.median(times) - base,
-                    delivered=len(set(names) & expected),
-                    duplicates=len(names) - len(set(names)),
-                    lost=len(expected - set(names)),
-                    dropped=sum(status.get("dropped", {}).values()),
-                    crashed=crashed,
+        _tool(base_home, None, "warm-up")  # first run pays for cold caches
+        for name, fault in (faults or FAULTS).items():
+            with tempfile.TemporaryDirectory() as home:
+                _cli(home, None, "opt-in")
+                deltas, crashed, tags = [], False, []
+                with ExitStack() as stack:
+                    url = stack.enter_context(fault())
+                    for i in range(repeats):
+                        base, _ = _tool(base_home, None, "base")
+                        bases.append(base)
+                        tag = f"r{i}"
+                        tags.append(tag)
+                        took, r = _tool(home, url, tag)
+                        deltas.append(took - base)
+                        crashed |= r.returncode != 0 or "Traceback" in r.stderr
+                status = json.loads(_cli(home, None, "status", "--json").stdout)
+                with OtlpServer() as healthy:  # the network heals
+                    _cli(home, healthy.url, "flush")
+                names = [s.name for s in healthy.spans()]
+                expected = {f"{tag}-{i}" for tag in tags for i in range(5)}
+                rows.append(
+                    Row(
+                        fault=name,
+                        delay_s=statistics.median(deltas),
+                        delivered=len(set(names) & expected),
+                        duplicates=len(names) - len(set(names)),
+                        lost=len(expected - set(names)),
+                        dropped=sum(status.get("dropped", {}).values()),
+                        crashed=crashed,
+                    )
                 )
-            )
-    return base, rows
+    return statistics.median(bases), rows
 
 
 def table(base: float, rows: list[Row]) -> str:
     lines = [
-        f"baseline exit (no destination): {base * 1000:.0f} ms",
+        f"baseline exit (no destination): {base * 1000:.0f} ms; exit delay = median of"
+        " paired (fault run - baseline run) differences",
         f"{'fault':20} {'exit delay':>11} {'delivered':>10} {'dupes':>6} {'lost':>5} {'dropped':>8} {'crash':>6}",
     ]
     for r in rows:
