@@ -285,6 +285,8 @@ def read_file(p: Paths) -> dict[str, Any]:
     """Settings stored in the file, validated; bad entries skipped with a warning."""
     try:
         data = _fs.read_json(p.settings)
+    except NotADirectoryError:
+        return {}  # the state folder cannot exist, so neither can the file (consent says why)
     except (OSError, ValueError) as exc:
         _errors.warn_once(
             "settings-file",

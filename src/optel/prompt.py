@@ -8,7 +8,7 @@ A tool may ask for consent (``optel.init(prompt=True)`` or
 - not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
   in a child process (``multiprocessing`` workers, or a process started by
   a process that already initialised optel: ``OPTEL_PARENT_PID``);
-- with a timeout (default 10 s): no answer, end of input or an unclear
+- with a timeout (default 30 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of input or an unclear
   answer is no decision, so the policy applies (``opt-in``: off).
 
 It never blocks a non-interactive run: every check above is made before
@@ -30,6 +30,17 @@ from . import _errors, consent
 from .config import Paths
 
 TIMEOUT_S = 10.0
+TIMEOUT_ENV = "OPTEL_PROMPT_TIMEOUT_S"
+"""Seconds to wait for an answer (default 10; 0 never asks)."""
+
+
+def default_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The prompt's timeout: ``OPTEL_PROMPT_TIMEOUT_S`` or :data:`TIMEOUT_S`."""
+    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
+    try:
+        return min(max(float(raw), 0.0), 600.0) if raw else TIMEOUT_S
+    except ValueError:
+        return TIMEOUT_S
 PARENT_ENV = "OPTEL_PARENT_PID"
 """Set by :func:`mark_parent` in the process that may prompt; children
 inherit it and so know not to prompt (or print the notice) again."""
@@ -160,7 +171,7 @@ def ask(
     p: Paths,
     notice_version: int | None = None,
     policy: str = "opt-in",
-    timeout_s: float = TIMEOUT_S,
+    timeout_s: float | None = None,
     stdin: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> str | None:
@@ -173,7 +184,8 @@ def ask(
     """
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
-    if why_not(None, stdin, stderr) is not None:
+    timeout_s = default_timeout() if timeout_s is None else timeout_s
+    if timeout_s <= 0 or why_not(None, stdin, stderr) is not None:
         return None
     mark_parent()  # children of this process never ask again
     stderr.write(question_text(app, policy, timeout_s))
