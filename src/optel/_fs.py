@@ -25,7 +25,7 @@ def read_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no file, or its folder cannot exist
         return None
     return json.loads(text)
 

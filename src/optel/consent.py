@@ -230,8 +230,6 @@ def read_records(p: Paths) -> dict[str, Any]:
     """The consent document (migrated); raises :class:`ConsentFileError` when unusable."""
     try:
         data = _fs.read_json(p.consent)
-    except NotADirectoryError:
-        data = None  # the state folder cannot exist: there is no record
     except (OSError, ValueError) as exc:
         raise ConsentFileError(f"{p.consent} cannot be read ({exc.__class__.__name__})") from exc
     return migrate(data, p.consent)
