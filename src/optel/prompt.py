@@ -8,7 +8,7 @@ A tool may ask for consent (``optel.init(prompt=True)`` or
 - not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
   in a child process (``multiprocessing`` workers, or a process started by
   a process that already initialised optel: ``OPTEL_PARENT_PID``);
-- with a timeout (default 30 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of input or an unclear
+- with a timeout (default 10 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of input or an unclear
   answer is no decision, so the policy applies (``opt-in``: off).
 
 It never blocks a non-interactive run: every check above is made before
