@@ -139,13 +139,21 @@ class Pipeline:
         self.resource = base_resource(app, version)
         self._resource_attrs = records.attributes(self.resource.attributes)
         self._thread: threading.Thread | None = None
+        # held while the worker imports: a fork then would leave the child's
+        # import locks held by a thread that does not exist there
+        self._importing = threading.Lock()
+        self._fork_held = False
         self.tracer_provider = self._attach_tracing()
         self.reader = _PullReader(self)
         self.meter_provider = self._attach_metrics()
         self._start_worker()
         atexit.register(self.shutdown)
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            os.register_at_fork(
+                before=self._before_fork,
+                after_in_parent=self._after_fork_parent,
+                after_in_child=self._after_fork,
+            )
 
     # -- SDK providers --------------------------------------------------------
 
@@ -273,7 +281,7 @@ class Pipeline:
 
     def _run(self) -> None:
         interval = self.cfg["flush_interval_ms"] / 1000
-        with _errors.guard("preload"):
+        with _errors.guard("preload"), self._importing:
             # Import the destinations (requests, protobuf) now, in the background,
             # so the exit budget is spent sending rather than importing.
             for name in self.cfg.destinations():
@@ -361,8 +369,20 @@ class Pipeline:
             lease = max(5.0, deadline - time.monotonic() + 5.0)  # short: a cut send frees soon
             delivery.deliver(self.spool(), self.cfg, deadline, self._owner, lease_s=lease)
 
+    def _before_fork(self) -> None:
+        # Let the worker finish importing first (once, ~0.1 s; bounded so a
+        # host's fork never waits long).
+        self._fork_held = self._importing.acquire(timeout=2.0)
+
+    def _after_fork_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._importing.release()
+
     def _after_fork(self) -> None:
         # The worker thread does not exist in a forked child; start a fresh one.
+        self._importing = threading.Lock()
+        self._fork_held = False
         self._queue.clear()
         self._lock = threading.Lock()
         self._wake = threading.Event()
