@@ -412,9 +412,9 @@ class Settings:
         check_key(key)
         p = self._paths()
         with _fs.file_lock(p.lock):
-            stored = read_file(p)
+            stored = _stored_for_update(p)
             stored.pop(key, None)
-            _fs.write_json_atomic(p.settings, {"_schema": 1, **stored})
+            _fs.write_json_atomic(p.settings, stored)
 
     def __iter__(self) -> Iterator[str]:
         return iter(SETTINGS)
@@ -443,9 +443,9 @@ class Settings:
         parsed = {key: check_key(key).parse(value) for key, value in new.items()}
         p = self._paths()
         with _fs.file_lock(p.lock):
-            stored = read_file(p)
-            stored.update(parsed)
-            _fs.write_json_atomic(p.settings, {"_schema": 1, **_jsonable(stored)})
+            stored = _stored_for_update(p)
+            stored.update(_jsonable(parsed))
+            _fs.write_json_atomic(p.settings, stored)
 
     def stored(self) -> dict[str, Any]:
         """Only what the settings file holds."""
@@ -463,6 +463,26 @@ class Settings:
     def __repr__(self) -> str:
         shown = {k: ("***" if SETTINGS[k].secret and v else v) for k, v in resolve().values.items()}
         return f"Settings({shown})"
+
+
+def _stored_for_update(p: Paths) -> dict[str, Any]:
+    """The file's document to change (under the lock), keeping what this
+    version does not know (a newer optel's keys, metadata). A file that cannot
+    be read is moved aside (``settings.json.corrupt-<time>``), never overwritten."""
+    import time
+
+    try:
+        data = _fs.read_json(p.settings)
+    except (OSError, ValueError):
+        data = ...
+    if data is None:
+        return {"_schema": 1}
+    if not isinstance(data, dict):
+        aside = f"{p.settings}.corrupt-{int(time.time())}"
+        os.replace(p.settings, aside)
+        _errors.warn_once("settings-aside", f"kept the unreadable settings file as {aside}")
+        return {"_schema": 1}
+    return {"_schema": 1, **data}
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
