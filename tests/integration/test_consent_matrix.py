@@ -1,11 +1,11 @@
-"""Consent, end to end: real processes, a loopback OTLP receiver, requests counted.
+"""The consent matrix: real tool processes, requests counted on a loopback OTLP server.
 
-Each scenario sets up consent (``optel opt-in/opt-out`` in another process,
-or a file on disk), runs a small tool in a fresh interpreter and counts the
-requests that reached the receiver: policies x decisions x scopes x every
-kind of kill switch x CI x corrupt and unwritable state x revoke mid-run x
-id rotation x the prompt on a real pseudo-terminal. ``pytest -s`` prints the
-table.
+Each scenario gets its own OPTEL_HOME and its own fake OTLP/HTTP receiver
+(``tests.fakes.otlp_server``) and drives optel only through the public
+surface: ``optel.init``, the ``optel`` command line and the environment.
+Scenarios run a few at a time; the table of (scenario, expected, requests
+counted) is printed at the end (``pytest -s``, or
+``python -m tests.integration.test_consent_matrix``).
 """
 
 from __future__ import annotations
@@ -13,309 +13,529 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-import pytest
-
-from tests.conftest import ROOT, _scrubbed_environ, run_cli, run_python
+from tests.conftest import ROOT, _scrubbed_environ
+from tests.fakes.ga4_server import FakeGA4
 from tests.fakes.otlp_server import OtlpServer
 
 SENT, NONE = "sent", "none"
-RESULTS: list[tuple[str, str, int, bool]] = []
 
 TOOL = """
-import optel
-t = optel.init(app="mytool", policy={policy!r}, allowed_attributes=["k"]{extra})
-t.event("used", k="v")
-print("ENABLED", t.enabled)
+import json, optel
+t = optel.init(app={app!r}, policy={policy!r}, notice_version={nv}, prompt={prompt})
+t.event("used", n=1)
 t.flush(5)
-t.shutdown()
+print(json.dumps({{"enabled": t.enabled, "reason": t.reason}}))
 """
 
-
-def tool(policy: str = "opt-in", extra: str = "") -> str:
-    return TOOL.format(policy=policy, extra=extra)
-
-
-def check(name: str, expected: str, requests: int) -> None:
-    ok = requests > 0 if expected == SENT else requests == 0
-    RESULTS.append((name, expected, requests, ok))
-    assert ok, f"{name}: expected {expected}, got {requests} request(s)"
+# the controlling terminal (for the prompt scenarios): a new session takes the pty
+TAKE_TTY = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
 
 
-def run_tool(
-    home: Path, server: OtlpServer, code: str, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url, **(extra_env or {})}
-    r = run_python(code, home, environ)
-    assert r.returncode == 0, r.stderr
-    assert "Traceback" not in r.stderr, r.stderr
-    return r
+class Gate:
+    """Counts requests as they arrive and can hold them at the door."""
+
+    def __init__(self, server: OtlpServer):
+        self.open = threading.Event()
+        self.open.set()
+        self.arrived = 0
+        self._lock = threading.Lock()
+        gate = self
+        base = server._httpd.RequestHandlerClass
+
+        class Held(base):  # type: ignore[misc, valid-type]
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                with gate._lock:
+                    gate.arrived += 1
+                gate.open.wait(30)
+                super().do_POST()
+
+        server._httpd.RequestHandlerClass = Held
 
 
-def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    r = run_cli(*args, home=home, extra_env=env)
-    assert r.returncode == 0, r.stderr
+@dataclass
+class Ctx:
+    home: Path
+    server: OtlpServer
+    gate: Gate
+    notes: list[str]
+    other_requests: int = 0  # counted on another loopback server (GA4)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        environ = _scrubbed_environ()
+        environ.update(
+            OPTEL_HOME=str(self.home),
+            PYTHONPATH=str(ROOT / "src"),
+            OTEL_EXPORTER_OTLP_ENDPOINT=self.server.url,
+            OPTEL_EXIT_BUDGET_MS="3000",
+        )
+        environ.update(extra)
+        return environ
+
+    def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "optel", *args],
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def tool(
+        self,
+        app: str = "tool",
+        policy: str = "opt-in",
+        nv: int = 1,
+        prompt: bool = False,
+        **extra: str,
+    ) -> subprocess.CompletedProcess[str]:
+        code = TOOL.format(app=app, policy=policy, nv=nv, prompt=prompt)
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    def status(self, app: str = "tool", **extra: str) -> dict:
+        return json.loads(self.cli("status", "--json", "--app", app, **extra).stdout)
 
 
-# -- decisions, scopes, policies, kill switches, CI: one table ------------------------
-
-G_IN, G_OUT = ("opt-in",), ("opt-out",)
-A_IN, A_OUT = ("opt-in", "--app", "mytool"), ("opt-out", "--app", "mytool")
-
-PLAIN: list[tuple[str, str, list[tuple[str, ...]], str, dict[str, str]]] = [
-    # name, expected, CLI decisions, policy, environment
-    ("opt-in policy, no decision", NONE, [], "opt-in", {}),
-    ("opt-in policy, global grant", SENT, [G_IN], "opt-in", {}),
-    ("opt-in policy, global refusal", NONE, [G_OUT], "opt-in", {}),
-    ("opt-in policy, app grant", SENT, [A_IN], "opt-in", {}),
-    ("opt-in policy, app refusal", NONE, [A_OUT], "opt-in", {}),
-    ("global grant, app refusal (app wins)", NONE, [G_IN, A_OUT], "opt-in", {}),
-    ("global refusal, app grant (app wins)", SENT, [G_OUT, A_IN], "opt-in", {}),
-    ("grant for another tool only", NONE, [("opt-in", "--app", "other")], "opt-in", {}),
-    ("opt-out policy, no decision (notice)", SENT, [], "opt-out", {}),
-    ("opt-out policy, global refusal", NONE, [G_OUT], "opt-out", {}),
-    ("opt-out policy, app refusal", NONE, [A_OUT], "opt-out", {}),
-    ("opt-out policy, global refusal, app grant", SENT, [G_OUT, A_IN], "opt-out", {}),
-    ("grant + OPTEL_DISABLED=1", NONE, [A_IN], "opt-in", {"OPTEL_DISABLED": "1"}),
-    ("grant + OPTEL_DISABLED=On", NONE, [A_IN], "opt-in", {"OPTEL_DISABLED": "On"}),
-    ("grant + DO_NOT_TRACK=TRUE", NONE, [G_IN], "opt-in", {"DO_NOT_TRACK": "TRUE"}),
-    ("grant + DO_NOT_TRACK=yes", NONE, [G_IN], "opt-in", {"DO_NOT_TRACK": "yes"}),
-    ("grant + DO_NOT_TRACK=0", SENT, [G_IN], "opt-in", {"DO_NOT_TRACK": "0"}),
-    ("opt-out policy + DO_NOT_TRACK=1", NONE, [], "opt-out", {"DO_NOT_TRACK": "1"}),
-    ("grant + OTEL_SDK_DISABLED=True", NONE, [G_IN], "opt-in", {"OTEL_SDK_DISABLED": "True"}),
-    ("grant + CI=true", NONE, [G_IN], "opt-in", {"CI": "true"}),
-    ("grant + GITHUB_ACTIONS=true", NONE, [G_IN], "opt-in", {"GITHUB_ACTIONS": "true"}),
-    ("grant + GITLAB_CI=true", NONE, [G_IN], "opt-in", {"GITLAB_CI": "true"}),
-    ("grant + TF_BUILD=True (Azure)", NONE, [G_IN], "opt-in", {"TF_BUILD": "True"}),
-    ("grant + JENKINS_URL", NONE, [G_IN], "opt-in", {"JENKINS_URL": "http://ci:8080/"}),
-    ("opt-out policy + BUILDKITE=true", NONE, [], "opt-out", {"BUILDKITE": "true"}),
-    ("grant + CI=true + OPTEL_ALLOW_CI=1", SENT, [G_IN], "opt-in",
-     {"CI": "true", "OPTEL_ALLOW_CI": "1"}),
-    ("grant + CIRCLECI + OPTEL_ALLOW_CI=true", SENT, [A_IN], "opt-in",
-     {"CIRCLECI": "true", "OPTEL_ALLOW_CI": "true"}),
-    ("grant + CI + OPTEL_ALLOW_CI=0", NONE, [G_IN], "opt-in",
-     {"CI": "1", "OPTEL_ALLOW_CI": "0"}),
-]  # fmt: skip
+@dataclass
+class Scenario:
+    name: str
+    expected: str
+    run: Callable[[Ctx], None]
 
 
-@pytest.mark.parametrize(
-    "name, expected, decisions, policy, environ", PLAIN, ids=[s[0] for s in PLAIN]
-)
-def test_plain_scenarios(
-    tmp_path: Path,
-    name: str,
-    expected: str,
-    decisions: list[tuple[str, ...]],
-    policy: str,
-    environ: dict[str, str],
-) -> None:
-    home = tmp_path / "home"
-    for args in decisions:
-        cli(home, *args)
-    with OtlpServer() as server:
-        r = run_tool(home, server, tool(policy), environ)
-        requests = len(server.requests)
-    assert ("ENABLED True" in r.stdout) is (expected == SENT)
-    if name.endswith("(notice)"):
-        assert "optel opt-out --app mytool" in r.stderr
-    check(name, expected, requests)
+def _scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+
+    def add(name: str, expected: str) -> Callable[[Callable[[Ctx], None]], Callable[[Ctx], None]]:
+        def wrap(fn: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+            out.append(Scenario(name, expected, fn))
+            return fn
+
+        return wrap
+
+    # -- policies x decisions x scopes ------------------------------------------------
+    @add("opt-in policy, no decision", NONE)
+    def _(c: Ctx) -> None:
+        c.tool()
+        assert not c.home.exists()  # no consent: no file written either
+
+    @add("opt-in policy, global grant", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool()
+
+    @add("opt-in policy, grant for this tool", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in", "--app", "tool")
+        c.tool()
+
+    @add("global grant, this tool denied (per-tool wins)", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.cli("opt-out", "--app", "tool")
+        c.tool()
+
+    @add("global denial, this tool granted (per-tool wins)", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-out")
+        c.cli("opt-in", "--app", "tool")
+        c.tool()
+
+    @add("grant for another tool only", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in", "--app", "other")
+        c.tool()
+
+    @add("opt-out policy, no decision: notice once, then on", SENT)
+    def _(c: Ctx) -> None:
+        first = c.tool(policy="opt-out")
+        second = c.tool(policy="opt-out")
+        assert "optel opt-out" in first.stderr, first.stderr
+        assert "optel opt-out" not in second.stderr, second.stderr  # shown once
+        doc = json.loads((c.home / "consent.json").read_text())
+        assert "tool" in doc["notices"], doc
+        c.notes.append("notice shown on run 1 only")
+
+    @add("opt-out policy, newer notice_version: notice again", SENT)
+    def _(c: Ctx) -> None:
+        c.tool(policy="opt-out", nv=1)
+        again = c.tool(policy="opt-out", nv=2)
+        assert "optel opt-out" in again.stderr, again.stderr
+
+    @add("opt-out policy, global denial", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-out")
+        r = c.tool(policy="opt-out")
+        assert "optel opt-out" not in r.stderr  # a decision: no notice
+
+    @add("opt-out policy, this tool denied under a global grant", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.cli("opt-out", "--app", "tool")
+        c.tool(policy="opt-out")
+
+    # -- kill switches ------------------------------------------------------------------
+    for var, value in (
+        ("OPTEL_DISABLED", "1"),
+        ("OPTEL_DISABLED", "true"),
+        ("DO_NOT_TRACK", "1"),
+        ("DO_NOT_TRACK", "TRUE"),
+        ("DO_NOT_TRACK", "yes"),
+        ("DO_NOT_TRACK", "On"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ):
+
+        @add(f"grant + {var}={value}", NONE)
+        def _(c: Ctx, var: str = var, value: str = value) -> None:
+            c.cli("opt-in")
+            r = c.tool(**{var: value})
+            assert var in json.loads(r.stdout)["reason"], r.stdout
+            assert var in c.status(**{var: value})["reason"]
+
+    @add("grant + DO_NOT_TRACK=0 (not a switch)", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool(DO_NOT_TRACK="0")
+
+    @add("opt-out policy, no decision + DO_NOT_TRACK=1: no notice", NONE)
+    def _(c: Ctx) -> None:
+        r = c.tool(policy="opt-out", DO_NOT_TRACK="1")
+        assert "optel opt-out" not in r.stderr
+
+    # -- CI -------------------------------------------------------------------------------
+    ci_values = {"JENKINS_URL": "http://ci.example/", "TEAMCITY_VERSION": "2023.1",
+                 "BITBUCKET_BUILD_NUMBER": "7", "CODEBUILD_BUILD_ID": "b:1"}  # fmt: skip
+    for var in (
+        "CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD",
+        "JENKINS_URL", "CIRCLECI", "TRAVIS", "BUILDKITE", "TEAMCITY_VERSION",
+        "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ID", "APPVEYOR", "DRONE",
+    ):  # fmt: skip
+
+        @add(f"grant + CI: {var}", NONE)
+        def _(c: Ctx, var: str = var) -> None:
+            c.cli("opt-in")
+            r = c.tool(**{var: ci_values.get(var, "true")})
+            assert "CI run" in json.loads(r.stdout)["reason"], r.stdout
+
+    @add("grant + CI=true + OPTEL_ALLOW_CI=1", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool(CI="true", OPTEL_ALLOW_CI="1")
+
+    @add("grant + GITHUB_ACTIONS + OPTEL_ALLOW_CI=1 + DO_NOT_TRACK=1", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool(GITHUB_ACTIONS="true", OPTEL_ALLOW_CI="1", DO_NOT_TRACK="1")
+
+    @add("grant + CI=false (not CI)", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool(CI="false")
+
+    # -- broken or unwritable state ----------------------------------------------------
+    @add("corrupt consent.json, opt-out policy: off, one warning, kept", NONE)
+    def _(c: Ctx) -> None:
+        c.home.mkdir(parents=True)
+        broken = '{"schema": 2, "global": {"decision": "granted"'
+        (c.home / "consent.json").write_text(broken)
+        r = c.tool(policy="opt-out")
+        warnings = [line for line in r.stderr.splitlines() if line.startswith("optel:")]
+        assert len(warnings) == 1, r.stderr
+        assert (c.home / "consent.json").read_text() == broken  # not overwritten
+        status = c.status(policy="opt-out")
+        assert status["enabled"] is False and status["problem"], status
+        c.notes.append("status: " + status["problem"][:60] + "...")
+
+    @add("corrupt consent.json, then 'optel opt-in': kept aside, on", SENT)
+    def _(c: Ctx) -> None:
+        c.home.mkdir(parents=True)
+        (c.home / "consent.json").write_text("\x00garbage")
+        c.tool()
+        assert c.cli("opt-in").returncode == 0
+        aside = list(c.home.glob("consent.json.corrupt-*"))
+        assert len(aside) == 1 and aside[0].read_text() == "\x00garbage"
+        assert c.status()["kept_aside"] == [str(aside[0])]
+        c.tool()
+
+    @add("unknown decision value for this tool, global grant", NONE)
+    def _(c: Ctx) -> None:
+        c.home.mkdir(parents=True)
+        doc = {"schema": 2, "global": {"decision": "granted"}, "apps": {"tool": {"decision": "maybe"}}}
+        (c.home / "consent.json").write_text(json.dumps(doc))
+        c.tool()
+
+    @add("schema-1 record (older optel) with a grant: kept, migrated", SENT)
+    def _(c: Ctx) -> None:
+        c.home.mkdir(parents=True)
+        old = {"schema": 1, "global": None,
+               "apps": {"tool": {"decision": "granted", "time": 1, "source": "cli"}}}  # fmt: skip
+        (c.home / "consent.json").write_text(json.dumps(old))
+        c.tool()
+        c.cli("opt-out", "--app", "other")  # a write migrates the file
+        doc = json.loads((c.home / "consent.json").read_text())
+        assert doc["schema"] >= 2 and doc["apps"]["tool"]["decision"] == "granted", doc
+        assert doc["apps"]["tool"]["time"] == 1  # the user's record, untouched
+        c.tool()
+
+    @add("newer unknown schema with extra fields: decision honoured, fields kept", SENT)
+    def _(c: Ctx) -> None:
+        c.home.mkdir(parents=True)
+        new = {"schema": 9, "future": {"x": 1},
+               "global": {"decision": "granted", "time": 2, "source": "cli", "region": "eu"},
+               "apps": {}}  # fmt: skip
+        (c.home / "consent.json").write_text(json.dumps(new))
+        c.tool()
+        c.cli("opt-in", "--app", "other")
+        doc = json.loads((c.home / "consent.json").read_text())
+        assert doc["future"] == {"x": 1} and doc["global"]["region"] == "eu", doc
+
+    @add("home not writable, opt-out policy: off, one warning", NONE)
+    def _(c: Ctx) -> None:
+        blocker = c.home.parent / "not-a-folder"
+        blocker.write_text("")
+        c.home = blocker / "home"  # nothing can be created under a file
+        r = c.tool(policy="opt-out")
+        assert len([ln for ln in r.stderr.splitlines() if ln.startswith("optel:")]) == 1, r.stderr
+        failed = c.cli("opt-in")
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+
+    # -- decisions taken between recording and sending ---------------------------------
+    @add("records waiting, then 'optel opt-out --app': flush sends nothing", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in", "--app", "tool")
+        c.tool(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OPTEL_EXIT_BUDGET_MS="200")
+        assert c.status()["pending"] >= 1
+        c.cli("opt-out", "--app", "tool")
+        assert c.status()["pending"] == 0
+        c.cli("flush")
+
+    @add("records waiting, DO_NOT_TRACK=1 at flush: held, not sent", NONE)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        c.tool(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OPTEL_EXIT_BUDGET_MS="200")
+        pending = c.status()["pending"]
+        c.cli("flush", DO_NOT_TRACK="1")
+        assert c.status()["pending"] == pending >= 1  # kept for later, not deleted
+
+    @add("revoke mid-run: 'optel opt-out --app' from another process", SENT)
+    def _(c: Ctx) -> None:
+        _revoke_mid_run(c, "--app", "tool")
+
+    @add("revoke mid-run: global 'optel opt-out'", SENT)
+    def _(c: Ctx) -> None:
+        _revoke_mid_run(c)
+
+    @add("id rotation: opt-out deletes the uuid4 id, a new opt-in gets a new one (GA4)", SENT)
+    def _(c: Ctx) -> None:
+        with FakeGA4() as ga4:
+            ga = {"OPTEL_GA4_MEASUREMENT_ID": "G-MATRIX", "OPTEL_GA4_API_SECRET": "s3cret",
+                  "OPTEL_GA4_ENDPOINT": ga4.url, "OPTEL_DESTINATIONS": "ga4"}  # fmt: skip
+            c.cli("opt-in")
+            first = json.loads((c.home / "identity.json").read_text())["client_id"]
+            c.tool(**ga)
+            c.cli("opt-out")
+            assert not (c.home / "identity.json").exists()
+            c.tool(**ga)  # refused: nothing sent, no id made
+            assert not (c.home / "identity.json").exists()
+            c.cli("opt-in")
+            c.tool(**ga)
+            ids = [h.body["client_id"] for h in ga4.collected()]
+            c.other_requests = len(ga4.collected())
+        assert ids[0] == first and ids[-1] != first, ids
+        assert {uuid.UUID(i).version for i in ids} == {4}, ids  # random, not hardware (uuid1)
+        c.notes.append(f"ids sent: {ids[0][:8]}... then {ids[-1][:8]}...")
+
+    # -- prompt -------------------------------------------------------------------------
+    @add("prompt=True, not a terminal: no question, off", NONE)
+    def _(c: Ctx) -> None:
+        r = c.tool(prompt=True)
+        assert "Share anonymous" not in r.stderr
+        assert not c.home.exists()
+
+    @add("prompt=True in CI on a terminal: no question", NONE)
+    def _(c: Ctx) -> None:
+        out, _code = _on_tty(c, answer=None, CI="true", OPTEL_ALLOW_CI="1")
+        assert "Share anonymous" not in out, out
+
+    @add("prompt=True on a terminal, answered y", SENT)
+    def _(c: Ctx) -> None:
+        out, _code = _on_tty(c, answer="y")
+        assert "Share anonymous" in out and '"enabled": true' in out, out
+        assert c.status()["source"] == "prompt"
+
+    @add("prompt=True on a terminal, answered n", NONE)
+    def _(c: Ctx) -> None:
+        out, _code = _on_tty(c, answer="n")
+        assert c.status()["consent"] == "denied", out
+
+    @add("prompt=True on a terminal, no answer (timeout)", NONE)
+    def _(c: Ctx) -> None:
+        out, _code = _on_tty(c, answer=None, timeout_s=1.0)
+        assert "Share anonymous" in out and c.status()["consent"] == "unset", out
+
+    return out
 
 
-# -- state on disk -------------------------------------------------------------------------
-
-
-def test_corrupt_record_means_off_with_one_warning_and_status_explains(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "consent.json").write_text("{corrupt")
-    with OtlpServer() as server:
-        r = run_tool(home, server, tool("opt-out"))
-        requests = len(server.requests)
-    assert "ENABLED False" in r.stdout
-    assert r.stderr.count("optel:") == 1 and "consent.json" in r.stderr
-    status = json.loads(run_cli("status", "--app", "mytool", "--json", home=home).stdout)
-    assert status["enabled"] is False and "consent.json" in status["reason"]
-    assert "optel opt-in" in status["reason"]
-    check("corrupt consent.json, opt-out policy", NONE, requests)
-
-
-def test_corrupt_record_is_kept_aside_by_the_next_decision(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "consent.json").write_text("{corrupt")
-    cli(home, *A_IN)
-    aside = [p for p in home.iterdir() if p.name.startswith("consent.json.corrupt-")]
-    assert len(aside) == 1 and aside[0].read_text() == "{corrupt"
-    with OtlpServer() as server:
-        run_tool(home, server, tool())
-        requests = len(server.requests)
-    check("corrupt consent.json, then opt-in (kept aside)", SENT, requests)
-
-
-def test_unwritable_state_folder(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    home = blocker / "optel"  # cannot be created, even by root
-    r = run_cli(*A_IN, home=home)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-    r = run_cli(*G_OUT, home=home)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1
-    with OtlpServer() as server:
-        r = run_tool(home, server, tool("opt-out"))
-        requests = len(server.requests)
-    assert "ENABLED False" in r.stdout
-    check("read-only state, opt-out policy", NONE, requests)
-
-
-# -- revoke mid-run and id rotation ------------------------------------------------------------
-
-LONG_TOOL = """
-import os, sys, time, optel
-t = optel.init(app="mytool", allowed_attributes=["k"])
-t.event("before", k="v")
-t.flush(5)
-print("FLUSHED", flush=True)
-while not os.path.exists(os.environ["GO_FILE"]):
-    time.sleep(0.02)
-for i in range(5):
-    t.event("after", k="v")
-    t.flush(2)
-print("ENABLED", t.enabled, flush=True)
-t.shutdown()
-"""
-
-
-def popen_python(code: str, home: Path, extra_env: dict[str, str]) -> subprocess.Popen[str]:
-    environ = _scrubbed_environ()
-    environ.update(OPTEL_HOME=str(home), PYTHONPATH=str(ROOT / "src"), **extra_env)
-    return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=environ,
+def _revoke_mid_run(c: Ctx, *opt_out_args: str) -> None:
+    """A tool keeps sending; its first request is held at the server while
+    ``optel opt-out`` runs in another process; once the opt-out returned,
+    not one more request may arrive."""
+    c.cli("opt-in", "--app", "tool") if opt_out_args else c.cli("opt-in")
+    stop = c.home / "stop"
+    code = textwrap.dedent(
+        f"""
+        import json, os, time, optel
+        t = optel.init(app="tool")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not os.path.exists({str(stop)!r}):
+            t.event("tick")
+            time.sleep(0.02)
+        for _ in range(5):
+            t.event("after")
+        t.flush(2)
+        print(json.dumps({{"enabled": t.enabled}}))
+        """
+    )
+    c.gate.open.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=c.env(OPTEL_FLUSH_INTERVAL_MS="50"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def test_revoke_mid_run(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    go = tmp_path / "go"
-    cli(home, *A_IN)
-    with OtlpServer() as server:
-        proc = popen_python(
-            LONG_TOOL, home, {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url, "GO_FILE": str(go)}
-        )
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "FLUSHED"
-        before = len(server.requests)
-        assert before > 0
-        cli(home, *A_OUT)  # in another process, while the tool keeps running
-        landed = len(server.requests)
-        go.write_text("")
-        out, err = proc.communicate(timeout=60)
-        after = len(server.requests) - landed
-    assert proc.returncode == 0 and "Traceback" not in err, err
-    assert "ENABLED False" in out
-    check("revoke mid-run (requests after the opt-out landed)", NONE, after)
-
-
-def test_opt_out_rotates_the_client_id(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    cli(home, *G_IN)
-    first = json.loads((home / "identity.json").read_text())["client_id"]
-    with OtlpServer() as server:
-        run_tool(home, server, tool())
-        sent_first = len(server.requests)
-    cli(home, *G_OUT)
-    assert not (home / "identity.json").exists()
-    cli(home, *G_IN)
-    second = json.loads((home / "identity.json").read_text())["client_id"]
-    assert second != first and uuid.UUID(second).version == 4 == uuid.UUID(first).version
-    with OtlpServer() as server:
-        run_tool(home, server, tool())
-        sent_second = len(server.requests)
-    assert sent_first > 0
-    check("id rotation: opt-out deletes id, opt-in gets a new uuid4", SENT, sent_second)
-
-
-# -- the prompt on a real pseudo-terminal -------------------------------------------------------
-
-ON_A_TERMINAL = """
-import os
-os.setsid()
-fd = os.open(os.environ["PTY"], os.O_RDWR)  # becomes this session's controlling terminal
-os.dup2(fd, 0)
-os.dup2(fd, 2)
-"""
-
-
-def run_on_terminal(
-    home: Path, server: OtlpServer, code: str, typed: bytes, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.CompletedProcess[str], str]:
-    master, slave = pty.openpty()
     try:
-        if typed:
-            os.write(master, typed)
-        environ = {
-            "PTY": os.ttyname(slave),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": server.url,
-            **(extra_env or {}),
-        }
-        r = run_python(ON_A_TERMINAL + textwrap.dedent(code), home, environ, timeout=60)
-        os.set_blocking(master, False)
-        try:
-            screen = os.read(master, 65536).decode(errors="replace")
-        except OSError:
-            screen = ""
+        end = time.monotonic() + 30
+        while c.gate.arrived == 0 and time.monotonic() < end:
+            time.sleep(0.02)
+        assert c.gate.arrived >= 1, "the tool never sent"
+        assert c.cli("opt-out", *opt_out_args).returncode == 0
+        landed = c.gate.arrived  # requests that arrived before the opt-out returned
+        c.gate.open.set()
+        stop.write_text("")
+        out, err = proc.communicate(timeout=60)
     finally:
-        os.close(master)
-        os.close(slave)
-    assert r.returncode == 0, r.stderr + screen
-    return r, screen
+        c.gate.open.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert json.loads(out)["enabled"] is False
+    after = c.gate.arrived - landed
+    c.notes.append(f"{landed} before the opt-out landed, {after} after")
+    assert after == 0, f"{after} request(s) after the opt-out landed"
 
 
-PROMPTED: list[tuple[str, str, str, bytes, dict[str, str]]] = [
-    ("prompt on a terminal, answered y", SENT, tool(extra=", prompt=True"), b"y\n", {}),
-    ("prompt on a terminal, answered n", NONE, tool(extra=", prompt=True"), b"n\n", {}),
-    ("prompt in CI (OPTEL_ALLOW_CI=1): not asked", NONE, tool(extra=", prompt=True"), b"y\n",
-     {"CI": "true", "OPTEL_ALLOW_CI": "1"}),
-    ("telemetry.ask(), no answer in 0.5 s", NONE,
-     "import optel\nt = optel.init(app='mytool', allowed_attributes=['k'])\n"
-     "t = t.ask(timeout_s=0.5)\nt.event('used', k='v')\nprint('ENABLED', t.enabled)\n"
-     "t.flush(5)\nt.shutdown()\n", b"", {}),
-]  # fmt: skip
+def _on_tty(
+    c: Ctx, answer: str | None, timeout_s: float = 20.0, **extra: str
+) -> tuple[str, int]:
+    """Run the tool with prompt=True on a pseudo-terminal; type ``answer``."""
+    main, sub = pty.openpty()
+    code = TAKE_TTY + TOOL.format(app="tool", policy="opt-in", nv=1, prompt=True)
+    extra["OPTEL_PROMPT_TIMEOUT_S"] = str(timeout_s)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=c.env(**extra),
+        stdin=sub,
+        stdout=sub,
+        stderr=sub,
+        start_new_session=True,
+    )
+    os.close(sub)
+    seen = b""
+    typed = False
+    end = time.monotonic() + 60
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if answer is not None and not typed and b"[y/N]" in seen:
+                os.write(main, answer.encode() + b"\n")
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    return seen.decode(errors="replace"), proc.returncode
 
 
-@pytest.mark.parametrize(
-    "name, expected, code, typed, environ", PROMPTED, ids=[s[0] for s in PROMPTED]
-)
-def test_prompt(
-    tmp_path: Path, name: str, expected: str, code: str, typed: bytes, environ: dict[str, str]
-) -> None:
-    home = tmp_path / "home"
-    start = time.monotonic()
+def _run(s: Scenario, root: Path) -> tuple[Scenario, int, str, str]:
+    home = root / uuid.uuid4().hex[:8] / "home"
+    home.parent.mkdir(parents=True)
     with OtlpServer() as server:
-        r, screen = run_on_terminal(home, server, code, typed, environ)
-        requests = len(server.requests)
-    assert time.monotonic() - start < 30
-    assert ("ENABLED True" in r.stdout) is (expected == SENT), r.stdout + screen
-    asked = "mytool?" in screen
-    assert asked is ("CI" not in environ), screen
-    check(name, expected, requests)
+        ctx = Ctx(home, server, Gate(server), [])
+        error = ""
+        try:
+            s.run(ctx)
+        except AssertionError as exc:
+            error = str(exc).splitlines()[0][:150] if str(exc) else "assertion failed"
+        except Exception as exc:  # a scenario's own bug: report it in the table
+            error = f"{type(exc).__name__}: {exc}"[:150]
+        count = len(server.requests) + ctx.other_requests
+    observed = SENT if count else NONE
+    if not error and observed != s.expected:
+        error = f"expected {s.expected}, counted {count}"
+    return s, count, error, "; ".join(ctx.notes)
 
 
-def test_zz_scenario_table(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print what ran (``pytest -s``); at least 20 scenarios, all as expected."""
-    width = max((len(r[0]) for r in RESULTS), default=10)
-    lines = [f"{'scenario':<{width}}  expected  requests  ok"]
-    lines += [f"{n:<{width}}  {e:<8}  {c:>8}  {'yes' if ok else 'NO'}" for n, e, c, ok in RESULTS]
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
-    if len(RESULTS) >= 20:  # only when the whole module ran
-        assert all(ok for *_, ok in RESULTS)
+def run_matrix(root: Path, workers: int = 3) -> tuple[str, list[str]]:
+    """Run every scenario; the printable table and the failures."""
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda s: _run(s, root), _scenarios()))
+    lines = [f"{'#':>2}  {'scenario':<66} {'expected':<8} {'requests':>8}  result"]
+    failures = []
+    for i, (s, count, error, notes) in enumerate(results, 1):
+        verdict = "ok" if not error else f"FAIL: {error}"
+        lines.append(f"{i:>2}  {s.name:<66} {s.expected:<8} {count:>8}  {verdict}")
+        if notes:
+            lines.append(f"{'':>4}{notes}")
+        if error:
+            failures.append(f"{s.name}: {error}")
+    return "\n".join(lines), failures
+
+
+def test_consent_matrix(tmp_path: Path) -> None:
+    table, failures = run_matrix(tmp_path)
+    print("\n" + table)
+    assert len(_scenarios()) >= 20
+    assert not failures, "\n".join(failures)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as d:
+        text, failed = run_matrix(Path(d))
+    print(text)
+    sys.exit(1 if failed else 0)
