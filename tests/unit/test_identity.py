@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from optel import cli, consent, identity
+from optel import cli, identity
 from optel.config import paths
 
 
@@ -86,7 +86,3 @@ def test_session_id_is_per_process_and_number_like(home: Path) -> None:
     os.close(r)
     assert child.isdigit() and child != a
 
-
-def test_a_grant_creates_the_id(home: Path) -> None:
-    consent.grant("mytool", p=paths())
-    assert identity.client_id(paths(), create=False) is not None
