@@ -111,7 +111,7 @@ class NullTelemetry:
                 return self
             answer = prompt.ask(
                 self.app, p, notice_version, policy,
-                prompt.TIMEOUT_S if timeout_s is None else timeout_s,
+                timeout_s,  # None: OPTEL_PROMPT_TIMEOUT_S or the default
             )  # fmt: skip
             if answer is None:
                 return self
