@@ -130,7 +130,16 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
     if args.all_tools:
         args.app = None
     scope = f"for {args.app}" if args.app else "for every optel tool"
-    consent.record(decision, args.app, source="cli", p=cfg.paths)
+    try:
+        consent.record(decision, args.app, source="cli", p=cfg.paths)
+    except OSError as exc:  # e.g. a read-only home: say so in one line, change nothing
+        meanwhile = "; DO_NOT_TRACK=1 turns it off meanwhile" if decision == consent.DENIED else ""
+        sys.stderr.write(
+            f"{args.prog}: cannot record the decision in {cfg.paths.config_dir}"
+            f" ({exc.strerror or exc.__class__.__name__}); set OPTEL_HOME to a writable"
+            f" folder{meanwhile}\n"
+        )
+        return 1
     if decision == consent.GRANTED:
         identity.client_id(cfg.paths)  # the random id is made at the first grant
         print(f"telemetry consent granted {scope}; 'optel opt-out' withdraws it")

@@ -438,3 +438,19 @@ def test_no_prompt_without_a_terminal(home: Path) -> None:
     t = optel.init(app="mytool", prompt=True)  # pytest's stdin is not a terminal
     assert not t.enabled and time.monotonic() - start < 1
     assert not home.exists()
+
+
+@pytest.mark.parametrize("command", ["opt-in", "opt-out"])
+def test_cli_decision_in_an_unwritable_folder_is_one_line_and_exit_1(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    from optel import cli
+
+    unwritable(tmp_path, monkeypatch)
+    assert cli.main([command, "--app", "mytool"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "cannot record the decision" in captured.err and "OPTEL_HOME" in captured.err
