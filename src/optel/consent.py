@@ -256,10 +256,10 @@ def _cached_records(p: Paths) -> dict[str, Any]:
         try:
             value = _empty() if key is None else read_records(p)
         except ConsentFileError as exc:
-            value = exc
+            value = exc.args[0]  # the message: a cached exception would grow its traceback
         _cache[path] = (key, value)
-    if isinstance(value, ConsentFileError):
-        raise value
+    if isinstance(value, str):
+        raise ConsentFileError(value)
     return value  # type: ignore[no-any-return]
 
 
