@@ -21,7 +21,13 @@ t.event("model_converted", framework="onnx")
 def test_records_reach_the_collector_as_otlp_protobuf(home: Path) -> None:
     run_cli("opt-in", "--app", "mytool", home=home)
     with OtlpServer() as server:
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url, "OTEL_EXPORTER_OTLP_HEADERS": "x-team=ml%20tools"}
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": server.url,
+            "OTEL_EXPORTER_OTLP_HEADERS": "x-team=ml%20tools",
+            # this test is about the wire format: a generous budget, so a loaded
+            # machine cannot cut the exit send and cause a (legitimate) duplicate
+            "OPTEL_EXIT_BUDGET_MS": "10000",
+        }
         r = run_python(TOOL, home, env)
         assert r.returncode == 0, r.stderr
         left = json.loads(run_cli("status", "--json", home=home, extra_env=env).stdout)["pending"]
