@@ -454,10 +454,12 @@ class Spool:
         """Give back every lease ``owner`` holds (its sender was cut off at exit)."""
         return int(
             self._do(
-                lambda db: db.execute(
-                    "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
-                    (owner,),
-                ).rowcount
+                lambda db: (
+                    db.execute(
+                        "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                        (owner,),
+                    ).rowcount
+                )
             )
         )
 
@@ -507,7 +509,9 @@ class Spool:
     def count(self, app: str | None = None) -> int:
         """Records waiting (for ``app``, or all)."""
         if app is None:
-            return int(self._do(lambda db: db.execute("SELECT count(*) FROM records").fetchone()[0]))
+            return int(
+                self._do(lambda db: db.execute("SELECT count(*) FROM records").fetchone()[0])
+            )
         return int(
             self._do(
                 lambda db: db.execute(

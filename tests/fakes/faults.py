@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tests.fakes.otlp_server import OtlpServer
 
@@ -142,7 +142,8 @@ def dns_failure() -> Iterator[str]:
     yield "http://optel-fault.invalid:4318"  # .invalid never resolves (RFC 2606)
 
 
-FAULTS = {
+FAULTS: dict[str, Callable[[], Any]] = {
+    "none (healthy)": OtlpServer,  # reference: the cost of having a destination at all
     "refused": refused,
     "black hole": black_hole,
     "500": lambda: http_status(500),
@@ -240,8 +241,10 @@ def run_matrix(repeats: int = 1, faults: dict[str, Any] | None = None) -> tuple[
             with tempfile.TemporaryDirectory() as home:
                 _cli(home, None, "opt-in")
                 deltas, crashed, tags = [], False, []
+                early: list[str] = []  # what a healthy reference server got before healing
                 with ExitStack() as stack:
-                    url = stack.enter_context(fault())
+                    got = stack.enter_context(fault())
+                    url = got if isinstance(got, str) else got.url
                     for i in range(repeats):
                         base, _ = _tool(base_home, None, "base")
                         bases.append(base)
@@ -250,10 +253,12 @@ def run_matrix(repeats: int = 1, faults: dict[str, Any] | None = None) -> tuple[
                         took, r = _tool(home, url, tag)
                         deltas.append(took - base)
                         crashed |= r.returncode != 0 or "Traceback" in r.stderr
+                    if isinstance(got, OtlpServer):
+                        early = [s.name for s in got.spans()]
                 status = json.loads(_cli(home, None, "status", "--json").stdout)
                 with OtlpServer() as healthy:  # the network heals
                     _cli(home, healthy.url, "flush")
-                names = [s.name for s in healthy.spans()]
+                names = early + [s.name for s in healthy.spans()]
                 expected = {f"{tag}-{i}" for tag in tags for i in range(5)}
                 rows.append(
                     Row(

@@ -7,7 +7,6 @@ names shows at once what was lost (missing) and what was sent twice.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -64,12 +63,12 @@ t = optel.init(app="multitool", allowed_attributes=["proc"])
 deadline = time.monotonic() + 20
 while not os.path.exists(go) and time.monotonic() < deadline:
     time.sleep(0.005)  # start together: the six workers contend for the spool
-for i in range(%d):
+for i in range(N_SPANS):
     with t.tracer.start_as_current_span(f"p{proc}-{i}", attributes={"proc": proc}):
         pass
-    if i %% 25 == 24:
+    if i % 25 == 24:
         time.sleep(0.03)  # let the workers spool and send while others record
-""" % SPANS
+""".replace("N_SPANS", str(SPANS))
 
 
 def test_six_processes_share_one_home_every_record_once(home: Path) -> None:
@@ -157,7 +156,9 @@ def test_a_sender_killed_mid_send_loses_nothing(home: Path) -> None:
     run_cli("opt-in", "--app", "killed", home=home)
     with black_hole() as hole:
         # the worker's first send starts after one interval and waits up to one
-        p = _popen(KILLED, home, {"OTEL_EXPORTER_OTLP_ENDPOINT": hole, "OPTEL_FLUSH_INTERVAL_MS": "2000"})
+        p = _popen(
+            KILLED, home, {"OTEL_EXPORTER_OTLP_ENDPOINT": hole, "OPTEL_FLUSH_INTERVAL_MS": "2000"}
+        )
         _wait_for_line(p, "spooled")
         deadline = time.monotonic() + 15
         while _leased(home) == 0 and time.monotonic() < deadline:

@@ -107,7 +107,9 @@ def _span(rec: Mapping[str, Any]) -> ExportTraceServiceRequest:
             for e in rec.get("events", [])
         ],
         status=trace_pb2.Status(
-            code=trace_pb2.Status.StatusCode.Value("STATUS_CODE_" + (status.get("code") or "UNSET")),
+            code=trace_pb2.Status.StatusCode.Value(
+                "STATUS_CODE_" + (status.get("code") or "UNSET")
+            ),
             message=status.get("message") or "",
         ),
     )
@@ -172,7 +174,9 @@ def _metric(rec: Mapping[str, Any]) -> ExportMetricsServiceRequest:
         else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
     )
     metric = metrics_pb2.Metric(
-        name=rec.get("name") or "", description=rec.get("description") or "", unit=rec.get("unit") or ""
+        name=rec.get("name") or "",
+        description=rec.get("description") or "",
+        unit=rec.get("unit") or "",
     )
     points = rec.get("points", [])
     kind = rec.get("type")
@@ -356,7 +360,9 @@ class Destination:
                 self._deliver(signal, merged.SerializeToString(), good, remaining, outcome)
         return outcome
 
-    def _deliver(self, signal: str, body: bytes, rows: list[Row], timeout_s: float, outcome: Outcome) -> None:
+    def _deliver(
+        self, signal: str, body: bytes, rows: list[Row], timeout_s: float, outcome: Outcome
+    ) -> None:
         import requests
 
         try:
