@@ -47,6 +47,7 @@ from .config import Config
 from .spool import Limits, NewRecord, Spool
 
 QUEUE_MAX = 8192
+DRAIN_S = 1.0  # most seconds a recorded span waits in memory before it is on disk
 _EXIT_MARGIN_S = 0.03  # kept back from the exit budget for interpreter teardown
 _VERSION = "0.1.0"
 
@@ -289,13 +290,21 @@ class Pipeline:
                 warm = getattr(dest, "warm", None)
                 if warm is not None:
                     warm()  # e.g. import the HTTP client
+        # Spans reach the disk every DRAIN_S, so a host killed without running
+        # its exit hooks (SIGKILL, SIGTERM unhandled, os._exit) loses at most
+        # that much; sending (and metric collection) keeps its own interval.
+        tick = min(interval, DRAIN_S)
+        next_send = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(interval)
+            self._wake.wait(tick)
             self._wake.clear()
             if self._stop.is_set():
                 break
             with _errors.guard("worker"):
                 self._recheck_consent()
+                if time.monotonic() < next_send:
+                    self.drain()
+                    continue
                 self.collect_metrics()
                 self.drain()
                 if self.enabled:
@@ -306,6 +315,7 @@ class Pipeline:
                         self._owner,
                         max_rows=delivery.BACKGROUND_MAX_ROWS,  # a backlog drains gently
                     )
+                next_send = time.monotonic() + interval
 
     def _recheck_consent(self) -> None:
         d = consent.decide(self.app, self.policy, p=self.cfg.paths)

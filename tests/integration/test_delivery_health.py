@@ -123,3 +123,57 @@ def test_an_unwritable_spool_still_sends_this_runs_records(home: Path) -> None:
     _ok(r)
     assert r.stderr.count("optel:") == 1 and "cannot be written" in r.stderr
     assert sorted(s.name for s in server.spans()) == ["step-0", "step-1", "step-2"]
+
+
+HARD_KILLED = """
+import time, optel
+t = optel.init(app="healthtool")
+for i in range(10):
+    with t.tracer.start_as_current_span(f"k-{i}"):
+        pass
+print("recorded", flush=True)
+time.sleep(60)  # never exits by itself: SIGKILL, no exit hooks run
+"""
+
+
+def test_records_reach_the_disk_without_an_exit_and_survive_sigkill(home: Path) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, _scrubbed_environ
+
+    run_cli("opt-in", home=home)
+    environ = _scrubbed_environ()
+    environ.update(
+        OPTEL_HOME=str(home),
+        PYTHONPATH=str(ROOT / "src"),
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+        OPTEL_FLUSH_INTERVAL_MS="600000",  # no send cycle: only the drain tick writes the spool
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", HARD_KILLED], env=environ, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "recorded"
+        spooled, deadline = 0, time.monotonic() + 15
+        while spooled < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                db = sqlite3.connect(f"file:{home / 'spool.sqlite3'}?mode=ro", uri=True, timeout=5)
+                try:
+                    spooled = db.execute("SELECT count(*) FROM records").fetchone()[0]
+                finally:
+                    db.close()
+            except sqlite3.OperationalError:
+                pass  # not created yet, or its tables not yet
+        assert spooled == 10
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    with OtlpServer() as server:
+        r = run_cli("flush", home=home, extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": server.url})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(s.name for s in server.spans()) == [f"k-{i}" for i in range(10)]
