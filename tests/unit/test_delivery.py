@@ -315,3 +315,13 @@ def test_a_corrupt_row_is_dropped_alone() -> None:
         outcome = dest.send(rows, timeout_s=5)
     assert [r.id for r in outcome.accepted] == [1]
     assert [r.id for r in outcome.rejected] == [9] and outcome.reason == "corrupt_payload"
+
+
+def test_retry_after_forms() -> None:
+    assert otlp.retry_after("7") == 7.0
+    assert otlp.retry_after(" 1.5 ") == 1.5
+    assert otlp.retry_after("-3") is None
+    assert otlp.retry_after("soon") is None
+    assert otlp.retry_after(None) is None
+    past = otlp.retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
+    assert past == 0.0
