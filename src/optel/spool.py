@@ -29,12 +29,17 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from . import _errors
 
 SCHEMA = 1
+
+# Bounds of the in-memory spool a process falls back to when the file cannot
+# be written: the pipeline's queue bound (pipeline.QUEUE_MAX), and 8 MB.
+MEMORY_MAX_RECORDS = 8192
+MEMORY_MAX_BYTES = 8_000_000
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS records (
@@ -221,6 +226,12 @@ class Spool:
 
     def _to_memory(self, exc: BaseException) -> None:
         self.in_memory = True
+        # memory is the host's: bounded like the queue, oldest dropped first (counted)
+        self.limits = replace(
+            self.limits,
+            max_records=min(self.limits.max_records, MEMORY_MAX_RECORDS),
+            max_bytes=min(self.limits.max_bytes, MEMORY_MAX_BYTES),
+        )
         self._db = self._open(":memory:")
         _errors.warn_once(
             "spool-unwritable",

@@ -191,3 +191,18 @@ def test_a_forked_child_opens_its_own_connection(spool: Spool) -> None:
     spool._pid = -1  # what os.getpid() != self._pid means after fork
     assert spool._conn() is not parent_db
     assert spool.count() == 1
+
+
+def test_the_in_memory_spool_is_bounded_like_the_queue(tmp_path: Path) -> None:
+    from optel import spool as spool_mod
+
+    (tmp_path / "data").write_text("a file where the folder should be")
+    s = Spool(str(tmp_path / "data" / "spool.sqlite3"))  # default bounds: 10,000 records
+    s.add(_records(spool_mod.MEMORY_MAX_RECORDS + 100))
+    assert s.in_memory
+    assert s.count() == spool_mod.MEMORY_MAX_RECORDS  # the host's memory is bounded
+    assert s.stats()["dropped_full"] == 100  # oldest first, counted
+    assert s.pending(limit=1)[0].payload == f"{100:010d}"
+    big = Spool(str(tmp_path / "data" / "other.sqlite3"))
+    big.add(_records(3, size=spool_mod.MEMORY_MAX_BYTES // 2 + 1))  # two do not fit
+    assert big.count() == 1 and big.stats()["dropped_full"] == 2
