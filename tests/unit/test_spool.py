@@ -206,3 +206,19 @@ def test_the_in_memory_spool_is_bounded_like_the_queue(tmp_path: Path) -> None:
     big = Spool(str(tmp_path / "data" / "other.sqlite3"))
     big.add(_records(3, size=spool_mod.MEMORY_MAX_BYTES // 2 + 1))  # two do not fit
     assert big.count() == 1 and big.stats()["dropped_full"] == 2
+
+
+def test_bound_drops_show_in_optel_status_json(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from optel import cli, config
+
+    s = Spool(config.resolve().paths.spool, Limits(max_records=5, max_age_s=60))
+    s.add([NewRecord("tool", "opt-in", "span", "otlp", "old", time.time() - 120)])
+    s.add(_records(8))
+    s.close()
+    assert cli.main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["dropped"] == {"age": 1, "full": 3} and status["pending"] == 5
