@@ -13,9 +13,10 @@ record is kept, so retrying can only help); any other 4xx cannot succeed
 and is dropped, counted with its reason.
 
 Standard variables honoured (https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
-``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT``, ``..._HEADERS``,
-``..._COMPRESSION`` (gzip), ``..._TIMEOUT`` (bounded by the caller's
-deadline), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY``.
+``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT``, ``..._PROTOCOL``
+(``http/protobuf`` or ``grpc``), ``..._HEADERS``, ``..._COMPRESSION`` (gzip),
+``..._TIMEOUT`` (bounded by the caller's deadline), ``..._CERTIFICATE``,
+``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY``, ``..._INSECURE`` (gRPC).
 """
 
 from __future__ import annotations
@@ -278,6 +279,8 @@ class Destination:
         self.cfg = cfg
         self.environ = os.environ if environ is None else environ
         self._session: Any = None
+        if any(self.protocol(sig) == "grpc" for sig in _REQUESTS):
+            import grpc  # noqa: F401 - loaded now (the worker's start), not in the exit budget
 
     # -- spool side -----------------------------------------------------------------------
 
@@ -333,6 +336,11 @@ class Destination:
             allow_redirects=False,
         )
 
+    def protocol(self, signal: str) -> str:
+        """``http/protobuf`` (default) or ``grpc``, from ``OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL``."""
+        value = (_env(self.environ, signal, "PROTOCOL") or "http/protobuf").lower()
+        return "grpc" if value == "grpc" else "http/protobuf"
+
     def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
         outcome = Outcome()
         by_signal: dict[str, list[Row]] = {}
@@ -360,9 +368,94 @@ class Destination:
                 field = _FIELDS[signal]
                 getattr(merged, field).extend(getattr(part, field))
                 good.append(row)
-            if good:
+            if not good:
+                continue
+            if self.protocol(signal) == "grpc":
+                self._deliver_grpc(signal, merged, good, remaining, outcome)
+            else:
                 self._deliver(signal, merged.SerializeToString(), good, remaining, outcome)
         return outcome
+
+    # -- gRPC ------------------------------------------------------------------------------
+
+    def _grpc_target(self, signal: str) -> tuple[str, bool]:
+        """(host:port, secure) from the endpoint; http:// or OTEL_..._INSECURE=true is plain."""
+        endpoint = (
+            self.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+            or self.cfg["otlp_endpoint"]
+            or "http://localhost:4317"
+        )
+        scheme, _, rest = endpoint.partition("://")
+        if not rest:
+            scheme, rest = "https", endpoint
+        insecure = (_env(self.environ, signal, "INSECURE") or "").lower() == "true"
+        return rest.split("/", 1)[0], scheme == "https" and not insecure
+
+    def _channel(self, signal: str) -> Any:
+        import grpc
+
+        target, secure = self._grpc_target(signal)
+        key = (target, secure)
+        channels = self.__dict__.setdefault("_channels", {})
+        if key not in channels:
+            if secure:
+                roots = None
+                cert = _env(self.environ, signal, "CERTIFICATE")
+                if cert:
+                    with open(cert, "rb") as f:
+                        roots = f.read()
+                channels[key] = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots))
+            else:
+                channels[key] = grpc.insecure_channel(target)
+        return channels[key]
+
+    def _deliver_grpc(
+        self, signal: str, request: Any, rows: list[Row], timeout_s: float, outcome: Outcome
+    ) -> None:
+        """Export over gRPC; status codes as the OTLP spec classifies them
+        (https://opentelemetry.io/docs/specs/otlp/#failures)."""
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        stubs: dict[str, Any] = {
+            "traces": trace_service_pb2_grpc.TraceServiceStub,
+            "metrics": metrics_service_pb2_grpc.MetricsServiceStub,
+            "logs": logs_service_pb2_grpc.LogsServiceStub,
+        }
+        retryable = {
+            grpc.StatusCode.CANCELLED,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.ABORTED,
+            grpc.StatusCode.OUT_OF_RANGE,
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DATA_LOSS,
+        }
+        headers = parse_headers(_env(self.environ, signal, "HEADERS"))
+        metadata = [(k.lower(), v) for k, v in headers.items()]
+        gzip_on = (_env(self.environ, signal, "COMPRESSION") or "").lower() == "gzip"
+        try:
+            stubs[signal](self._channel(signal)).Export(
+                request,
+                timeout=timeout_s,
+                metadata=metadata or None,
+                compression=grpc.Compression.Gzip if gzip_on else None,
+            )
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+            if code in retryable:
+                outcome.retry.extend(rows)
+            else:
+                outcome.rejected.extend(rows)
+            outcome.reason = f"grpc_{code.name.lower()}"
+            return
+        except (OSError, ValueError) as exc:  # a bad certificate file, a bad target
+            outcome.retry.extend(rows)
+            outcome.reason = type(exc).__name__
+            return
+        outcome.accepted.extend(rows)
 
     def _deliver(
         self, signal: str, body: bytes, rows: list[Row], timeout_s: float, outcome: Outcome
