@@ -14,8 +14,9 @@ sent, so a process without consent never imports them.
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -47,6 +48,19 @@ class Destination(Protocol):
     def render(self, record: dict[str, Any]) -> str | None: ...
 
     def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome: ...
+
+
+@contextmanager
+def suppressed() -> Iterator[None]:
+    """Run a destination's own network calls with instrumentation suppressed, so
+    an instrumented ``requests`` or gRPC client is not traced back into optel."""
+    from opentelemetry import context
+
+    token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def load(name: str, cfg: Config) -> Destination | None:

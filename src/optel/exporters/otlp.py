@@ -42,7 +42,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ..config import Config
 from ..spool import Row
-from . import Outcome
+from . import Outcome, suppressed
 
 SIGNALS = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
 _REQUESTS: dict[str, Any] = {
@@ -437,12 +437,13 @@ class Destination:
         metadata = [(k.lower(), v) for k, v in headers.items()]
         gzip_on = (_env(self.environ, signal, "COMPRESSION") or "").lower() == "gzip"
         try:
-            stubs[signal](self._channel(signal)).Export(
-                request,
-                timeout=timeout_s,
-                metadata=metadata or None,
-                compression=grpc.Compression.Gzip if gzip_on else None,
-            )
+            with suppressed():
+                stubs[signal](self._channel(signal)).Export(
+                    request,
+                    timeout=timeout_s,
+                    metadata=metadata or None,
+                    compression=grpc.Compression.Gzip if gzip_on else None,
+                )
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
             if code in retryable:
@@ -463,7 +464,8 @@ class Destination:
         import requests
 
         try:
-            response = self._post(signal, body, timeout_s)
+            with suppressed():
+                response = self._post(signal, body, timeout_s)
         except requests.RequestException as exc:
             outcome.retry.extend(rows)
             outcome.reason = f"{type(exc).__name__}"
