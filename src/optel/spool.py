@@ -152,6 +152,10 @@ class Spool:
         self._aside = ""
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
+        # rows a busy database (another process writing past the busy timeout)
+        # did not take: kept, bounded, and written with the next add or at close
+        self._unsaved: list[tuple[str, str, str, str, str, int, float]] = []
+        self._unsaved_dropped = 0
 
     # -- connection -----------------------------------------------------------
 
@@ -283,6 +287,9 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
+            if self._unsaved and self._pid == os.getpid():
+                with _errors.guard("spool-close"):
+                    self._write([])  # one more try for rows a busy database refused
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
@@ -290,25 +297,47 @@ class Spool:
     # -- writing --------------------------------------------------------------
 
     def add(self, records: Sequence[NewRecord]) -> int:
-        """Store records in one transaction, then enforce the bounds."""
+        """Store records in one transaction, then enforce the bounds.
+
+        When other processes keep the database busy past the busy timeout the
+        records stay in memory (bounded like the in-memory spool) and go in
+        with the next ``add`` or at ``close``: contention never loses them."""
         if not records:
             return 0
-        rows = [
-            (r.app, r.policy, r.signal, r.destination, r.payload, len(r.payload), r.created)
-            for r in records
-        ]
-
-        def op(db: sqlite3.Connection) -> None:
-            with self._tx(db):
-                db.executemany(
-                    "INSERT INTO records (app, policy, signal, destination, payload, size, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._enforce_bounds(db)
-
-        self._do(op)
+        self._write(
+            [
+                (r.app, r.policy, r.signal, r.destination, r.payload, len(r.payload), r.created)
+                for r in records
+            ]
+        )
         return len(records)
+
+    def _write(self, new: list[tuple[str, str, str, str, str, int, float]]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's rows are the parent's
+                self._unsaved, self._unsaved_dropped = [], 0
+            rows, self._unsaved = self._unsaved + new, []
+            dropped, self._unsaved_dropped = self._unsaved_dropped, 0
+
+            def op(db: sqlite3.Connection) -> None:
+                with self._tx(db):
+                    db.executemany(
+                        "INSERT INTO records"
+                        " (app, policy, signal, destination, payload, size, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    self._bump(db, "dropped_full", dropped)
+                    self._enforce_bounds(db)
+
+            try:
+                self._do(op)
+            except sqlite3.OperationalError as exc:
+                if not any(word in str(exc).lower() for word in _BUSY):
+                    raise
+                keep = rows[-MEMORY_MAX_RECORDS:]
+                self._unsaved = keep
+                self._unsaved_dropped = dropped + len(rows) - len(keep)
 
     def _enforce_bounds(self, db: sqlite3.Connection) -> None:
         lim = self.limits

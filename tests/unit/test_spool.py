@@ -175,14 +175,28 @@ def test_a_busy_database_is_not_mistaken_for_damage(tmp_path: Path) -> None:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(sqlite3.OperationalError):
-            b.add(_records(1))
+        b.add(_records(1))  # busy past its timeout: kept in memory, not raised, not lost
+        assert a.count() == 1
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert not b.in_memory and not list(tmp_path.glob("*.corrupt-*"))
-    b.add(_records(1))
-    assert a.count() == 2
+    b.add(_records(1))  # goes in together with the one the busy database refused
+    assert a.count() == 3
+
+
+def test_rows_a_busy_database_refused_are_written_at_close(tmp_path: Path) -> None:
+    path = str(tmp_path / "spool.sqlite3")
+    a, b = Spool(path), Spool(path, busy_timeout_s=0.05)
+    a.add(_records(1))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    b.add(_records(2))
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert a.count() == 1
+    b.close()
+    assert a.count() == 3
 
 
 def test_a_forked_child_opens_its_own_connection(spool: Spool) -> None:
