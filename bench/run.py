@@ -38,7 +38,9 @@ def work(tracer):
     return time.perf_counter() - t0
 """
 
-BARE_SDK = SPAN_LOOP + """
+BARE_SDK = (
+    SPAN_LOOP
+    + """
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 class Null(SpanExporter):
@@ -52,8 +54,11 @@ hot = work(tracer)
 t0 = time.perf_counter(); p.force_flush(); flush = time.perf_counter() - t0
 print(json.dumps({{"hot": hot, "total": hot + flush}}))
 """
+)
 
-OPTEL = SPAN_LOOP + """
+OPTEL = (
+    SPAN_LOOP
+    + """
 import optel
 t = optel.init(app="bench", allowed_attributes=["framework", "step"])
 assert t.enabled, t
@@ -64,6 +69,7 @@ hot = work(tracer)
 t0 = time.perf_counter(); t.flush(0); flush = time.perf_counter() - t0
 print(json.dumps({{"hot": hot, "total": hot + flush}}))
 """
+)
 
 # Without consent both loops spell it the way a tool does, ``holder.tracer``
 # on each call: a plain attribute for the baseline, optel's null object here.
@@ -78,21 +84,27 @@ def work(holder):
     return time.perf_counter() - t0
 """
 
-NOOP_API = OFF_LOOP + """
+NOOP_API = (
+    OFF_LOOP
+    + """
 from opentelemetry.trace import NoOpTracer
 class Holder:
     tracer = NoOpTracer()
 work(Holder())
 print(json.dumps({{"hot": work(Holder())}}))
 """
+)
 
-OPTEL_OFF = OFF_LOOP + """
+OPTEL_OFF = (
+    OFF_LOOP
+    + """
 import optel
 t = optel.init(app="bench")
 assert not t.enabled
 work(t)
 print(json.dumps({{"hot": work(t)}}))
 """
+)
 
 
 def _env(home: str) -> dict[str, str]:
@@ -186,8 +198,11 @@ def extras() -> list[str]:
         if script.name == Path(__file__).name or script.name.startswith("_"):
             continue
         out = subprocess.run(
-            [sys.executable, str(script)], env=_env(tempfile.mkdtemp()), capture_output=True,
-            text=True, check=False,
+            [sys.executable, str(script)],
+            env=_env(tempfile.mkdtemp()),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         lines.append(f"-- {script.name}")
         lines.extend(out.stdout.rstrip().splitlines() or [f"(failed: {out.stderr.strip()[-300:]})"])
@@ -198,7 +213,9 @@ def main() -> None:
     # An installed package has its bytecode compiled at install time; an
     # editable checkout (and PYTHONDONTWRITEBYTECODE) would make every run
     # compile optel from source, which no user pays.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "optel")], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "optel")], check=True
+    )
     print(f"optel bench: python {sys.version.split()[0]}, {REPEATS} repeats, medians\n")
     for section in (span_costs, startup, extras):
         for line in section():

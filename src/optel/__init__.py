@@ -103,7 +103,11 @@ def init(
     keys = _check(app, version, policy, allowed_attributes)
     if not isinstance(prompt, bool):
         raise ValueError(f"prompt must be True or False, got {prompt!r}")
-    if isinstance(notice_version, bool) or not isinstance(notice_version, int) or notice_version < 1:
+    if (
+        isinstance(notice_version, bool)
+        or not isinstance(notice_version, int)
+        or notice_version < 1
+    ):
         raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
     from . import extras as _extras
 

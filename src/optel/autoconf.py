@@ -28,8 +28,14 @@ APP_ENV = "OPTEL_APP"
 POLICY_ENV = "OPTEL_POLICY"
 ALLOWED_ENV = "OPTEL_ALLOWED_ATTRIBUTES"
 _EXPORTER_VARS = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
-_MAP = {"otlp": "otlp", "otlp_proto_http": "otlp", "otlp_proto_grpc": "otlp", "ga4": "ga4",
-        "console": "local", "none": "none"}
+_MAP = {
+    "otlp": "otlp",
+    "otlp_proto_http": "otlp",
+    "otlp_proto_grpc": "otlp",
+    "ga4": "ga4",
+    "console": "local",
+    "none": "none",
+}
 
 
 def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:

@@ -58,7 +58,6 @@ def _kept_aside(p: config.Paths) -> list[str]:
     return sorted(glob.glob(glob.escape(p.consent) + ".corrupt-*"))
 
 
-
 def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
     """The facts ``optel status`` prints (also used by the demo and tests)."""
     cfg = config.resolve()
@@ -87,7 +86,7 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "kept_aside": _kept_aside(cfg.paths),
         "destinations": list(cfg.destinations()),
         "pending": pending,
-        "dropped": {k[len("dropped_"):]: v for k, v in stats.items() if k.startswith("dropped_")},
+        "dropped": {k[len("dropped_") :]: v for k, v in stats.items() if k.startswith("dropped_")},
         # events over a tool's caps (optel.ratelimit), per app
         "rate_limited": sum(
             v
@@ -112,7 +111,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if data["problem"]:
         print(f"problem:      {data['problem']}")
     for path in data["kept_aside"]:
-        print(f"kept aside:   {path} (an earlier record optel could not read; yours to inspect or delete)")
+        print(
+            f"kept aside:   {path} (an earlier record optel could not read; yours to inspect or delete)"
+        )
     print(f"destinations: {', '.join(data['destinations']) or 'none'}")
     print(f"pending:      {data['pending']} record(s) waiting")
     if data["rate_limited"]:
@@ -151,7 +152,9 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
         removed = spool.purge(args.app)
         spool.close()
     identity.forget(cfg.paths)
-    print(f"telemetry consent withdrawn {scope}; deleted {removed} waiting record(s) and the client id")
+    print(
+        f"telemetry consent withdrawn {scope}; deleted {removed} waiting record(s) and the client id"
+    )
     return 0
 
 
@@ -264,7 +267,8 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
     cfg = config.resolve()
     if not (cfg["ga4_measurement_id"] and cfg["ga4_api_secret"]):
         return _usage_error(
-            args.prog, "GA4 is not configured: set OPTEL_GA4_MEASUREMENT_ID and OPTEL_GA4_API_SECRET"
+            args.prog,
+            "GA4 is not configured: set OPTEL_GA4_MEASUREMENT_ID and OPTEL_GA4_API_SECRET",
         )
     fragments = None
     if args.pending:
@@ -281,7 +285,9 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         where = ga4.endpoint(cfg) + ga4.limits.DEBUG_PATH
-        print(f"validated {result['events']} event(s) in {result['requests']} request(s) at {where}")
+        print(
+            f"validated {result['events']} event(s) in {result['requests']} request(s) at {where}"
+        )
         for m in result["messages"]:
             print(f"  {m.get('validationCode')}: {m.get('fieldPath')}: {m.get('description')}")
         for e in result["errors"]:
@@ -311,9 +317,7 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     def with_app(sp: argparse.ArgumentParser) -> None:
         where = f"default: {app}" if app else "default: every optel tool"
         sp.add_argument("--app", default=app, help=f"one tool ({where})")
-        sp.add_argument(
-            "--global", dest="all_tools", action="store_true", help="every optel tool"
-        )
+        sp.add_argument("--global", dest="all_tools", action="store_true", help="every optel tool")
 
     s = sub.add_parser("status", help="consent, whether sending is on and why, what waits")
     with_app(s)
@@ -340,8 +344,12 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     s = sub.add_parser("ga4", help="Google Analytics 4 destination tools")
     ga4_sub = s.add_subparsers(dest="ga4_command", metavar="ACTION", parser_class=_Parser)
     ga4_sub.required = True
-    s = ga4_sub.add_parser("validate", help="send a sample batch to /debug/mp/collect, print messages")
-    s.add_argument("--pending", action="store_true", help="validate the GA4 records waiting instead")
+    s = ga4_sub.add_parser(
+        "validate", help="send a sample batch to /debug/mp/collect, print messages"
+    )
+    s.add_argument(
+        "--pending", action="store_true", help="validate the GA4 records waiting instead"
+    )
     s.add_argument("--limit", type=int, default=100)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ga4_validate)

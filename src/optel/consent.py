@@ -60,7 +60,17 @@ _LEGACY = {
 }  # fmt: skip
 
 
-_FIELDS = ("app", "consent", "enabled", "reason", "scope", "source", "notice_version", "time", "problem")
+_FIELDS = (
+    "app",
+    "consent",
+    "enabled",
+    "reason",
+    "scope",
+    "source",
+    "notice_version",
+    "time",
+    "problem",
+)
 
 
 class Decision:
@@ -455,4 +465,3 @@ def show_notice(app: str, notice_version: int, p: Paths) -> bool:
         except Exception:  # a closed stderr must not hurt the host
             pass
     return True
-

@@ -71,7 +71,9 @@ def client_id(p: Paths, create: bool = True) -> str | None:
         if found:
             return found
         new = str(uuid.uuid4())
-        _fs.write_json_atomic(p.identity, {"schema": 1, "client_id": new, "created": int(time.time())})
+        _fs.write_json_atomic(
+            p.identity, {"schema": 1, "client_id": new, "created": int(time.time())}
+        )
         return new
 
 

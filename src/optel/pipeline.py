@@ -103,7 +103,9 @@ class _PullReader(MetricReader):
         super().__init__(preferred_temporality=_DELTA)
         self._pipeline = pipeline
 
-    def _receive_metrics(self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any) -> None:
+    def _receive_metrics(
+        self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any
+    ) -> None:
         if metrics_data is None:
             return
         for rec in records.from_metrics(metrics_data):
@@ -267,9 +269,7 @@ class Pipeline:
             if self.cfg["debug"]:
                 sys.stderr.write(f"optel debug [{name}] {payload}\n")
                 continue  # debug: print, keep nothing, send nothing
-            out.append(
-                NewRecord(self.app, self.policy, rec["signal"], name, payload, rec["time"])
-            )
+            out.append(NewRecord(self.app, self.policy, rec["signal"], name, payload, rec["time"]))
         return out
 
     def collect_metrics(self) -> None:

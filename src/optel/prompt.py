@@ -41,6 +41,8 @@ def default_timeout(environ: Mapping[str, str] | None = None) -> float:
         return min(max(float(raw), 0.0), 600.0) if raw else TIMEOUT_S
     except ValueError:
         return TIMEOUT_S
+
+
 PARENT_ENV = "OPTEL_PARENT_PID"
 """Set by :func:`mark_parent` in the process that may prompt; children
 inherit it and so know not to prompt (or print the notice) again."""
@@ -206,7 +208,8 @@ def ask(
             _purge(app, p)
     except OSError as exc:
         _errors.warn_once(
-            "consent-write", f"telemetry is off: could not record your answer ({exc.__class__.__name__})"
+            "consent-write",
+            f"telemetry is off: could not record your answer ({exc.__class__.__name__})",
         )
         return None
     return answer

@@ -282,7 +282,11 @@ def _scenarios() -> list[Scenario]:
     @add("unknown decision value for this tool, global grant", NONE)
     def _(c: Ctx) -> None:
         c.home.mkdir(parents=True)
-        doc = {"schema": 2, "global": {"decision": "granted"}, "apps": {"tool": {"decision": "maybe"}}}
+        doc = {
+            "schema": 2,
+            "global": {"decision": "granted"},
+            "apps": {"tool": {"decision": "maybe"}},
+        }
         (c.home / "consent.json").write_text(json.dumps(doc))
         c.tool()
 
@@ -448,9 +452,7 @@ def _revoke_mid_run(c: Ctx, *opt_out_args: str) -> None:
     assert after == 0, f"{after} request(s) after the opt-out landed"
 
 
-def _on_tty(
-    c: Ctx, answer: str | None, timeout_s: float = 20.0, **extra: str
-) -> tuple[str, int]:
+def _on_tty(c: Ctx, answer: str | None, timeout_s: float = 20.0, **extra: str) -> tuple[str, int]:
     """Run the tool with prompt=True on a pseudo-terminal; type ``answer``."""
     main, sub = pty.openpty()
     code = TAKE_TTY + TOOL.format(app="tool", policy="opt-in", nv=1, prompt=True)

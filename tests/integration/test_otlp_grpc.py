@@ -53,8 +53,6 @@ def test_grpc_unavailable_keeps_the_records(home: Path) -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nothing listens
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
     }
-    r = run_python(
-        "import optel\nt = optel.init(app='grpctool')\nt.event('used')\n", home, env
-    )
+    r = run_python("import optel\nt = optel.init(app='grpctool')\nt.event('used')\n", home, env)
     assert r.returncode == 0, r.stderr
     assert json.loads(run_cli("status", "--json", home=home).stdout)["pending"] >= 1

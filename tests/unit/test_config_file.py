@@ -13,7 +13,9 @@ from optel.config import paths, resolve
 
 def test_a_write_keeps_keys_this_version_does_not_know(home: Path) -> None:
     home.mkdir()
-    Path(paths().settings).write_text(json.dumps({"_schema": 3, "future_key": 5, "exit_budget_ms": 100}))
+    Path(paths().settings).write_text(
+        json.dumps({"_schema": 3, "future_key": 5, "exit_budget_ms": 100})
+    )
     optel.settings.update({"flush_interval_ms": 1000})
     doc = json.loads(Path(paths().settings).read_text())
     assert doc == {"_schema": 3, "future_key": 5, "exit_budget_ms": 100, "flush_interval_ms": 1000}

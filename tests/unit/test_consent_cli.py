@@ -18,7 +18,9 @@ def _status(capsys: pytest.CaptureFixture[str], *argv: str, **kw: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_branded_main_presets_the_app_and_policy(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_branded_main_presets_the_app_and_policy(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _status(capsys, prog="mytool telemetry", app="mytool")["app"] == "mytool"
     on = _status(capsys, prog="mytool telemetry", app="mytool", policy="opt-out")
     assert on["enabled"] is True and "opt-out policy" in on["reason"]
@@ -40,7 +42,9 @@ def test_branded_usage_error_names_the_tool(home: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err.startswith("mytool telemetry: ")
 
 
-def test_mount_adds_the_commands_to_a_tools_argparse(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mount_adds_the_commands_to_a_tools_argparse(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     parser = argparse.ArgumentParser(prog="mytool")
     sub = parser.add_subparsers(dest="command")
     convert = sub.add_parser("convert")

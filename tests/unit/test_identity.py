@@ -85,4 +85,3 @@ def test_session_id_is_per_process_and_number_like(home: Path) -> None:
     child = os.read(r, 100).decode()
     os.close(r)
     assert child.isdigit() and child != a
-

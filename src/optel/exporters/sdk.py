@@ -48,7 +48,9 @@ class _GA4Core:
             rec.update(app=app, policy=self.policy, session_id=session_id(), version=None)
             payload = self.dest.render(self.anonymizer.scrub(rec))
             if payload is not None:
-                rows.append(Row(i, app, self.policy, rec["signal"], "ga4", payload, rec["time"], 0, None))
+                rows.append(
+                    Row(i, app, self.policy, rec["signal"], "ga4", payload, rec["time"], 0, None)
+                )
         if not rows:
             return True
         outcome = self.dest.send(rows, self.timeout_s)
