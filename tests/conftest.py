@@ -78,16 +78,18 @@ def run_python(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter with a clean environment and ``home``."""
+    return _run(["-c", textwrap.dedent(code)], home, extra_env, timeout)
+
+
+def _run(
+    argv: list[str], home: Path, extra_env: dict[str, str] | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
     environ = _scrubbed_environ()
     environ[env.OPTEL_HOME] = str(home)
     environ["PYTHONPATH"] = str(ROOT / "src")
     environ.update(extra_env or {})
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [sys.executable, *argv], env=environ, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -95,14 +97,4 @@ def run_cli(
     *args: str, home: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m optel ARGS`` in a clean environment with ``home``."""
-    environ = _scrubbed_environ()
-    environ[env.OPTEL_HOME] = str(home)
-    environ["PYTHONPATH"] = str(ROOT / "src")
-    environ.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "optel", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return _run(["-m", "optel", *args], home, extra_env, 60)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 from . import config, consent
 from ._demo_tool import DEMO_BROKEN, DEMO_PATH
@@ -61,16 +62,7 @@ def _crash_step(environ: dict[str, str]) -> int:
     same = (on.stderr, on.returncode) == (off.stderr, off.returncode)
     verdict = "yes" if same else "NO"
     print(f"== traceback identical, byte for byte, to a run with telemetry off: {verdict}")
-    out = subprocess.run(
-        [sys.executable, "-m", "optel", "show", "--json"],
-        env=environ,
-        capture_output=True,
-        text=True,
-    )
-    try:
-        payloads = [i["payload"] for i in json.loads(out.stdout)]
-    except ValueError:
-        payloads = []
+    payloads = _shown_payloads(environ)
     reports = [
         p for p in payloads if isinstance(p, dict) and p.get("attributes", {}).get("optel.crash")
     ]
@@ -84,16 +76,7 @@ def _crash_step(environ: dict[str, str]) -> int:
 
 def _print_scrubbing(environ: dict[str, str]) -> None:
     """Show what the tool passed in next to what optel kept."""
-    out = subprocess.run(
-        [sys.executable, "-m", "optel", "show", "--json"],
-        env=environ,
-        capture_output=True,
-        text=True,
-    )
-    try:
-        items = [i["payload"] for i in json.loads(out.stdout)]
-    except ValueError:
-        return
+    items = _shown_payloads(environ)
     convert = next((p for p in items if p.get("name") == "convert"), None)
     failure = next((p for p in items if p.get("name") == "exception"), None)
     print("\n== personal data in, scrubbed data out:")
@@ -106,3 +89,17 @@ def _print_scrubbing(environ: dict[str, str]) -> None:
     if failure is not None:
         print(f"  error       in:  [Errno 2] No such file or directory: '{DEMO_BROKEN}'")
         print(f"              out: {failure.get('attributes', {}).get('exception.message')}")
+
+
+def _shown_payloads(environ: dict[str, str]) -> list[Any]:
+    """The payloads ``optel show --json`` lists for this demo's state folder."""
+    out = subprocess.run(
+        [sys.executable, "-m", "optel", "show", "--json"],
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        return [i["payload"] for i in json.loads(out.stdout)]
+    except ValueError:
+        return []
