@@ -14,6 +14,7 @@ sent, so a process without consent never imports them.
 from __future__ import annotations
 
 import importlib
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
@@ -61,6 +62,26 @@ def suppressed() -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)  # the spec says integer; some servers send "1.5"
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 else None
+    import email.utils  # only for an HTTP-date answer
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def load(name: str, cfg: Config) -> Destination | None:

@@ -21,7 +21,6 @@ Standard variables honoured (https://opentelemetry.io/docs/specs/otel/protocol/e
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import os
 import time
@@ -42,7 +41,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ..config import Config
 from ..spool import Row
-from . import Outcome, suppressed
+from . import Outcome, retry_after, suppressed
 
 SIGNALS = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
 _REQUESTS: dict[str, Any] = {
@@ -249,24 +248,6 @@ def parse_headers(text: str | None) -> dict[str, str]:
         if sep and key.strip():
             headers[unquote(key.strip())] = unquote(value.strip())
     return headers
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)  # the spec says integer; some servers send "1.5"
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class Destination:

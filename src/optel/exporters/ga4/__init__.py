@@ -22,13 +22,12 @@ older than GA4's 72-hour backdating window are dropped and counted
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlencode
 
-from .. import Outcome
+from .. import Outcome, retry_after
 from . import limits, mapping
 
 if TYPE_CHECKING:
@@ -48,20 +47,6 @@ def endpoint(cfg: Config) -> str:
     if cfg.values.get("ga4_region") == "eu":
         return limits.ENDPOINT_EU
     return str(cfg.values.get("ga4_endpoint") or limits.ENDPOINT).rstrip("/")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class _Request:
@@ -203,7 +188,7 @@ class Destination:
         if 200 <= code < 300:
             return "ok", resp, ""
         if code in (408, 429) or code >= 500:
-            return "retry", _retry_after(resp.headers.get("Retry-After")), f"ga4_http_{code}"
+            return "retry", retry_after(resp.headers.get("Retry-After")), f"ga4_http_{code}"
         return "reject", None, f"ga4_http_{code}"
 
     def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
