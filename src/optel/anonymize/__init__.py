@@ -61,8 +61,10 @@ class Anonymizer:
         self._resources: dict[int, tuple[dict[str, Any], dict[str, Any], int]] = {}
 
     def declare(self, keys: Iterable[str]) -> None:
-        self.keys.declare(keys)
-        self._resources.clear()
+        # telemetry.event() declares its keys on every call: rescrub the
+        # resources only when the allowlist actually grew
+        if self.keys.declare(keys):
+            self._resources.clear()
 
     def allowed(self, key: str) -> bool:
         return self.keys.allowed(key)

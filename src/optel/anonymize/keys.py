@@ -103,11 +103,13 @@ class KeyPolicy:
     def declared(self) -> frozenset[str]:
         return frozenset(self._declared)
 
-    def declare(self, keys: Iterable[str]) -> None:
+    def declare(self, keys: Iterable[str]) -> bool:
+        """Add keys to the allowlist; True when any of them was new."""
         new = set(keys) - self._declared
         if new:
             self._declared |= new
             self._cache.clear()
+        return bool(new)
 
     def allowed(self, key: str) -> bool:
         hit = self._cache.get(key)
