@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from optel import env as optel_env
 from tests.fakes.otlp_server import OtlpServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +40,11 @@ def refused() -> Iterator[str]:
 
 
 @contextmanager
-def black_hole() -> Iterator[str]:
-    """Accepts connections and never says a word."""
+def _tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A loopback TCP listener that passes each connection to ``handle``."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(64)
-    held: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
@@ -52,9 +52,9 @@ def black_hole() -> Iterator[str]:
         while not stop.is_set():
             try:
                 conn, _ = srv.accept()
-                held.append(conn)
             except OSError:
                 continue
+            handle(conn)
 
     t = threading.Thread(target=accept, daemon=True)
     t.start()
@@ -63,9 +63,33 @@ def black_hole() -> Iterator[str]:
     finally:
         stop.set()
         t.join(2)
-        for c in held:
-            c.close()
         srv.close()
+
+
+@contextmanager
+def black_hole() -> Iterator[str]:
+    """Accepts connections and never says a word."""
+    held: list[socket.socket] = []
+    try:
+        with _tcp_server(held.append) as url:
+            yield url
+    finally:
+        for conn in held:
+            conn.close()
+
+
+@contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port for the duration of the block."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @contextmanager
@@ -88,47 +112,24 @@ def http_status(
         def log_message(self, *args: Any) -> None:
             return None
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 @contextmanager
 def garbage() -> Iterator[str]:
     """Answers every connection with bytes that are not HTTP, then hangs up."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    stop = threading.Event()
 
-    def serve() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            try:
-                conn.recv(65536)
-                conn.sendall(b"\x00\xff\x13garbage that is not HTTP\r\n\r\n\xde\xad")
-            except OSError:
-                pass
-            conn.close()
+    def answer(conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            conn.sendall(b"\x00\xff\x13garbage that is not HTTP\r\n\r\n\xde\xad")
+        except OSError:
+            pass
+        conn.close()
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    finally:
-        stop.set()
-        t.join(2)
-        srv.close()
+    with _tcp_server(answer) as url:
+        yield url
 
 
 @contextmanager
@@ -166,23 +167,7 @@ for i in range(5):
 
 def _env(home: str, endpoint: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTEL_", "OTEL_"))}
-    for name in (
-        "CI",
-        "DO_NOT_TRACK",
-        "GITHUB_ACTIONS",
-        "GITLAB_CI",
-        "TF_BUILD",
-        "JENKINS_URL",
-        "CIRCLECI",
-        "TRAVIS",
-        "BUILDKITE",
-        "TEAMCITY_VERSION",
-        "APPVEYOR",
-        "DRONE",
-        "CONTINUOUS_INTEGRATION",
-        "BITBUCKET_BUILD_NUMBER",
-        "CODEBUILD_BUILD_ID",
-    ):
+    for name in (optel_env.DO_NOT_TRACK, *optel_env.CI_VARIABLES):
         env.pop(name, None)
     env["OPTEL_HOME"] = home
     env["PYTHONPATH"] = str(ROOT / "src")

@@ -10,15 +10,15 @@ collector's host it does not, and the collector gets it directly.
 from __future__ import annotations
 
 import http.client
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tests.conftest import run_cli, run_python
+from tests.fakes.faults import serve_http
 from tests.fakes.otlp_server import OtlpServer
 
 TOOL = """
@@ -63,15 +63,8 @@ def forward_proxy() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: Any) -> None:
             return None
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(Handler) as url:
+        yield url, seen
 
 
 def _proxy_env(proxy: str, no_proxy: str) -> dict[str, str]:
