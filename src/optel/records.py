@@ -105,7 +105,7 @@ def from_span(span: Any) -> Record:
     }
 
 
-def event(name: str, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> Record:
+def event(name: str, attrs: Mapping[str, Any], resource: dict[str, Any]) -> Record:
     now = time.time_ns()
     return {
         "signal": "event",
@@ -113,7 +113,7 @@ def event(name: str, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> R
         "name": name,
         "time_ns": now,
         "attributes": attributes(attrs),
-        "resource": dict(resource),
+        "resource": resource,  # shared, never mutated: the anonymizer scrubs it once
         "scope": {"name": "optel", "version": None},
     }
 
@@ -123,7 +123,7 @@ def log(
     severity: str,
     logger: str,
     attrs: Mapping[str, Any],
-    resource: Mapping[str, Any],
+    resource: dict[str, Any],
 ) -> Record:
     now = time.time_ns()
     return {
@@ -133,7 +133,7 @@ def log(
         "body": body,
         "severity": severity,
         "attributes": attributes(attrs),
-        "resource": dict(resource),
+        "resource": resource,  # shared, never mutated: the anonymizer scrubs it once
         "scope": {"name": logger, "version": None},
     }
 
