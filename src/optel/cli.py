@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, NoReturn, Sequence
 
-from . import config, consent, identity
+from . import config, consent
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,17 +141,11 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
             f" folder{meanwhile}\n"
         )
         return 1
+    # recorded first: a sender checking now already sees the refusal
+    removed = consent.take_effect(decision, args.app, cfg.paths)
     if decision == consent.GRANTED:
-        identity.client_id(cfg.paths)  # the random id is made at the first grant
         print(f"telemetry consent granted {scope}; 'optel opt-out' withdraws it")
         return 0
-    # recorded first: a sender checking now already sees the refusal
-    removed = 0
-    spool = _spool(cfg)
-    if spool is not None:
-        removed = spool.purge(args.app)
-        spool.close()
-    identity.forget(cfg.paths)
     print(
         f"telemetry consent withdrawn {scope}; deleted {removed} waiting record(s) and the client id"
     )

@@ -357,6 +357,33 @@ def _update(p: Paths, change: Callable[[dict[str, Any]], None]) -> None:
     _cache.pop(p.consent, None)
 
 
+def take_effect(decision: str, app: str | None, p: Paths) -> int:
+    """What a recorded decision means for the state on disk; returns the number
+    of waiting records deleted.
+
+    A grant creates the random client id (at the first grant). A refusal
+    deletes what waits in the spool (for ``app``, or for every tool) and the
+    client id, so a later grant starts with a new one. Used by ``optel
+    opt-in/opt-out`` and the prompt alike.
+    """
+    from . import identity
+
+    if decision == GRANTED:
+        identity.client_id(p)
+        return 0
+    removed = 0
+    if os.path.exists(p.spool):  # no spool yet: nothing waits, and none is created
+        from .spool import Spool
+
+        spool = Spool(p.spool)
+        try:
+            removed = spool.purge(app)
+        finally:
+            spool.close()
+    identity.forget(p)
+    return removed
+
+
 def record(
     decision: str,
     app: str | None = None,

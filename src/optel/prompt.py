@@ -157,17 +157,6 @@ def parse_answer(text: str | None) -> str | None:
     return None  # Enter or anything unclear: no decision, the policy applies
 
 
-def _purge(app: str, p: Paths) -> None:
-    if os.path.exists(p.spool):
-        from .spool import Spool
-
-        spool = Spool(p.spool)
-        try:
-            spool.purge(app)
-        finally:
-            spool.close()
-
-
 def ask(
     app: str,
     p: Paths,
@@ -199,13 +188,7 @@ def ask(
         return None
     try:
         consent.record(answer, app, "prompt", p, notice_version)
-        from . import identity
-
-        if answer == consent.GRANTED:
-            identity.client_id(p)
-        else:  # as 'optel opt-out' does: nothing of this tool waits, the id goes
-            identity.forget(p)
-            _purge(app, p)
+        consent.take_effect(answer, app, p)  # as 'optel opt-in/opt-out' do
     except OSError as exc:
         _errors.warn_once(
             "consent-write",
