@@ -95,7 +95,8 @@ def paths(environ: Mapping[str, str] | None = None) -> Paths:
 
 # -- value parsers -------------------------------------------------------------
 
-_TRUE = {"1", "true", "yes", "on"}
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+"""Values that switch a boolean setting or a kill switch on (any case)."""
 _FALSE = {"0", "false", "no", "off", ""}
 
 
@@ -103,7 +104,7 @@ def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
     if text in _FALSE:
         return False

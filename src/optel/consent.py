@@ -40,7 +40,7 @@ import os
 import time
 
 from . import _errors, _fs, env
-from .config import Paths, paths
+from .config import TRUE_WORDS, Paths, paths
 
 TYPE_CHECKING = False  # typing and dataclasses are not imported: they cost start-up
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ SCHEMA = 2
 POLICIES = ("opt-in", "opt-out")
 GRANTED, DENIED, UNSET = "granted", "denied", "unset"
 SOURCES = ("cli", "prompt", "api", "notice")
-_TRUE = {"1", "true", "yes", "on"}
 # what older files (and hand edits) may hold instead of granted/denied
 _LEGACY = {
     "granted": GRANTED, "grant": GRANTED, "yes": GRANTED, "true": GRANTED, "on": GRANTED,
@@ -134,7 +133,7 @@ class Decision:
 
 
 def _true(value: str | None) -> bool:
-    return value is not None and value.strip().lower() in _TRUE
+    return value is not None and value.strip().lower() in TRUE_WORDS
 
 
 def kill_switch(environ: Mapping[str, str]) -> str | None:
