@@ -304,12 +304,11 @@ class Pipeline:
                 break
             with _errors.guard("worker"):
                 self._recheck_consent()
-                if time.monotonic() < next_send:
-                    self.drain()
-                    continue
-                self.collect_metrics()
+                due = time.monotonic() >= next_send
+                if due:
+                    self.collect_metrics()
                 self.drain()
-                if self.enabled:
+                if due and self.enabled:
                     delivery.deliver(
                         self.spool(),
                         self.cfg,
@@ -317,7 +316,8 @@ class Pipeline:
                         self._owner,
                         max_rows=delivery.BACKGROUND_MAX_ROWS,  # a backlog drains gently
                     )
-                next_send = time.monotonic() + interval
+                if due:
+                    next_send = time.monotonic() + interval
 
     def _recheck_consent(self) -> None:
         d = consent.decide(self.app, self.policy, p=self.cfg.paths)
@@ -327,7 +327,6 @@ class Pipeline:
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Spool everything recorded so far, then send until ``timeout_s``."""
-        ok = True
         with _errors.guard("flush"):
             deadline = time.monotonic() + max(0.0, timeout_s)
             self._recheck_consent()
@@ -336,7 +335,7 @@ class Pipeline:
             if self.enabled:
                 delivery.deliver(self.spool(), self.cfg, deadline, self._owner)
             return True
-        return not ok
+        return False  # the guard swallowed a failure
 
     def shutdown(self) -> None:
         """Spool what is queued, send within the exit budget, stop the worker."""
@@ -344,6 +343,7 @@ class Pipeline:
             return
         start = time.monotonic()
         budget = self.cfg["exit_budget_ms"] / 1000
+        sender: threading.Thread | None = None
         with _errors.guard("shutdown"):
             self.collect_metrics()
             self._closed = True
@@ -354,7 +354,6 @@ class Pipeline:
             if self._thread is not None and self._thread.is_alive():
                 self._thread.join(max(0.0, min(remaining, 0.05)))
             remaining = budget - (time.monotonic() - start)
-            sender = None
             if remaining > _EXIT_MARGIN_S + delivery.MIN_REQUEST_S and self.enabled:
                 self._recheck_consent()
                 if self.enabled:
