@@ -29,15 +29,11 @@ def _usage_error(prog: str, message: str) -> int:
 
 def _spool(cfg: config.Config, create: bool = False) -> Any:
     """The spool, or ``None`` when there is none yet and ``create`` is off."""
-    from .spool import Limits, Spool
+    from .spool import Spool, limits_from
 
     if not create and not os.path.exists(cfg.paths.spool):
         return None
-    v = cfg.values
-    return Spool(
-        cfg.paths.spool,
-        Limits(v["spool_max_records"], v["spool_max_bytes"], v["spool_max_age_hours"] * 3600),
-    )
+    return Spool(cfg.paths.spool, limits_from(cfg.values))
 
 
 # -- commands ------------------------------------------------------------------

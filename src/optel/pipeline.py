@@ -44,7 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from . import _errors, consent, delivery, exporters, records
 from .anonymize import Anonymizer
 from .config import Config
-from .spool import Limits, NewRecord, Spool
+from .spool import NewRecord, Spool, limits_from
 
 QUEUE_MAX = 8192
 DRAIN_S = 1.0  # most seconds a recorded span waits in memory before it is on disk
@@ -210,15 +210,7 @@ class Pipeline:
 
     def spool(self) -> Spool:
         if self._spool is None:
-            v = self.cfg.values
-            self._spool = Spool(
-                self.cfg.paths.spool,
-                Limits(
-                    max_records=v["spool_max_records"],
-                    max_bytes=v["spool_max_bytes"],
-                    max_age_s=v["spool_max_age_hours"] * 3600,
-                ),
-            )
+            self._spool = Spool(self.cfg.paths.spool, limits_from(self.cfg.values))
         return self._spool
 
     def _destination(self, name: str) -> Any:

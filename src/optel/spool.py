@@ -30,7 +30,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from . import _errors
 
@@ -76,6 +76,15 @@ class Limits:
     max_bytes: int = 20_000_000
     max_age_s: float = 7 * 24 * 3600
     max_sent_log: int = 1_000
+
+
+def limits_from(values: Mapping[str, Any]) -> Limits:
+    """The bounds the user's settings (``spool_max_*``) ask for."""
+    return Limits(
+        max_records=values["spool_max_records"],
+        max_bytes=values["spool_max_bytes"],
+        max_age_s=values["spool_max_age_hours"] * 3600,
+    )
 
 
 @dataclass(frozen=True)
