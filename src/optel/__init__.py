@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import _thread
 
+from ._version import __version__
 from .config import Settings
 from .telemetry import NullTelemetry, Telemetry
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from typing import Any, Iterable
 
 __all__ = ["init", "hashed", "settings", "Telemetry", "NullTelemetry", "__version__"]
-__version__ = "0.1.0"
 
 settings = Settings()
 """The user's stored settings (dict-like; ``update()``, ``reset()``)."""

@@ -42,6 +42,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from . import _errors, consent, delivery, exporters, records
+from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
 from .spool import NewRecord, Spool, limits_from
@@ -51,7 +52,6 @@ DRAIN_S = 1.0  # most seconds a recorded span waits in memory before it is on di
 # kept back from the exit budget: interpreter teardown, which with the HTTP and
 # protobuf modules loaded takes ~40 ms more than without a destination
 _EXIT_MARGIN_S = 0.07
-_VERSION = "0.1.0"
 
 _DELTA: dict[type, AggregationTemporality] = {
     Counter: AggregationTemporality.DELTA,
@@ -70,7 +70,7 @@ def base_resource(app: str, version: str | None) -> Resource:
         "os.type": sys.platform if sys.platform != "win32" else "windows",
         "process.runtime.name": platform.python_implementation().lower(),
         "process.runtime.version": platform.python_version(),
-        "optel.version": _VERSION,
+        "optel.version": __version__,
     }
     if version:
         attrs["service.version"] = version
@@ -313,7 +313,7 @@ class Pipeline:
 
     def _recheck_consent(self) -> None:
         d = consent.decide(self.app, self.policy, p=self.cfg.paths)
-        if not d.enabled and d.consent == consent.DENIED:
+        if consent.disposition(d) == consent.PURGE:
             self._queue.clear()  # withdrawn mid-run: keep nothing more
         self.enabled = d.enabled
 

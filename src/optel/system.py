@@ -23,6 +23,7 @@ import threading
 from typing import Any, Mapping
 
 from . import env
+from ._version import __version__
 
 # Buckets in GiB: upper bounds, exclusive; the label says the range.
 MEMORY_BUCKETS_GB = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -180,12 +181,7 @@ def in_notebook(modules: Mapping[str, Any] | None = None) -> bool:
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     """A well-known CI variable is set (the same list the consent rule uses)."""
-    environ = os.environ if environ is None else environ
-    for name in env.CI_VARIABLES:
-        value = environ.get(name)
-        if value is not None and value.strip().lower() not in ("", "0", "false", "no", "off"):
-            return True
-    return False
+    return env.ci_variable(os.environ if environ is None else environ) is not None
 
 
 def _arch() -> str:
@@ -194,8 +190,6 @@ def _arch() -> str:
 
 
 def _compute() -> dict[str, Any]:
-    from . import __version__
-
     return {
         "optel.os.type": os_type(),
         "optel.os.version": os_version(),
