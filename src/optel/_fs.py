@@ -70,3 +70,43 @@ def file_lock(path: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock on every OS
+
+
+ASIDE = ".corrupt-"
+"""What optel adds to a state file's name when it moves an unreadable one aside."""
+
+
+def aside_name(path: str) -> str:
+    """Where an unreadable ``path`` is moved: ``<path>.corrupt-<UTC time>-<pid>``."""
+    import time
+
+    return f"{path}{ASIDE}{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.getpid()}"
+
+
+def move_aside(path: str, suffixes: tuple[str, ...] = ("",)) -> str:
+    """Move ``path`` (and ``path + suffix`` for each suffix) aside; the new name.
+
+    Nothing the user decided or recorded is silently overwritten: the aside
+    copy stays for them to inspect or delete (``optel status`` lists it).
+    """
+    aside = aside_name(path)
+    for suffix in suffixes:
+        try:
+            os.replace(path + suffix, aside + suffix)
+        except FileNotFoundError:
+            pass
+    return aside
+
+
+def kept_aside(path: str) -> list[str]:
+    """Copies of ``path`` moved aside earlier (not their -wal/-shm companions)."""
+    folder, name = os.path.split(path)
+    try:
+        found = os.listdir(folder or ".")
+    except OSError:
+        return []
+    return sorted(
+        os.path.join(folder, f)
+        for f in found
+        if f.startswith(name + ASIDE) and not f.endswith(("-wal", "-shm"))
+    )

@@ -23,11 +23,9 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+from . import env
+
 NAME = "optel"
-APP_ENV = "OPTEL_APP"
-POLICY_ENV = "OPTEL_POLICY"
-ALLOWED_ENV = "OPTEL_ALLOWED_ATTRIBUTES"
-_EXPORTER_VARS = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
 _MAP = {
     "otlp": "otlp",
     "otlp_proto_http": "otlp",
@@ -42,7 +40,7 @@ def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
     """optel destinations named by the standard ``OTEL_*_EXPORTER`` variables."""
     found: list[str] = []
     named = False
-    for var in _EXPORTER_VARS:
+    for var in env.OTEL_EXPORTER_VARIABLES:
         for name in environ.get(var, "").split(","):
             name = name.strip().lower()
             if not name:
@@ -56,19 +54,26 @@ def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
     return found or ["none"]
 
 
+def declared_keys(environ: Mapping[str, str]) -> list[str]:
+    """The keys ``OPTEL_ALLOWED_ATTRIBUTES`` declares (comma list)."""
+    return [
+        k.strip() for k in environ.get(env.OPTEL_ALLOWED_ATTRIBUTES, "").split(",") if k.strip()
+    ]
+
+
 def configure(environ: Mapping[str, str] | None = None) -> Any:
     """Set optel up from the environment; returns the telemetry object or ``None``."""
     from . import _errors, init
 
     environ = os.environ if environ is None else environ
-    if environ.get("OTEL_PYTHON_CONFIGURATOR", "").strip() != NAME:
+    if environ.get(env.OTEL_PYTHON_CONFIGURATOR, "").strip() != NAME:
         return None  # not chosen: leave the program's own set-up alone
-    app = (environ.get(APP_ENV) or environ.get("OTEL_SERVICE_NAME") or "").strip()
+    app = (environ.get(env.OPTEL_APP) or environ.get(env.OTEL_SERVICE_NAME) or "").strip()
     if not app:
         _errors.warn_once("autoconf-app", "set OTEL_SERVICE_NAME (or OPTEL_APP) to name the tool")
         return None
-    allowed = [k.strip() for k in environ.get(ALLOWED_ENV, "").split(",") if k.strip()]
-    policy = environ.get(POLICY_ENV, "opt-in").strip() or "opt-in"
+    allowed = declared_keys(environ)
+    policy = environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
     dests = destinations_from_env(environ)
     try:
         return init(app=app, policy=policy, allowed_attributes=allowed, destinations=dests)

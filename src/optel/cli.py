@@ -47,13 +47,6 @@ def _problem(d: consent.Decision) -> str | None:
     return problem or None
 
 
-def _kept_aside(p: config.Paths) -> list[str]:
-    """Consent records optel could not use, moved aside by a later decision."""
-    import glob
-
-    return sorted(glob.glob(glob.escape(p.consent) + ".corrupt-*"))
-
-
 def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
     """The facts ``optel status`` prints (also used by the demo and tests)."""
     cfg = config.resolve()
@@ -79,7 +72,7 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "notice_version": d.notice_version,
         # a record optel cannot use (telemetry is off until a new decision)
         "problem": _problem(d),
-        "kept_aside": _kept_aside(cfg.paths),
+        "kept_aside": cfg.paths.kept_aside(),
         "destinations": list(cfg.destinations()),
         "pending": pending,
         "dropped": {k[len("dropped_") :]: v for k, v in stats.items() if k.startswith("dropped_")},
@@ -236,6 +229,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     cfg = config.resolve()
     for name, s in config.SETTINGS.items():
         value = cfg.values[name]
+        if s.signal and value is None:
+            continue  # per-signal OTLP forms: listed only when set
         if s.secret and value:
             value = "***"
         if isinstance(value, tuple):

@@ -37,7 +37,7 @@ DESTINATIONS = ("ga4", "otlp", "local", "none")
 
 
 class Paths:
-    """Where optel keeps its state."""
+    """Where optel keeps its state: every file it writes is named here."""
 
     __slots__ = ("config_dir", "data_dir")
 
@@ -59,23 +59,46 @@ class Paths:
 
     @property
     def consent(self) -> str:
+        """The consent decisions and notices shown (``optel.consent.store``)."""
         return os.path.join(self.config_dir, "consent.json")
 
     @property
     def identity(self) -> str:
+        """The random client id (``optel.identity``)."""
         return os.path.join(self.config_dir, "identity.json")
 
     @property
     def settings(self) -> str:
+        """Stored settings (``optel settings``)."""
         return os.path.join(self.config_dir, "settings.json")
 
     @property
+    def salt(self) -> str:
+        """The local salt of ``optel.hashed`` (never leaves the machine)."""
+        return os.path.join(self.config_dir, "salt.json")
+
+    @property
+    def usage(self) -> str:
+        """How many times each tool ran here (a coarse bucket is sent)."""
+        return os.path.join(self.config_dir, "usage.json")
+
+    @property
     def lock(self) -> str:
+        """The cross-process lock guarding writes to the files above."""
         return os.path.join(self.config_dir, ".lock")
 
     @property
     def spool(self) -> str:
+        """The spool database (``-wal`` and ``-shm`` files beside it)."""
         return os.path.join(self.data_dir, "spool.sqlite3")
+
+    def kept_aside(self) -> list[str]:
+        """Unreadable state files moved aside earlier (the user's to inspect or delete)."""
+        return sorted(
+            aside
+            for path in (self.consent, self.settings, self.spool)
+            for aside in _fs.kept_aside(path)
+        )
 
 
 def paths(environ: Mapping[str, str] | None = None) -> Paths:
@@ -164,13 +187,33 @@ def _url(value: Any) -> str:
     return text.rstrip("/")
 
 
+def _float_in(lo: float, hi: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"expected a number from {lo:g} to {hi:g}, got {number:g}")
+        return number
+
+    return parse
+
+
 # -- the settings ----------------------------------------------------------------
 
 
 class Setting:
-    """One setting: its default, parser, environment variable and meaning."""
+    """One setting: its default, parser, environment variable and meaning.
 
-    __slots__ = ("name", "default", "parse", "env", "doc", "secret")
+    ``signal`` marks the per-signal form of an OTLP setting
+    (``OTEL_EXPORTER_OTLP_TRACES_HEADERS``): it wins over the general one for
+    that signal, and ``optel settings`` lists it only when it is set.
+    """
+
+    __slots__ = ("name", "default", "parse", "env", "doc", "secret", "signal")
 
     def __init__(
         self,
@@ -180,91 +223,176 @@ class Setting:
         env: str | None,
         doc: str,
         secret: bool = False,
+        signal: str | None = None,
     ):
         self.name, self.default, self.parse = name, default, parse
-        self.env, self.doc, self.secret = env, doc, secret
+        self.env, self.doc, self.secret, self.signal = env, doc, secret, signal
 
 
-SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
+def _otlp(name: str, parse: Callable[[Any], Any], var: str, doc: str, **kw: Any) -> list[Setting]:
+    """An OTLP exporter setting: the general variable and one per signal
+    (https://opentelemetry.io/docs/specs/otel/protocol/exporter/)."""
+    out = [Setting(f"otlp_{name}", None, parse, var, doc, **kw)]
+    for signal in env.OTLP_SIGNALS:
+        out.append(
+            Setting(
+                f"otlp_{signal}_{name}",
+                None,
+                parse,
+                env.otlp_signal_var(var, signal),
+                f"{doc} ({signal} only)",
+                signal=signal,
+                **kw,
+            )
+        )
+    return out
+
+
+_TABLE = (
+    Setting(
+        "destinations",
+        None,
+        parse_destinations,
+        env.OPTEL_DESTINATIONS,
+        "where records go: ga4, otlp, local, none (default: every configured one, else local)",
+    ),
+    Setting(
+        "exit_budget_ms",
+        300,
+        _int_in(0, 60_000),
+        env.OPTEL_EXIT_BUDGET_MS,
+        "most milliseconds optel may add to the host's exit",
+    ),
+    Setting("debug", False, parse_bool, env.OPTEL_DEBUG, "print payloads, send nothing"),
+    Setting("ga4_measurement_id", None, _text, env.OPTEL_GA4_MEASUREMENT_ID, "GA4 measurement id"),
+    Setting(
+        "ga4_api_secret",
+        None,
+        _text,
+        env.OPTEL_GA4_API_SECRET,
+        "GA4 Measurement Protocol API secret",
+        secret=True,
+    ),
+    Setting(
+        "ga4_endpoint",
+        "https://www.google-analytics.com",
+        _url,
+        env.OPTEL_GA4_ENDPOINT,
+        "base URL of the GA4 service",
+    ),
+    Setting(
+        "ga4_region",
+        "global",
+        _choice("global", "eu"),
+        env.OPTEL_GA4_REGION,
+        "eu: send to GA4's EU endpoint (region1) unless ga4_endpoint is set",
+    ),
+    Setting(
+        "otlp_endpoint",
+        None,
+        _url,
+        env.OTEL_EXPORTER_OTLP_ENDPOINT,
+        "OTLP collector base URL (/v1/traces, /v1/metrics, /v1/logs are added)",
+    ),
+    *(
         Setting(
-            "destinations",
+            f"otlp_{signal}_endpoint",
             None,
-            parse_destinations,
-            env.OPTEL_DESTINATIONS,
-            "where records go: ga4, otlp, local, none (default: every configured one, else local)",
-        ),
-        Setting(
-            "exit_budget_ms",
-            300,
-            _int_in(0, 60_000),
-            env.OPTEL_EXIT_BUDGET_MS,
-            "most milliseconds optel may add to the host's exit",
-        ),
-        Setting("debug", False, parse_bool, env.OPTEL_DEBUG, "print payloads, send nothing"),
-        Setting(
-            "ga4_measurement_id", None, _text, env.OPTEL_GA4_MEASUREMENT_ID, "GA4 measurement id"
-        ),
-        Setting(
-            "ga4_api_secret",
-            None,
-            _text,
-            env.OPTEL_GA4_API_SECRET,
-            "GA4 Measurement Protocol API secret",
-            secret=True,
-        ),
-        Setting(
-            "ga4_endpoint",
-            "https://www.google-analytics.com",
             _url,
-            env.OPTEL_GA4_ENDPOINT,
-            "base URL of the GA4 service",
-        ),
-        Setting(
-            "ga4_region",
-            "global",
-            _choice("global", "eu"),
-            "OPTEL_GA4_REGION",
-            "eu: send to GA4's EU endpoint (region1) unless ga4_endpoint is set",
-        ),
-        Setting(
-            "otlp_endpoint",
-            None,
-            _url,
-            env.OTEL_EXPORTER_OTLP_ENDPOINT,
-            "OTLP collector base URL",
-        ),
-        Setting(
-            "spool_max_records",
-            10_000,
-            _int_in(10, 10_000_000),
-            "OPTEL_SPOOL_MAX_RECORDS",
-            "most records waiting on disk (oldest dropped first)",
-        ),
-        Setting(
-            "spool_max_bytes",
-            20_000_000,
-            _int_in(10_000, 10_000_000_000),
-            "OPTEL_SPOOL_MAX_BYTES",
-            "most payload bytes waiting on disk",
-        ),
-        Setting(
-            "spool_max_age_hours",
-            168,
-            _int_in(1, 24 * 365),
-            "OPTEL_SPOOL_MAX_AGE_HOURS",
-            "records older than this are dropped unsent",
-        ),
-        Setting(
-            "flush_interval_ms",
-            5_000,
-            _int_in(50, 600_000),
-            "OPTEL_FLUSH_INTERVAL_MS",
-            "how often the worker spools and sends in the background",
-        ),
-    )
-}
+            env.otlp_signal_var(env.OTEL_EXPORTER_OTLP_ENDPOINT, signal),
+            f"full OTLP URL for {signal}, used as is",
+            signal=signal,
+        )
+        for signal in env.OTLP_SIGNALS
+    ),
+    *_otlp(
+        "protocol",
+        _choice("http/protobuf", "grpc", "http/json"),
+        env.OTEL_EXPORTER_OTLP_PROTOCOL,
+        "OTLP transport: http/protobuf (default) or grpc",
+    ),
+    *_otlp(
+        "headers",
+        _text,
+        env.OTEL_EXPORTER_OTLP_HEADERS,
+        "extra OTLP request headers, k1=v1,k2=v2 (values URL-encoded)",
+        secret=True,
+    ),
+    *_otlp(
+        "compression",
+        _choice("gzip", "none"),
+        env.OTEL_EXPORTER_OTLP_COMPRESSION,
+        "OTLP body compression: gzip or none",
+    ),
+    *_otlp(
+        "timeout",
+        _float_in(1, 600_000),
+        env.OTEL_EXPORTER_OTLP_TIMEOUT,
+        "most milliseconds one OTLP request may take (the exit budget still bounds it)",
+    ),
+    *_otlp(
+        "certificate",
+        _text,
+        env.OTEL_EXPORTER_OTLP_CERTIFICATE,
+        "CA certificate file to verify the OTLP server with",
+    ),
+    *_otlp(
+        "client_certificate",
+        _text,
+        env.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        "client certificate file for mutual TLS",
+    ),
+    *_otlp(
+        "client_key",
+        _text,
+        env.OTEL_EXPORTER_OTLP_CLIENT_KEY,
+        "client private key file for mutual TLS",
+    ),
+    *_otlp(
+        "insecure",
+        parse_bool,
+        env.OTEL_EXPORTER_OTLP_INSECURE,
+        "gRPC without TLS (an http:// endpoint is plain anyway)",
+    ),
+    Setting(
+        "spool_max_records",
+        10_000,
+        _int_in(10, 10_000_000),
+        env.OPTEL_SPOOL_MAX_RECORDS,
+        "most records waiting on disk (oldest dropped first)",
+    ),
+    Setting(
+        "spool_max_bytes",
+        20_000_000,
+        _int_in(10_000, 10_000_000_000),
+        env.OPTEL_SPOOL_MAX_BYTES,
+        "most payload bytes waiting on disk",
+    ),
+    Setting(
+        "spool_max_age_hours",
+        168,
+        _int_in(1, 24 * 365),
+        env.OPTEL_SPOOL_MAX_AGE_HOURS,
+        "records older than this are dropped unsent",
+    ),
+    Setting(
+        "flush_interval_ms",
+        5_000,
+        _int_in(50, 600_000),
+        env.OPTEL_FLUSH_INTERVAL_MS,
+        "how often the worker spools and sends in the background",
+    ),
+    Setting(
+        "prompt_timeout_s",
+        10.0,
+        _float_in(0, 600),
+        env.OPTEL_PROMPT_TIMEOUT_S,
+        "seconds the consent question waits for an answer (0: never ask)",
+    ),
+)
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in _TABLE}
+"""Every setting optel has, by name: the one table (``optel settings`` lists it)."""
 
 
 def suggest(key: str) -> str:
@@ -347,6 +475,12 @@ class Config:
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
+
+    def otlp(self, name: str, signal: str) -> Any:
+        """An OTLP setting for ``signal`` (traces, metrics, logs): the per-signal
+        value when set, else the general one (the OTLP exporter spec's rule)."""
+        value = self.values.get(f"otlp_{signal}_{name}")
+        return value if value is not None else self.values.get(f"otlp_{name}")
 
     def destinations(self) -> tuple[str, ...]:
         """Destinations in effect: the explicit list, or every configured one."""
@@ -469,9 +603,7 @@ class Settings:
 def _stored_for_update(p: Paths) -> dict[str, Any]:
     """The file's document to change (under the lock), keeping what this
     version does not know (a newer optel's keys, metadata). A file that cannot
-    be read is moved aside (``settings.json.corrupt-<time>``), never overwritten."""
-    import time
-
+    be read is moved aside (``_fs.move_aside``), never overwritten."""
     try:
         data = _fs.read_json(p.settings)
     except (OSError, ValueError):
@@ -479,8 +611,7 @@ def _stored_for_update(p: Paths) -> dict[str, Any]:
     if data is None:
         return {"_schema": 1}
     if not isinstance(data, dict):
-        aside = f"{p.settings}.corrupt-{int(time.time())}"
-        os.replace(p.settings, aside)
+        aside = _fs.move_aside(p.settings)
         _errors.warn_once("settings-aside", f"kept the unreadable settings file as {aside}")
         return {"_schema": 1}
     return {"_schema": 1, **data}

@@ -1,10 +1,20 @@
-"""Names of the environment variables optel reads, one constant each.
+"""Every environment variable optel reads, one constant each, with its meaning.
 
-Only names live here; what a value means is decided where it is used
-(``config`` for settings, ``consent`` for kill switches).
+This module is the one place a variable's name is written. Settings (values
+with a type and a default, shown by ``optel settings``) are declared in
+:mod:`optel.config`'s table with the variable named here; kill switches and
+the drop-in's variables are read where they act, through these constants.
+The standard ``OTEL_*`` variables keep their OpenTelemetry meaning
+(https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/).
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Mapping
+
+# -- optel's state and switches --------------------------------------------------------
 
 OPTEL_HOME = "OPTEL_HOME"
 """Folder for all optel state (consent, id, settings, spool). Default: the
@@ -24,35 +34,70 @@ nothing."""
 OPTEL_ALLOW_CI = "OPTEL_ALLOW_CI"
 """A true value lets optel send from a CI run (off by default)."""
 
+OPTEL_PARENT_PID = "OPTEL_PARENT_PID"
+"""Set by the process that may ask for consent; its children inherit it and
+so know not to ask (or print the notice) again."""
+
+# -- settings (see optel.config.SETTINGS for type, default and meaning) -----------------
+
 OPTEL_DEBUG = "OPTEL_DEBUG"
-"""A true value prints each payload to stderr instead of sending it."""
-
 OPTEL_DESTINATIONS = "OPTEL_DESTINATIONS"
-"""Comma list of ga4, otlp, local, none: overrides the tool's choice."""
-
 OPTEL_EXIT_BUDGET_MS = "OPTEL_EXIT_BUDGET_MS"
-"""Most milliseconds optel may add to the host's exit (default 300)."""
-
 OPTEL_GA4_MEASUREMENT_ID = "OPTEL_GA4_MEASUREMENT_ID"
-"""GA4 measurement id (``G-XXXXXXX``)."""
-
 OPTEL_GA4_API_SECRET = "OPTEL_GA4_API_SECRET"
-"""GA4 Measurement Protocol API secret; never printed."""
-
 OPTEL_GA4_ENDPOINT = "OPTEL_GA4_ENDPOINT"
-"""Base URL of the GA4 service (default https://www.google-analytics.com)."""
+OPTEL_GA4_REGION = "OPTEL_GA4_REGION"
+OPTEL_SPOOL_MAX_RECORDS = "OPTEL_SPOOL_MAX_RECORDS"
+OPTEL_SPOOL_MAX_BYTES = "OPTEL_SPOOL_MAX_BYTES"
+OPTEL_SPOOL_MAX_AGE_HOURS = "OPTEL_SPOOL_MAX_AGE_HOURS"
+OPTEL_FLUSH_INTERVAL_MS = "OPTEL_FLUSH_INTERVAL_MS"
+OPTEL_PROMPT_TIMEOUT_S = "OPTEL_PROMPT_TIMEOUT_S"
 
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-"""Standard OTLP endpoint; enables the otlp destination."""
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+OTEL_EXPORTER_OTLP_COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION"
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+OTEL_EXPORTER_OTLP_CERTIFICATE = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+OTEL_EXPORTER_OTLP_CLIENT_KEY = "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+OTEL_EXPORTER_OTLP_INSECURE = "OTEL_EXPORTER_OTLP_INSECURE"
+
+OTLP_SIGNALS = ("traces", "metrics", "logs")
+"""The OTLP signals that have their own ``OTEL_EXPORTER_OTLP_<SIGNAL>_*`` variables."""
+
+
+def otlp_signal_var(general: str, signal: str) -> str:
+    """The per-signal form of an ``OTEL_EXPORTER_OTLP_*`` variable:
+    ``OTEL_EXPORTER_OTLP_HEADERS`` -> ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``."""
+    prefix = "OTEL_EXPORTER_OTLP_"
+    return f"{prefix}{signal.upper()}_{general[len(prefix) :]}"
+
+
+# -- the drop-in (opentelemetry-instrument with OTEL_PYTHON_CONFIGURATOR=optel) ----------
+
+OTEL_PYTHON_CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
+"""Which configurator ``opentelemetry-instrument`` runs; optel acts only as ``optel``."""
 
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
-"""Standard service name; applied after anonymization."""
+"""Standard service name; names the tool for the drop-in."""
 
 OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
-"""Standard resource attributes; applied after anonymization."""
+"""Standard resource attributes; read by the SDK, anonymized by optel."""
 
-CI = "CI"
-"""Set to a true value by most CI services."""
+OPTEL_APP = "OPTEL_APP"
+"""The drop-in's app name when it differs from OTEL_SERVICE_NAME."""
+
+OPTEL_POLICY = "OPTEL_POLICY"
+"""The drop-in's consent policy: opt-in (default) or opt-out."""
+
+OPTEL_ALLOWED_ATTRIBUTES = "OPTEL_ALLOWED_ATTRIBUTES"
+"""Comma list of attribute keys the drop-in's program declares safe to send."""
+
+OTEL_EXPORTER_VARIABLES = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
+"""The standard exporter choices, mapped to optel destinations by the drop-in."""
+
+# -- CI ------------------------------------------------------------------------------------
 
 CI_VARIABLES = (
     "CI",
@@ -71,3 +116,14 @@ CI_VARIABLES = (
     "DRONE",
 )
 """Variables whose presence marks a CI run."""
+
+_UNSET_WORDS = ("", "0", "false", "no", "off")
+
+
+def ci_variable(environ: Mapping[str, str]) -> str | None:
+    """The CI marker set in ``environ`` (the one CI detection), or ``None``."""
+    for name in CI_VARIABLES:
+        value = environ.get(name)
+        if value is not None and value.strip().lower() not in _UNSET_WORDS:
+            return name
+    return None

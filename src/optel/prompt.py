@@ -26,26 +26,18 @@ import sys
 import time
 from typing import Mapping, TextIO
 
-from . import _errors, consent
+from . import _errors, consent, env, system
 from .config import Paths
-
-TIMEOUT_S = 10.0
-TIMEOUT_ENV = "OPTEL_PROMPT_TIMEOUT_S"
-"""Seconds to wait for an answer (default 10; 0 never asks)."""
 
 
 def default_timeout(environ: Mapping[str, str] | None = None) -> float:
-    """The prompt's timeout: ``OPTEL_PROMPT_TIMEOUT_S`` or :data:`TIMEOUT_S`."""
-    raw = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "").strip()
-    try:
-        return min(max(float(raw), 0.0), 600.0) if raw else TIMEOUT_S
-    except ValueError:
-        return TIMEOUT_S
+    """The prompt's timeout: the ``prompt_timeout_s`` setting (``OPTEL_PROMPT_TIMEOUT_S``)."""
+    from .config import resolve
+
+    return float(resolve(environ=environ)["prompt_timeout_s"])
 
 
-PARENT_ENV = "OPTEL_PARENT_PID"
-"""Set by :func:`mark_parent` in the process that may prompt; children
-inherit it and so know not to prompt (or print the notice) again."""
+PARENT_ENV = env.OPTEL_PARENT_PID
 
 
 def _collected(app: str) -> str:
@@ -64,11 +56,6 @@ def question_text(app: str, policy: str, timeout_s: float) -> str:
         f"Share anonymous usage statistics for {app}? [{default}]"
         f" (no answer in {int(timeout_s)} s counts as no decision) "
     )
-
-
-def in_notebook() -> bool:
-    """True inside a Jupyter/IPython kernel (there is no terminal to answer in)."""
-    return "ipykernel" in sys.modules or "google.colab" in sys.modules
 
 
 def is_child(environ: Mapping[str, str] | None = None) -> bool:
@@ -100,9 +87,9 @@ def why_not(
     environ = os.environ if environ is None else environ
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
-    if consent.ci_variable(environ):
+    if env.ci_variable(environ):
         return "a CI run"
-    if in_notebook():
+    if system.in_notebook():
         return "a notebook"
     if is_child(environ):
         return "a child process"

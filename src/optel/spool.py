@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from . import _errors
+from . import _errors, _fs
 
 SCHEMA = 1
 
@@ -253,13 +253,10 @@ class Spool:
         )
 
     def _move_aside(self, exc: Exception) -> None:
-        aside = f"{self.path}.corrupt-{int(time.time())}"
-        self._aside = aside
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.replace(self.path + suffix, aside + suffix)
-            except OSError:
-                pass
+        try:
+            aside = self._aside = _fs.move_aside(self.path, ("", "-wal", "-shm"))
+        except OSError as again:  # cannot even move it: _recover falls back to memory
+            aside = self._aside = f"nowhere ({again.__class__.__name__})"
         _errors.warn_once(
             "spool-corrupt",
             f"the spool {self.path} was unreadable ({exc}); moved it to {aside} and started afresh",

@@ -32,7 +32,6 @@ counts. The count lives in ``usage.json`` in the config folder.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
@@ -58,16 +57,12 @@ def bucket(runs: int) -> str:
     return ">1000"
 
 
-def usage_path(p: Paths) -> str:
-    return os.path.join(p.config_dir, "usage.json")
-
-
 def count_run(p: Paths, app: str) -> int:
     """Add one run of ``app`` to the stored count; returns the new count.
 
     An unreadable file counts from zero again (the count is only a hint).
     """
-    path = usage_path(p)
+    path = p.usage
     with _fs.file_lock(p.lock):
         try:
             data = _fs.read_json(path)

@@ -160,7 +160,7 @@ def test_older_and_unknown_schemas_migrate_keeping_the_users_values(
     assert (after["global"] or {}).get("decision") == global_decision
     for key in set(doc) - {"schema", "global", "apps"}:
         assert after[key] == doc[key]  # unknown keys from a newer optel are kept
-    assert not consent.kept_aside(p)
+    assert not p.kept_aside()
 
 
 def test_decide_parses_the_record_once_until_it_changes(
@@ -210,7 +210,7 @@ def test_a_new_decision_keeps_the_corrupt_record_aside(home: Path) -> None:
     write(home, "{corrupt")
     p = paths()
     consent.record(consent.GRANTED, "mytool", p=p)
-    aside = consent.kept_aside(p)
+    aside = p.kept_aside()
     assert len(aside) == 1 and Path(aside[0]).read_text() == "{corrupt"
     assert consent.decide("mytool", p=p).enabled
 

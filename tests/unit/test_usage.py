@@ -172,7 +172,7 @@ def test_usage_count_persists_across_runs(home: Path) -> None:
     for expected in range(1, 13):
         assert usage.count_run(p, "mytool") == expected
     assert usage.count_run(p, "othertool") == 1
-    Path(usage.usage_path(p)).write_text("{broken")
+    Path(p.usage).write_text("{broken")
     assert usage.count_run(p, "mytool") == 1  # a hint only: a broken file starts over
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 
 from .. import _errors, _fs
@@ -24,7 +23,7 @@ def _load_salt() -> bytes | None:
     if _salt is not None:
         return _salt
     p = paths()
-    file = os.path.join(p.config_dir, "salt.json")
+    file = p.salt
     try:
         data = _fs.read_json(file)
         if isinstance(data, dict) and isinstance(data.get("salt"), str):

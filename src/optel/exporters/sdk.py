@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _errors, config, consent, records
+from .. import _errors, autoconf, config, consent, env, records
 from ..anonymize import Anonymizer
 from ..identity import session_id
 from ..spool import Row
@@ -34,9 +34,8 @@ class _GA4Core:
 
         self.cfg = config.resolve()
         self.dest = Destination(self.cfg)
-        declared = os.environ.get("OPTEL_ALLOWED_ATTRIBUTES", "")
-        self.anonymizer = Anonymizer(k.strip() for k in declared.split(",") if k.strip())
-        self.policy = os.environ.get("OPTEL_POLICY", "opt-in").strip() or "opt-in"
+        self.anonymizer = Anonymizer(autoconf.declared_keys(os.environ))
+        self.policy = os.environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
         self.timeout_s = timeout_s
 
     def export(self, recs: list[dict[str, Any]]) -> bool:
