@@ -144,18 +144,9 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
     if environ.get(env.OTEL_SDK_DISABLED, "").strip().lower() == "true":
         return "OTEL_SDK_DISABLED is true"
     if not _true(environ.get(env.OPTEL_ALLOW_CI)):
-        ci = ci_variable(environ)
+        ci = env.ci_variable(environ)
         if ci:
             return f"a CI run ({ci} is set; OPTEL_ALLOW_CI=1 allows it)"
-    return None
-
-
-def ci_variable(environ: Mapping[str, str]) -> str | None:
-    """The CI marker set in ``environ``, or ``None``."""
-    for name in env.CI_VARIABLES:
-        value = environ.get(name)
-        if value is not None and value.strip().lower() not in ("", "0", "false", "no", "off"):
-            return name
     return None
 
 
@@ -331,6 +322,19 @@ def decide(
     return Decision(app, consent, False, "off: no decision recorded (run 'optel opt-in')", **extra)
 
 
+SEND, HOLD, PURGE = "send", "hold", "purge"
+
+
+def disposition(d: Decision) -> str:
+    """What ``d`` means for records recorded under it, wherever they wait:
+    ``send`` them, ``purge`` them (consent denied: keep nothing), or ``hold``
+    them (a kill switch, or no decision yet: they may go later). The one place
+    the rule "denied means purge, otherwise hold" is written."""
+    if d.enabled:
+        return SEND
+    return PURGE if d.consent == DENIED else HOLD
+
+
 # -- writing -------------------------------------------------------------------------
 
 
@@ -344,8 +348,7 @@ def _update(p: Paths, change: Callable[[dict[str, Any]], None]) -> None:
         try:
             records = read_records(p)
         except ConsentFileError:
-            aside = f"{p.consent}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            os.replace(p.consent, aside)
+            aside = _fs.move_aside(p.consent)
             _errors.warn_once(
                 "consent-aside", f"moved the unreadable consent record aside to {aside}"
             )
@@ -434,17 +437,6 @@ def notice_text(app: str) -> str:
         f"Turn it off with 'optel opt-out --app {app}' (or for every tool: 'optel opt-out',"
         " or set DO_NOT_TRACK=1); 'optel status' shows what is sent. This notice is shown once."
     )
-
-
-def kept_aside(p: Paths | None = None) -> list[str]:
-    """Unreadable consent records moved aside earlier (the user's to inspect or delete)."""
-    p = p or paths()
-    folder, name = os.path.split(p.consent)
-    try:
-        found = os.listdir(folder)
-    except OSError:
-        return []
-    return sorted(os.path.join(folder, f) for f in found if f.startswith(name + ".corrupt-"))
 
 
 def note_notice(app: str, notice_version: int, p: Paths | None = None) -> bool:

@@ -137,10 +137,10 @@ def _consented(
         key = (row.app, row.policy)
         if key not in seen:
             seen[key] = decide(row.app, row.policy)
-        d = seen[key]
-        if d.enabled:
+        action = consent.disposition(seen[key])
+        if action == consent.SEND:
             ok.append(row)
-        elif d.consent == consent.DENIED:
+        elif action == consent.PURGE:
             withdrawn.append(row)
         else:
             held.append(row)

@@ -36,14 +36,17 @@ SAFE_KEYS = frozenset(
 SAFE_PREFIXES = ("optel.",)
 """optel's own facts (``optel.version``, ``optel.dropped_attributes``, ...)."""
 
-DENY_WORDS = (
+SECRET_WORDS = (
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "api_key",
     "apikey",
     "api-key",
+    "access_key",
+    "access-key",
     "auth",
     "cookie",
     "session",
@@ -51,6 +54,11 @@ DENY_WORDS = (
     "private_key",
     "privatekey",
 )
+"""The one list of words that name a secret. A key holding one is dropped even
+when declared; in free text, ``<word>=<value>`` has its value scrubbed
+(:mod:`.values`)."""
+
+DENY_WORDS = SECRET_WORDS
 """Substrings of a key name that signal a secret: dropped even when declared."""
 
 DENY_KEYS = frozenset(

@@ -24,6 +24,8 @@ from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from .keys import SECRET_WORDS
+
 Rule = tuple[str, "re.Pattern[str]", Callable[["re.Match[str]"], str]]
 
 
@@ -68,12 +70,16 @@ _SECRETS: list[Rule] = [
     ("slack", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), _const("<secret>")),
 ]
 
-# ``password=...`` in free text; runs after URLs, whose query values go anyway
+# ``password=...`` in free text; runs after URLs, whose query values go anyway.
+# The words are the key policy's secret words (``session`` only as a session id).
+_ASSIGNMENT_NAMES = "|".join(
+    re.escape(w).replace("_", "[_-]").replace("\\-", "[_-]")
+    for w in sorted({*SECRET_WORDS, "sid", "session_id"} - {"session"}, key=len, reverse=True)
+)
 _ASSIGNMENT: Rule = (
     "assignment",
     re.compile(
-        r"(?i)(?<![A-Za-z])((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth"
-        r"|cookie|session[_-]?id|sid)"
+        r"(?i)(?<![A-Za-z])((?:" + _ASSIGNMENT_NAMES + r")"
         r"[\"']?\s*[=:]\s*[\"']?)[^\s\"',;&<]+"
     ),
     _keep_group(1, "<secret>"),
@@ -295,9 +301,19 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.+-]{1,19}")  # shorter than any token rule
 _SUSPECT = re.compile(r"\d{5,}|@|:|/|\\|~")
 
 # Hints (see RULES): a rule whose hint is absent cannot match and is skipped.
+# every assignment name contains one of these
 _ASSIGNMENT_WORDS = (
-    "password", "passwd", "pwd", "secret", "token", "key", "auth", "cookie", "session", "sid",
-)  # fmt: skip
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "cookie",
+    "session",
+    "sid",
+    "cred",
+)
 _DIGITS4 = re.compile(r"\d{4}")  # every card number format has a run of 4 digits
 
 MAX_TEXT = 100_000
