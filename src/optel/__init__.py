@@ -16,8 +16,7 @@ nothing else in optel ever raises into the host.
 
 from __future__ import annotations
 
-import _thread
-
+from . import telemetry as _telemetry
 from ._version import __version__
 from .config import Settings
 from .telemetry import NullTelemetry, Telemetry
@@ -33,8 +32,7 @@ settings = Settings()
 
 _APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _POLICIES = ("opt-in", "opt-out")
-_lock = _thread.allocate_lock()
-_active: dict[str, Telemetry] = {}
+_active = _telemetry.active  # the enabled telemetry of each app (tests reset it)
 
 
 def _check(app: Any, version: Any, policy: Any, allowed_attributes: Any) -> list[str]:
@@ -99,7 +97,6 @@ def init(
     the ``opt-out`` policy the notice is shown once per version (on stderr),
     and a decision given at a prompt for an older version is asked again.
     """
-    init_args = dict(locals())
     keys = _check(app, version, policy, allowed_attributes)
     if not isinstance(prompt, bool):
         raise ValueError(f"prompt must be True or False, got {prompt!r}")
@@ -109,9 +106,6 @@ def init(
         or notice_version < 1
     ):
         raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
-    from . import extras as _extras
-
-    extras = _extras.check(capture_crashes, capture_logs, max_events_per_minute, max_events_per_run)
     from . import config, consent
 
     overrides = {
@@ -121,6 +115,11 @@ def init(
         "destinations": destinations,
         "exit_budget_ms": exit_budget_ms,
     }
+    setup = _telemetry.Setup(
+        app, version, policy, keys, overrides,
+        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
+        notice_version,
+    )  # fmt: skip
     from . import _errors
 
     cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
@@ -140,29 +139,7 @@ def init(
             app, decision.consent, False,
             f"off: cannot write {cfg.paths.consent} (set OPTEL_HOME to a writable folder)",
         )  # fmt: skip
-    if not decision.enabled:
-        null = NullTelemetry(app, version, decision)
-        null._init_args = init_args
-        return null
-    with _lock:
-        existing = _active.get(app)
-        if existing is not None and existing.enabled:
-            existing._pipeline.anonymizer.declare(keys)
-            with _errors.guard("init-extras"):
-                _extras.setup(existing, extras, new=False)
-            return existing
-        result: NullTelemetry = NullTelemetry(app, version, decision)
-        with _errors.guard("init"):
-            from .anonymize import Anonymizer
-            from .pipeline import Pipeline
-
-            pipeline = Pipeline(cfg, app, version, policy, Anonymizer(keys))
-            result = _active[app] = Telemetry(app, version, decision, pipeline)
-            result._init_args = init_args
-        with _errors.guard("init-extras"):
-            if isinstance(result, Telemetry):
-                _extras.setup(result, extras, new=True)  # caps, run clock, crash hook, logs
-        return result
+    return _telemetry.start(setup, cfg, decision)
 
 
 def hashed(value: object) -> str:
@@ -172,7 +149,7 @@ def hashed(value: object) -> str:
     salt never leaves the machine. Without consent in this process nothing
     is sent, so nothing is computed or written: the result is ``<hashed>``.
     """
-    if not any(t.enabled for t in _active.values()):
+    if not _telemetry.any_enabled():
         return "<hashed>"
     from .anonymize.hashing import hashed as _hashed
 

@@ -160,6 +160,21 @@ class Pipeline:
                 after_in_child=self._after_fork,
             )
 
+    @property
+    def closed(self) -> bool:
+        """Shut down: nothing more is recorded by this pipeline."""
+        return self._closed
+
+    @property
+    def resource_attributes(self) -> dict[str, Any]:
+        """The resource's attributes as a dict shared (never mutated) by every
+        event and log record of this pipeline, so the anonymizer scrubs it once."""
+        return self._resource_attrs
+
+    def count_drop(self, key: str, n: int) -> None:
+        """Add ``n`` to the spool's drop counter ``key`` (``optel status`` shows it)."""
+        self.spool().count_drop(key, n)
+
     # -- SDK providers --------------------------------------------------------
 
     def _attach_tracing(self) -> TracerProvider:
@@ -295,7 +310,7 @@ class Pipeline:
             if self._stop.is_set():
                 break
             with _errors.guard("worker"):
-                self._recheck_consent()
+                self.recheck_consent()
                 due = time.monotonic() >= next_send
                 if due:
                     self.collect_metrics()
@@ -311,7 +326,8 @@ class Pipeline:
                 if due:
                     next_send = time.monotonic() + interval
 
-    def _recheck_consent(self) -> None:
+    def recheck_consent(self) -> None:
+        """Read consent again now; a refusal drops what is queued in memory."""
         d = consent.decide(self.app, self.policy, p=self.cfg.paths)
         if consent.disposition(d) == consent.PURGE:
             self._queue.clear()  # withdrawn mid-run: keep nothing more
@@ -321,7 +337,7 @@ class Pipeline:
         """Spool everything recorded so far, then send until ``timeout_s``."""
         with _errors.guard("flush"):
             deadline = time.monotonic() + max(0.0, timeout_s)
-            self._recheck_consent()
+            self.recheck_consent()
             self.collect_metrics()
             self.drain()
             if self.enabled:
@@ -347,7 +363,7 @@ class Pipeline:
                 self._thread.join(max(0.0, min(remaining, 0.05)))
             remaining = budget - (time.monotonic() - start)
             if remaining > _EXIT_MARGIN_S + delivery.MIN_REQUEST_S and self.enabled:
-                self._recheck_consent()
+                self.recheck_consent()
                 if self.enabled:
                     # Sockets can outlive any timeout (a trickling server, a slow
                     # DNS answer): send from a daemon thread and wait for it only

@@ -3,9 +3,17 @@
 Without consent the tool gets a :class:`NullTelemetry`: a real class with
 the same surface whose tracer and meter are the OpenTelemetry API's no-op
 objects; it imports no SDK, starts no thread and writes no file.
+
+With consent, :func:`start` builds one :class:`Telemetry` per app and
+process: it owns its pipeline (SDK wiring, spool, destinations) and its
+run (:class:`optel.run.Run`: run clock, caps, failure memory); nothing
+else writes their fields. ``optel.init`` and ``telemetry.ask()`` both come
+here, with the same :class:`Setup`.
 """
 
 from __future__ import annotations
+
+import _thread
 
 from . import _errors
 
@@ -17,9 +25,13 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import Meter
     from opentelemetry.trace import Tracer
 
+    from .config import Config
     from .consent import Decision
     from .pipeline import Pipeline
+    from .run import Run
     from .usage import NullTracker
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 
 
 class cached_property:  # noqa: N801 - reads like functools.cached_property, minus its import
@@ -39,16 +51,74 @@ class cached_property:  # noqa: N801 - reads like functools.cached_property, min
         return value
 
 
+class Setup:
+    """What the tool asked for in ``init()``, validated: kept so that
+    ``telemetry.ask()`` can start the same telemetry after a "yes"."""
+
+    __slots__ = (
+        "app",
+        "version",
+        "policy",
+        "keys",
+        "overrides",
+        "capture_crashes",
+        "log_level",
+        "caps",
+        "notice_version",
+    )
+
+    def __init__(
+        self,
+        app: str,
+        version: str | None,
+        policy: str,
+        keys: list[str],
+        overrides: dict[str, Any],
+        capture_crashes: Any = False,
+        capture_logs: Any = False,
+        max_events_per_minute: Any = None,
+        max_events_per_run: Any = None,
+        notice_version: int = 1,
+    ):
+        """Raises ``ValueError`` for the crash, logging and rate-limit arguments."""
+        self.app, self.version, self.policy, self.keys = app, version, policy, keys
+        self.overrides = overrides
+        self.notice_version = notice_version
+        if not isinstance(capture_crashes, bool):
+            raise ValueError(f"capture_crashes must be True or False, got {capture_crashes!r}")
+        self.capture_crashes = capture_crashes
+        level: int | None
+        if capture_logs is False or capture_logs is None:
+            level = None
+        elif capture_logs is True:
+            level = _LEVELS["WARNING"]
+        elif isinstance(capture_logs, int) and 0 < capture_logs <= 50:
+            level = capture_logs
+        elif isinstance(capture_logs, str) and capture_logs.strip().upper() in _LEVELS:
+            level = _LEVELS[capture_logs.strip().upper()]
+        else:
+            raise ValueError(
+                "capture_logs must be True, False or a logging level (e.g. 'WARNING', 40),"
+                f" got {capture_logs!r}"
+            )
+        self.log_level = level
+        self.caps: tuple[int, int] | None = None
+        if max_events_per_minute is not None or max_events_per_run is not None:
+            from .ratelimit import check_caps
+
+            self.caps = check_caps(max_events_per_minute, max_events_per_run)
+
+
 class NullTelemetry:
     """Consent is off: every call is accepted and nothing is recorded."""
 
     enabled = False
-    _init_args: dict[str, Any] | None = None  # what init() was called with (for ask())
 
-    def __init__(self, app: str, version: str | None, decision: Decision):
-        self.app = app
-        self.version = version
+    def __init__(self, setup: Setup, decision: Decision):
+        self.app = setup.app
+        self.version = setup.version
         self.decision = decision
+        self._setup = setup
 
     @property
     def reason(self) -> str:
@@ -99,28 +169,25 @@ class NullTelemetry:
         """
         result: NullTelemetry = self
         with _errors.guard("ask"):
-            import optel
-
             from . import config, consent, prompt
 
-            args = dict(self._init_args or {"app": self.app, "version": self.version})
-            policy, notice_version = args.get("policy", "opt-in"), args.get("notice_version", 1)
-            p = config.paths()
-            d = consent.decide(self.app, policy, p=p)
-            if not prompt.should_ask(d, notice_version):
+            setup = self._setup
+            cfg = config.resolve(setup.overrides)
+            d = consent.decide(self.app, setup.policy, p=cfg.paths)
+            if not prompt.should_ask(d, setup.notice_version):
                 return self
             answer = prompt.ask(
-                self.app, p, notice_version, policy,
-                timeout_s,  # None: OPTEL_PROMPT_TIMEOUT_S or the default
+                self.app, cfg.paths, setup.notice_version, setup.policy,
+                timeout_s,  # None: the prompt_timeout_s setting
             )  # fmt: skip
             if answer is None:
                 return self
-            pipeline = getattr(self, "_pipeline", None)
-            if pipeline is not None:
-                pipeline._recheck_consent()  # a "no" stops this run's sending now
-            args["prompt"] = False
-            result = optel.init(**args)
+            self._consent_changed()
+            result = start(setup, cfg, consent.decide(self.app, setup.policy, p=cfg.paths))
         return result
+
+    def _consent_changed(self) -> None:
+        """The user answered: nothing runs without consent, so nothing to stop."""
 
     def shutdown(self) -> None:
         """Deliver within the exit budget (nothing to do without consent)."""
@@ -132,16 +199,38 @@ class NullTelemetry:
 class Telemetry(NullTelemetry):
     """Consent is on: spans, metrics, events and errors go through optel."""
 
-    def __init__(self, app: str, version: str | None, decision: Decision, pipeline: Pipeline):
-        super().__init__(app, version, decision)
+    def __init__(self, setup: Setup, decision: Decision, pipeline: Pipeline):
+        super().__init__(setup, decision)
         self._pipeline = pipeline
         from .ratelimit import RateLimiter
+        from .run import Run
 
-        self._limiter = RateLimiter()  # init() sets the tool's caps
+        limiter = RateLimiter(*setup.caps) if setup.caps is not None else RateLimiter()
+        self.run: Run = Run(self.app, self.version, pipeline, self.meter, limiter)
+        """This run's state: counts, failures, caps (read-only for the tool)."""
+        import atexit
+
+        # registered after the pipeline's own exit hook, so it runs first (LIFO)
+        atexit.register(self.run.end)
+
+    def configure(self, setup: Setup) -> None:
+        """Apply a (later) ``init()`` of the same app: declared keys, crash
+        capture and log capture are added; caps stay those of the first."""
+        self._pipeline.anonymizer.declare(setup.keys)
+        if setup.capture_crashes:
+            from . import crash
+
+            crash.install(self.run.crash)
+        if setup.log_level is not None and self.run.log_capture is None:
+            from . import logbridge
+
+            handler = self.log_handler(setup.log_level)
+            self.run.log_capture = handler
+            logbridge.capture(handler)  # the host's own logging set-up stays as it was
 
     @property
     def enabled(self) -> bool:  # type: ignore[override]
-        return self._pipeline.enabled and not self._pipeline._closed
+        return self._pipeline.enabled and not self._pipeline.closed
 
     @cached_property
     def tracer(self) -> Tracer:
@@ -153,57 +242,75 @@ class Telemetry(NullTelemetry):
 
     def event(self, name: str, **attributes: Any) -> None:
         with _errors.guard("event"):
-            if not self._limiter.allow():
-                return  # over the tool's cap: counted, shown by 'optel status'
-            self._pipeline.anonymizer.declare(attributes)  # keys passed here count as declared
-            self._emit(str(name), attributes)
-
-    def _emit(self, name: str, attributes: dict[str, Any], **fields: Any) -> None:
-        """Queue one event record (no rate limit, no key declaration)."""
-        from . import records
-
-        rec = records.event(name, attributes, self._pipeline._resource_attrs)
-        rec.update(fields)
-        self._pipeline.offer_record(rec)
-
-    def _offer_limited(self, rec: dict[str, Any]) -> None:
-        if self._limiter.allow():
-            self._pipeline.offer_record(rec)
+            self.run.event(str(name), attributes)
 
     def error(self, exc: BaseException) -> None:
         with _errors.guard("error"):
-            from . import crash
-
             # built now, while the traceback exists; it reads no locals.
             # A repeat of a failure already reported in this run is only counted.
-            noted = crash.note(self, exc)
-            if noted is not None and self._limiter.allow():
-                self._emit("exception", noted[0], report=noted[1])
+            self.run.error(exc)
 
     def log_handler(self, level: int = 30) -> logging.Handler:
         """A ``logging.Handler`` sending records at ``level`` and above through optel."""
         from .logbridge import Handler
 
-        return Handler(self._offer_limited, self._pipeline._resource_attrs, level)
+        return Handler(self.run.offer_limited, self._pipeline.resource_attributes, level)
 
     def track(self, name: str, params: Iterable[str] = (), **attributes: Any) -> NullTracker:
         """Decorator and context manager: one usage event per call with its duration,
         success or failure and the declared ``params`` (see :mod:`optel.usage`)."""
         from .usage import Tracker
 
-        return Tracker(self, name, params, attributes)
+        return Tracker(self.run, name, params, attributes)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""
         return self._pipeline.flush(timeout_s)
 
+    def _consent_changed(self) -> None:
+        self._pipeline.recheck_consent()  # a "no" stops this run's sending now
+
     def shutdown(self) -> None:
         """Spool everything, deliver within the exit budget; also runs at exit."""
         with _errors.guard("shutdown"):
-            from .usage import end_run
-
-            end_run(self)  # run_end, repeated failures, rate-limit drops
+            self.run.end()  # run_end, repeated failures, rate-limit drops
             self._pipeline.shutdown()  # a host's own provider is the host's to shut down
 
     def __repr__(self) -> str:
         return f"<optel telemetry {self.app!r} on>"
+
+
+_lock = _thread.allocate_lock()
+active: dict[str, Telemetry] = {}
+"""The enabled telemetry of each app in this process (one pipeline per app)."""
+
+
+def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
+    """The telemetry for ``setup`` under ``decision``: a null one when sending is
+    off; otherwise the app's one :class:`Telemetry` (created now, or the
+    existing one with ``setup`` applied). Never raises (internal errors give
+    a null telemetry)."""
+    if not decision.enabled:
+        return NullTelemetry(setup, decision)
+    with _lock:
+        existing = active.get(setup.app)
+        if existing is not None and existing.enabled:
+            with _errors.guard("init-configure"):
+                existing.configure(setup)
+            return existing
+        result: NullTelemetry = NullTelemetry(setup, decision)
+        with _errors.guard("init"):
+            from .anonymize import Anonymizer
+            from .pipeline import Pipeline
+
+            pipeline = Pipeline(cfg, setup.app, setup.version, setup.policy, Anonymizer(setup.keys))
+            result = active[setup.app] = Telemetry(setup, decision, pipeline)
+        if isinstance(result, Telemetry):
+            with _errors.guard("init-configure"):
+                result.configure(setup)  # crash hook, log capture
+        return result
+
+
+def any_enabled() -> bool:
+    """Is telemetry on for any app in this process?"""
+    return any(t.enabled for t in active.values())

@@ -20,27 +20,40 @@ Durations also go to the histogram ``optel.command.duration`` (ms), which
 is not rate limited, so performance figures stay exact when events are
 capped.
 
-A run is one process. The first ``track()`` records ``run_start`` (a tool
-that only sends its own events gets no extra records): it carries the
-anonymous system facts (:mod:`optel.system`) and
-how many times this tool has run on this machine, as a bucket (``first``,
-``<=10``, ``<=100``, ``<=1000``, ``>1000``), never the exact count;
-``run_end`` carries the run's duration, outcome and failure and drop
-counts. The count lives in ``usage.json`` in the config folder.
+The tracker hands each call to the run (:class:`optel.run.Run`), which
+owns the counting, the caps and the records. A run is one process. The
+first ``track()`` records ``run_start`` (a tool that only sends its own
+events gets no extra records): it carries the anonymous system facts
+(:mod:`optel.system`) and how many times this tool has run on this
+machine, as a bucket (``first``, ``<=10``, ``<=100``, ``<=1000``,
+``>1000``), never the exact count; ``run_end`` carries the run's duration,
+outcome and failure and drop counts. The count lives in ``usage.json``
+(``Paths.usage``).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence, TypeVar
 
 from . import _errors, _fs
 
 if TYPE_CHECKING:
     from .config import Paths
-    from .telemetry import Telemetry
+
+
+class RunLike(Protocol):
+    """What a tracker needs of the run it reports to (:class:`optel.run.Run`)."""
+
+    def declare(self, keys: Iterable[str]) -> None: ...
+
+    def start(self) -> None: ...
+
+    def command_done(
+        self, name: str, ms: float, exc: BaseException | None, attributes: dict[str, Any]
+    ) -> None: ...
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,7 +146,8 @@ def _values(spec: Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     return out
 
 
-def _type_name(exc: BaseException) -> str:
+def type_name(exc: BaseException) -> str:
+    """The exception's class as a tool author reads it (``module.Class``)."""
     cls = type(exc)
     module = cls.__module__
     return (
@@ -169,7 +183,7 @@ class NullTracker:
 
 
 class Tracker(NullTracker):
-    """``track`` with consent: times each call and records one usage event.
+    """``track`` with consent: times each call and hands it to the run.
 
     As a context manager one instance may be entered by one thread at a
     time; ``with telemetry.track(...)`` makes a new one each time anyway.
@@ -177,19 +191,17 @@ class Tracker(NullTracker):
 
     def __init__(
         self,
-        telemetry: Telemetry,
+        run: RunLike,
         name: str,
         params: Iterable[str] = (),
         attributes: dict[str, Any] | None = None,
     ):
         super().__init__(name, params, attributes)
-        self._t = telemetry
+        self._run = run
         self._starts: list[float] = []
         if self.params or self.attributes:
-            telemetry._pipeline.anonymizer.declare([*self.params, *self.attributes])
-        if not state(telemetry).run_started:
-            with _errors.guard("run_start"):
-                start_run(telemetry)
+            run.declare([*self.params, *self.attributes])
+        run.start()
 
     def __call__(self, fn: F) -> F:
         import inspect
@@ -237,7 +249,7 @@ class Tracker(NullTracker):
     def set(self, **attributes: Any) -> None:
         """Add attributes to the call being tracked (they count as declared)."""
         with _errors.guard("track.set"):
-            self._t._pipeline.anonymizer.declare(attributes)
+            self._run.declare(attributes)
             self.attributes.update(attributes)
 
     def _done(
@@ -250,104 +262,7 @@ class Tracker(NullTracker):
     ) -> None:
         ms = (time.perf_counter() - t0) * 1000
         with _errors.guard("track"):
-            t = self._t
-            ok = exc is None
-            state(t).duration.record(ms, {"optel.command": self.name, "optel.success": ok})
-            if isinstance(exc, Exception):
-                t.error(exc)
-            if not t._limiter.allow():
-                return
             attrs = dict(self.attributes)
             if spec:
                 attrs.update(_values(spec, args, kwargs))
-            attrs["optel.duration_ms"] = round(ms, 3)
-            attrs["optel.success"] = ok
-            if exc is not None:
-                attrs["optel.error.type"] = _type_name(exc)
-            t._emit(self.name, attrs)
-
-
-# -- runs -------------------------------------------------------------------------
-
-
-class RunState:
-    """What one run of one tool keeps in memory."""
-
-    def __init__(self, telemetry: Telemetry):
-        self.started = time.monotonic()
-        self.run_started = False
-        self.ended = False
-        self.crashed = False
-        self.lock = threading.Lock()
-        self._duration: Any = None
-        self._t = telemetry
-
-    @property
-    def duration(self) -> Any:
-        if self._duration is None:
-            with self.lock:  # one instrument per tool (the SDK warns on duplicates)
-                if self._duration is None:
-                    self._duration = self._t.meter.create_histogram(
-                        "optel.command.duration",
-                        unit="ms",
-                        description="duration of tracked commands",
-                    )
-        return self._duration
-
-
-def state(telemetry: Telemetry) -> RunState:
-    st = telemetry.__dict__.get("_run_state")
-    if st is None:
-        st = telemetry.__dict__.setdefault("_run_state", RunState(telemetry))
-    return st  # type: ignore[no-any-return]
-
-
-def start_run(telemetry: Telemetry) -> None:
-    """Once per run: count it and record ``run_start`` with the system facts.
-
-    Called by the first ``track()``: a tool that tracks its commands gets
-    runs too; a tool that only sends its own events gets nothing extra.
-    """
-    from . import system
-
-    st = state(telemetry)
-    with st.lock:
-        if st.run_started:
-            return
-        st.run_started = True
-    runs = count_run(telemetry._pipeline.cfg.paths, telemetry.app)
-    attrs = system.facts(telemetry.version)
-    attrs["optel.runs"] = bucket(runs)
-    telemetry._emit("run_start", attrs)
-
-
-def end_run(telemetry: Telemetry) -> None:
-    """At the end of the run, once: repeated failures, ``run_end`` (when the run
-    started) and the rate-limit drops into the spool's stats."""
-    from . import crash, ratelimit
-
-    st = state(telemetry)
-    with st.lock:
-        if st.ended:
-            return
-        st.ended = True
-    with _errors.guard("run_end"):
-        if telemetry._pipeline._closed:
-            return
-        failures = crash.failure_counts(telemetry)
-        for rec in crash.repeated_failures(telemetry):
-            telemetry._emit("exception_repeated", rec)
-        if st.run_started:
-            telemetry._emit(
-                "run_end",
-                {
-                    "optel.run.duration_s": round(time.monotonic() - st.started, 1),
-                    "optel.run.outcome": "crash" if st.crashed else "ok",
-                    "optel.failures": sum(failures.values()),
-                    "optel.failures.distinct": len(failures),
-                    "optel.rate_limited": telemetry._limiter.dropped,
-                },
-            )
-        dropped = telemetry._limiter.take_dropped()
-        if dropped:
-            telemetry._pipeline.spool().count_drop(ratelimit.STAT_PREFIX + telemetry.app, dropped)
+            self._run.command_done(self.name, ms, exc, attrs)

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import consent, crash
+from optel import consent, crash, run
 from optel.config import paths
 
 
@@ -56,7 +56,7 @@ def test_identical_failures_are_reported_once_and_counted(home: Path) -> None:
     assert first["attributes"]["exception.type"] == "FileNotFoundError"
     assert "alice" not in json.dumps(first)
     assert first["report"]["type"] == "FileNotFoundError"  # the structured report rides along
-    assert crash.failure_counts(t) == {
+    assert t.run.failure_counts() == {
         first["attributes"]["optel.failure.id"]: 5,
         reports[1]["attributes"]["optel.failure.id"]: 1,
     }
@@ -89,14 +89,14 @@ def test_failure_is_a_span_event_on_the_current_span(home: Path) -> None:
 
 
 def test_distinct_failures_memory_is_bounded(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(crash, "MAX_DISTINCT", 3)
+    monkeypatch.setattr(run, "MAX_DISTINCT", 3)
     t = _granted()
     for i in range(6):
         try:
             raise type(f"Error{i}", (ValueError,), {})("x")  # six distinct types
         except ValueError as exc:
             t.error(exc)
-    assert len(crash.failure_counts(t)) == 3
+    assert len(t.run.failure_counts()) == 3
     assert len([r for r in _records(t) if r.get("name") == "exception"]) == 6
 
 
@@ -161,4 +161,4 @@ def test_one_exception_reported_on_its_way_up_counts_once(home: Path) -> None:
         t.error(exc)  # ... and the caller again, with one more frame
     reports = [r for r in _records(t) if r.get("name") == "exception"]
     assert len(reports) == 1
-    assert sum(crash.failure_counts(t).values()) == 1
+    assert sum(t.run.failure_counts().values()) == 1

@@ -67,7 +67,7 @@ def test_log_records_are_rate_limited(home: Path) -> None:
     for i in range(10):
         logging.getLogger("loop").warning("warning %d", i)
     assert len(_logs(t)) == 3
-    assert t._limiter.dropped == 7
+    assert t.run.limiter.dropped == 7
 
 
 def test_optel_own_messages_never_loop_back(home: Path) -> None:
