@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from . import env
+from . import config, env
 
 NAME = "optel"
 _MAP = {
@@ -54,13 +54,6 @@ def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
     return found or ["none"]
 
 
-def declared_keys(environ: Mapping[str, str]) -> list[str]:
-    """The keys ``OPTEL_ALLOWED_ATTRIBUTES`` declares (comma list)."""
-    return [
-        k.strip() for k in environ.get(env.OPTEL_ALLOWED_ATTRIBUTES, "").split(",") if k.strip()
-    ]
-
-
 def configure(environ: Mapping[str, str] | None = None) -> Any:
     """Set optel up from the environment; returns the telemetry object or ``None``."""
     from . import _errors, init
@@ -72,7 +65,7 @@ def configure(environ: Mapping[str, str] | None = None) -> Any:
     if not app:
         _errors.warn_once("autoconf-app", "set OTEL_SERVICE_NAME (or OPTEL_APP) to name the tool")
         return None
-    allowed = declared_keys(environ)
+    allowed = config.declared_keys(environ)
     policy = environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
     dests = destinations_from_env(environ)
     try:

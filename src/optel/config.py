@@ -116,6 +116,13 @@ def paths(environ: Mapping[str, str] | None = None) -> Paths:
     )
 
 
+def declared_keys(environ: Mapping[str, str]) -> list[str]:
+    """The attribute keys ``OPTEL_ALLOWED_ATTRIBUTES`` declares (comma list), for
+    programs that do not call ``init`` themselves (the drop-in, the GA4 exporter)."""
+    raw = environ.get(env.OPTEL_ALLOWED_ATTRIBUTES, "")
+    return [k.strip() for k in raw.split(",") if k.strip()]
+
+
 # -- value parsers -------------------------------------------------------------
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _errors, autoconf, config, consent, env, records
+from .. import _errors, config, consent, env, records
 from ..anonymize import Anonymizer
 from ..identity import session_id
 from ..spool import Row
@@ -34,7 +34,7 @@ class _GA4Core:
 
         self.cfg = config.resolve()
         self.dest = Destination(self.cfg)
-        self.anonymizer = Anonymizer(autoconf.declared_keys(os.environ))
+        self.anonymizer = Anonymizer(config.declared_keys(os.environ))
         self.policy = os.environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
         self.timeout_s = timeout_s
 
