@@ -120,25 +120,8 @@ def init(
         capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
         notice_version,
     )  # fmt: skip
-    from . import _errors
-
     cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
-    decision = consent.decide(app, policy, p=cfg.paths)
-    if prompt:
-        with _errors.guard("prompt"):
-            from . import prompt as _prompt
-
-            if _prompt.should_ask(decision, notice_version) and _prompt.ask(
-                app, cfg.paths, notice_version, policy
-            ):
-                decision = consent.decide(app, policy, p=cfg.paths)  # a grant counts now
-    if consent.notice_due(decision, policy, notice_version) and not consent.show_notice(
-        app, notice_version, cfg.paths
-    ):
-        decision = consent.Decision(
-            app, decision.consent, False,
-            f"off: cannot write {cfg.paths.consent} (set OPTEL_HOME to a writable folder)",
-        )  # fmt: skip
+    decision = consent.settle(app, policy, notice_version, prompt, cfg.paths)
     return _telemetry.start(setup, cfg, decision)
 
 

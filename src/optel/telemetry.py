@@ -169,14 +169,14 @@ class NullTelemetry:
         """
         result: NullTelemetry = self
         with _errors.guard("ask"):
-            from . import config, consent, prompt
+            from . import config, consent
 
             setup = self._setup
             cfg = config.resolve(setup.overrides)
             d = consent.decide(self.app, setup.policy, p=cfg.paths)
-            if not prompt.should_ask(d, setup.notice_version):
+            if not consent.should_ask(d, setup.notice_version):
                 return self
-            answer = prompt.ask(
+            answer = consent.ask(
                 self.app, cfg.paths, setup.notice_version, setup.policy,
                 timeout_s,  # None: the prompt_timeout_s setting
             )  # fmt: skip

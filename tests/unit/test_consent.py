@@ -1,5 +1,6 @@
-"""The consent rule (optel.consent): switches, scopes, policies, the record,
-its cache, migration, the opt-out notice and failing closed."""
+"""The consent package (optel.consent): the rule's switches, scopes and
+policies, the record, its cache and migration, the opt-out notice, the prompt
+and failing closed."""
 
 from __future__ import annotations
 
@@ -332,10 +333,8 @@ class FakeErr:
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make this process look like the terminal's foreground job."""
-    from optel import prompt
-
     monkeypatch.setattr(os, "tcgetpgrp", lambda fd: os.getpgrp(), raising=False)
-    monkeypatch.delenv(prompt.PARENT_ENV, raising=False)
+    monkeypatch.delenv(consent.PARENT_ENV, raising=False)
 
     def make(typed: str | None) -> tuple[FakeTerminal, FakeErr]:
         stdin = FakeTerminal(typed)
@@ -352,11 +351,9 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_prompt_records_a_clear_answer_only(
     home: Path, terminal: Any, typed: str, expected: str | None
 ) -> None:
-    from optel import prompt
-
     stdin, err = terminal(typed)
     try:
-        assert prompt.ask("mytool", paths(), 1, timeout_s=2) == expected
+        assert consent.ask("mytool", paths(), 1, timeout_s=2) == expected
     finally:
         stdin.close()
     d = consent.decide("mytool")
@@ -369,12 +366,10 @@ def test_prompt_records_a_clear_answer_only(
 def test_prompt_times_out_without_an_answer(home: Path, terminal: Any) -> None:
     import time
 
-    from optel import prompt
-
     stdin, err = terminal(None)
     start = time.monotonic()
     try:
-        assert prompt.ask("mytool", paths(), 1, timeout_s=0.3) is None
+        assert consent.ask("mytool", paths(), 1, timeout_s=0.3) is None
     finally:
         stdin.close()
     assert 0.25 < time.monotonic() - start < 2
@@ -416,16 +411,14 @@ def test_no_prompt_in_ci_notebooks_or_children(
     import sys
     import types
 
-    from optel import prompt
-
     for k, v in environ.items():
         monkeypatch.setenv(k, v)
     for m in modules:
         monkeypatch.setitem(sys.modules, m, types.ModuleType(m))
     stdin, err = terminal("y\n")
     try:
-        assert prompt.why_not() is not None
-        assert prompt.ask("mytool", paths(), 1, timeout_s=2) is None
+        assert consent.why_not() is not None
+        assert consent.ask("mytool", paths(), 1, timeout_s=2) is None
     finally:
         stdin.close()
     assert err.text == "" and not home.exists()
@@ -438,6 +431,33 @@ def test_no_prompt_without_a_terminal(home: Path) -> None:
     t = optel.init(app="mytool", prompt=True)  # pytest's stdin is not a terminal
     assert not t.enabled and time.monotonic() - start < 1
     assert not home.exists()
+
+
+def test_deciding_loads_only_the_rule_and_the_store(home: Path) -> None:
+    """The prompt, the notice and the effect on disk load on first use: an
+    ``init`` that only decides costs no more imports than it must."""
+    from tests.conftest import run_python
+
+    code = """
+        import json, sys
+        import optel
+        t = optel.init(app="mytool")
+        before = sorted(m for m in sys.modules if m.startswith("optel.consent"))
+        from optel import consent
+        assert consent.take_effect and consent.show_notice and consent.ask  # still public
+        after = sorted(m for m in sys.modules if m.startswith("optel.consent"))
+        print(json.dumps([t.enabled, before, after]))
+        """
+    r = run_python(code, home)
+    assert r.returncode == 0, r.stderr
+    enabled, before, after = json.loads(r.stdout)
+    assert not enabled
+    assert before == ["optel.consent", "optel.consent.rule", "optel.consent.store"]
+    assert set(after) - set(before) == {
+        "optel.consent.effect",
+        "optel.consent.notice",
+        "optel.consent.prompt",
+    }
 
 
 @pytest.mark.parametrize("command", ["opt-in", "opt-out"])

@@ -8,15 +8,13 @@ A tool may ask for consent (``optel.init(prompt=True)`` or
 - not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
   in a child process (``multiprocessing`` workers, or a process started by
   a process that already initialised optel: ``OPTEL_PARENT_PID``);
-- with a timeout (default 10 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of input or an unclear
-  answer is no decision, so the policy applies (``opt-in``: off).
+- with a timeout (default 10 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of
+  input or an unclear answer is no decision, so the policy applies
+  (``opt-in``: off).
 
 It never blocks a non-interactive run: every check above is made before
 anything is read, and reading waits on ``select`` with the timeout, so no
 thread is left behind holding the host's stdin.
-
-The opt-out policy's one-time notice lives in :mod:`optel.consent`
-(``notice_due`` / ``show_notice``).
 """
 
 from __future__ import annotations
@@ -24,20 +22,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Mapping, TextIO
 
-from . import _errors, consent, env, system
-from .config import Paths
+from .. import _errors, env
+from ..config import Paths
+from .effect import take_effect
+from .rule import UNSET, Decision, kill_switch
+from .store import DENIED, GRANTED, record
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Mapping, TextIO
+
+PARENT_ENV = env.OPTEL_PARENT_PID
 
 
 def default_timeout(environ: Mapping[str, str] | None = None) -> float:
     """The prompt's timeout: the ``prompt_timeout_s`` setting (``OPTEL_PROMPT_TIMEOUT_S``)."""
-    from .config import resolve
+    from ..config import resolve
 
     return float(resolve(environ=environ)["prompt_timeout_s"])
-
-
-PARENT_ENV = env.OPTEL_PARENT_PID
 
 
 def _collected(app: str) -> str:
@@ -84,6 +87,8 @@ def why_not(
     stderr: TextIO | None = None,
 ) -> str | None:
     """Why optel must not ask now, or ``None`` when it may."""
+    from .. import system  # only when asking: it imports platform and threading
+
     environ = os.environ if environ is None else environ
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
@@ -138,9 +143,9 @@ def parse_answer(text: str | None) -> str | None:
         return None
     word = text.strip().lower()
     if word in ("y", "yes"):
-        return consent.GRANTED
+        return GRANTED
     if word in ("n", "no"):
-        return consent.DENIED
+        return DENIED
     return None  # Enter or anything unclear: no decision, the policy applies
 
 
@@ -157,8 +162,9 @@ def ask(
     (``granted`` or ``denied``).
 
     Returns ``None`` without asking when :func:`why_not` says no, and when
-    no clear answer came within ``timeout_s``. A "no" also deletes what waits
-    in the spool for ``app`` and the client id, like ``optel opt-out``.
+    no clear answer came within ``timeout_s``. The answer takes effect like
+    ``optel opt-in/opt-out`` (:func:`.effect.take_effect`): a "no" deletes
+    what waits in the spool for ``app`` and the client id.
     """
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
@@ -174,8 +180,8 @@ def ask(
         stderr.flush()
         return None
     try:
-        consent.record(answer, app, "prompt", p, notice_version)
-        consent.take_effect(answer, app, p)  # as 'optel opt-in/opt-out' do
+        record(answer, app, "prompt", p, notice_version)
+        take_effect(answer, app, p)
     except OSError as exc:
         _errors.warn_once(
             "consent-write",
@@ -185,22 +191,18 @@ def ask(
     return answer
 
 
-def _broken(d: consent.Decision) -> bool:
-    return bool(getattr(d, "problem", "") or getattr(d, "broken", False))
-
-
-def should_ask(d: consent.Decision, notice_version: int) -> bool:
+def should_ask(d: Decision, notice_version: int) -> bool:
     """No decision yet, or a grant made at a prompt for an older notice of this tool.
 
     A refusal is never asked again (that would be nagging); a broken record
     or a kill switch means asking could not turn anything on.
     """
-    if _broken(d) or consent.kill_switch(os.environ):
+    if d.broken or kill_switch(os.environ):
         return False
-    if d.consent == consent.UNSET:
+    if d.consent == UNSET:
         return True
     return (
-        d.consent == consent.GRANTED
+        d.consent == GRANTED
         and d.source == "prompt"
         and d.notice_version is not None
         and d.notice_version < notice_version

@@ -1,0 +1,200 @@
+"""The consent rule: may anything leave this machine for ``app`` now?
+
+:func:`decide` answers in the order written in :mod:`optel.consent`; it
+reads the record (:mod:`.store`) and the environment, and writes nothing.
+:func:`disposition` says what a decision means for records already waiting,
+:func:`notice_due` whether the opt-out notice must be shown first.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import _errors, env
+from ..config import TRUE_WORDS, Paths, paths
+from .store import DENIED, GRANTED, ConsentFileError, cached_records
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+POLICIES = ("opt-in", "opt-out")
+UNSET = "unset"
+SEND, HOLD, PURGE = "send", "hold", "purge"
+
+_FIELDS = (
+    "app",
+    "consent",
+    "enabled",
+    "reason",
+    "scope",
+    "source",
+    "notice_version",
+    "time",
+    "problem",
+)
+
+
+class Decision:
+    """Whether sending is on for one app, and the one reason why (immutable).
+
+    - ``consent``: ``granted``, ``denied`` or ``unset``;
+    - ``scope``: ``app``, ``global``, or ``""`` when no decision applies;
+    - ``source``: where the applying record came from (cli, prompt, api, notice);
+    - ``notice_version``: the notice version recorded with it (or the notice shown);
+    - ``time``: when the applying record was written (unix seconds);
+    - ``problem``: why the consent record cannot be used (``""`` when it can);
+      ``broken`` is ``bool(problem)``.
+    """
+
+    __slots__ = _FIELDS
+    app: str
+    consent: str
+    enabled: bool
+    reason: str
+    scope: str
+    source: str
+    notice_version: int | None
+    time: int | None
+    problem: str
+
+    def __init__(
+        self,
+        app: str,
+        consent: str,
+        enabled: bool,
+        reason: str,
+        scope: str = "",
+        source: str = "",
+        notice_version: int | None = None,
+        time: int | None = None,
+        problem: str = "",
+    ):
+        values = (app, consent, enabled, reason, scope, source, notice_version, time, problem)
+        for name, value in zip(_FIELDS, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Decision is immutable")
+
+    @property
+    def broken(self) -> bool:
+        """The consent record could not be read or parsed (sending is off)."""
+        return bool(self.problem)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Decision) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Decision(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELDS) + ")"
+
+
+def _true(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in TRUE_WORDS
+
+
+def kill_switch(environ: Mapping[str, str]) -> str | None:
+    """The reason sending is switched off by the environment, or ``None``."""
+    for name in (env.OPTEL_DISABLED, env.DO_NOT_TRACK):
+        if _true(environ.get(name)):
+            return f"{name} is set"
+    if environ.get(env.OTEL_SDK_DISABLED, "").strip().lower() == "true":
+        return "OTEL_SDK_DISABLED is true"
+    if not _true(environ.get(env.OPTEL_ALLOW_CI)):
+        ci = env.ci_variable(environ)
+        if ci:
+            return f"a CI run ({ci} is set; OPTEL_ALLOW_CI=1 allows it)"
+    return None
+
+
+def decide(
+    app: str,
+    policy: str = "opt-in",
+    environ: Mapping[str, str] | None = None,
+    p: Paths | None = None,
+) -> Decision:
+    """Decide for ``app`` under ``policy``. Never raises for state on disk."""
+    environ = os.environ if environ is None else environ
+    switch = kill_switch(environ)
+    p = p or paths(environ)
+    try:
+        records = cached_records(p)
+    except ConsentFileError as exc:
+        if switch:
+            return Decision(app, UNSET, False, f"off: {switch}", problem=str(exc))
+        _errors.warn_once(
+            "consent-file",
+            f"telemetry is off: {exc}; run 'optel opt-in' or 'optel opt-out' to record"
+            " a new decision (the broken file is kept aside)",
+        )
+        return Decision(
+            app,
+            UNSET,
+            False,
+            f"off: the consent record {exc}; run 'optel opt-in' or 'optel opt-out' to"
+            " record a new decision (the broken file is kept aside)",
+            problem=str(exc),
+        )
+    scope, entry = "", None
+    if app and records["apps"].get(app):
+        scope, entry = "app", records["apps"][app]
+    elif records["global"]:
+        scope, entry = "global", records["global"]
+    consent = entry["decision"] if entry else UNSET
+    extra: dict[str, Any] = {}
+    if entry:
+        extra = {"source": entry["source"], "notice_version": entry["notice_version"],
+                 "time": entry["time"]}  # fmt: skip
+    elif app in records["notices"]:
+        seen = records["notices"][app]
+        extra = {"source": "notice", "notice_version": seen["notice_version"], "time": seen["time"]}
+    if switch:
+        return Decision(app, consent, False, f"off: {switch}", scope, **extra)
+    where = f"for {app}" if scope == "app" else "for every optel tool"
+    if consent == GRANTED:
+        return Decision(app, consent, True, f"on: consent granted {where}", scope, **extra)
+    if consent == DENIED:
+        return Decision(app, consent, False, f"off: consent denied {where}", scope, **extra)
+    if policy == "opt-out":
+        return Decision(
+            app, consent, True, "on: opt-out policy and no decision recorded"
+            " ('optel opt-out' turns it off)", **extra,
+        )  # fmt: skip
+    return Decision(app, consent, False, "off: no decision recorded (run 'optel opt-in')", **extra)
+
+
+def disposition(d: Decision) -> str:
+    """What ``d`` means for records recorded under it, wherever they wait:
+    ``send`` them, ``purge`` them (consent denied: keep nothing), or ``hold``
+    them (a kill switch, or no decision yet: they may go later). The one place
+    the rule "denied means purge, otherwise hold" is written."""
+    if d.enabled:
+        return SEND
+    return PURGE if d.consent == DENIED else HOLD
+
+
+def notice_due(d: Decision, policy: str, notice_version: int = 1) -> bool:
+    """Must the opt-out notice be shown before anything is sent under ``d``?"""
+    return (
+        policy == "opt-out"
+        and d.enabled
+        and d.consent == UNSET
+        and (d.notice_version or 0) < notice_version
+    )
+
+
+def notice_unrecorded(d: Decision, p: Paths) -> Decision:
+    """``d`` when its due notice could not be recorded: off (fail closed), since
+    a notice that cannot be remembered would be shown on every run."""
+    return Decision(
+        d.app,
+        d.consent,
+        False,
+        f"off: cannot write {p.consent} (set OPTEL_HOME to a writable folder)",
+    )
