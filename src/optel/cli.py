@@ -39,14 +39,6 @@ def _spool(cfg: config.Config, create: bool = False) -> Any:
 # -- commands ------------------------------------------------------------------
 
 
-def _problem(d: consent.Decision) -> str | None:
-    """What is wrong with the consent record, when it cannot be used."""
-    problem = getattr(d, "problem", "")
-    if not problem and getattr(d, "broken", False):
-        problem = d.reason.removeprefix("off: ")
-    return problem or None
-
-
 def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
     """The facts ``optel status`` prints (also used by the demo and tests)."""
     cfg = config.resolve()
@@ -71,7 +63,7 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
         "source": d.source or None,  # how the applying decision was recorded
         "notice_version": d.notice_version,
         # a record optel cannot use (telemetry is off until a new decision)
-        "problem": _problem(d),
+        "problem": d.problem or None,
         "kept_aside": cfg.paths.kept_aside(),
         "destinations": list(cfg.destinations()),
         "pending": pending,
