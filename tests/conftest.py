@@ -5,6 +5,9 @@
 - ``OPTEL_HOME`` points at a fresh temporary folder;
 - internal errors are re-raised (production swallows them);
 - the OpenTelemetry global providers and optel's per-process state are reset.
+
+Consent for a test: :func:`grant` records it in a state folder, the
+``granted`` fixture records it for ``mytool`` and returns its enabled telemetry.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
+import optel
 from optel import _errors, env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +56,6 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv(env.OPTEL_HOME, str(home))
     monkeypatch.setattr(_errors, "RAISE", True)
     monkeypatch.setattr(_errors, "_warned", set())
-    import optel
-
     active = dict(optel._active)
     optel._active.clear()
     _reset_otel_globals()
@@ -69,6 +71,32 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 def home(clean_env: Path) -> Path:
     """This test's OPTEL_HOME (not created until optel writes something)."""
     return clean_env
+
+
+def grant(home: Path, app: str | None = None) -> None:
+    """Record consent in ``home`` for ``app`` or, without one, for every tool."""
+    from optel import consent
+    from optel.config import Paths
+
+    consent.record(consent.GRANTED, app, p=Paths(str(home), str(home)))
+
+
+Granted = Callable[..., optel.Telemetry]
+
+
+@pytest.fixture
+def granted(home: Path) -> Granted:
+    """``granted(**init_args)``: consent recorded for ``mytool``, then its
+    ``optel.init(app="mytool", version="1.0", ...)``, checked to be enabled."""
+
+    def init(**kwargs: Any) -> optel.Telemetry:
+        grant(home, "mytool")
+        kwargs = {"app": "mytool", "version": "1.0", **kwargs}
+        t = optel.init(**kwargs)
+        assert isinstance(t, optel.Telemetry), t.reason
+        return t
+
+    return init
 
 
 def run_python(

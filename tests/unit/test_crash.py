@@ -11,8 +11,8 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import consent, crash, run
-from optel.config import paths
+from optel import crash, run
+from tests.conftest import Granted
 
 
 @pytest.fixture(autouse=True)
@@ -21,13 +21,6 @@ def _restore_hooks() -> Iterator[None]:
     yield
     crash.uninstall()
     sys.excepthook, threading.excepthook = before
-
-
-def _granted(**kwargs: Any) -> optel.Telemetry:
-    consent.record(consent.GRANTED, "mytool", p=paths())
-    t = optel.init(app="mytool", version="1.0", **kwargs)
-    assert isinstance(t, optel.Telemetry)
-    return t
 
 
 def _records(t: optel.Telemetry) -> list[dict[str, Any]]:
@@ -39,8 +32,8 @@ def _fail(path: str) -> None:
     raise FileNotFoundError(f"no such file: {path}")
 
 
-def test_identical_failures_are_reported_once_and_counted(home: Path) -> None:
-    t = _granted()
+def test_identical_failures_are_reported_once_and_counted(granted: Granted) -> None:
+    t = granted()
     for i in range(5):
         try:
             _fail(f"/home/alice/model{i}.onnx")  # messages differ, frames do not
@@ -74,8 +67,8 @@ def test_identical_failures_are_reported_once_and_counted(home: Path) -> None:
     assert sum(p["value"] for m in counter for p in m["points"]) == 6
 
 
-def test_failure_is_a_span_event_on_the_current_span(home: Path) -> None:
-    t = _granted()
+def test_failure_is_a_span_event_on_the_current_span(granted: Granted) -> None:
+    t = granted()
     with t.tracer.start_as_current_span("convert"):
         try:
             _fail("/home/alice/x")
@@ -88,9 +81,11 @@ def test_failure_is_a_span_event_on_the_current_span(home: Path) -> None:
     assert "<home>" in event["attributes"]["exception.message"]
 
 
-def test_distinct_failures_memory_is_bounded(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_distinct_failures_memory_is_bounded(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(run, "MAX_DISTINCT", 3)
-    t = _granted()
+    t = granted()
     for i in range(6):
         try:
             raise type(f"Error{i}", (ValueError,), {})("x")  # six distinct types
@@ -100,11 +95,11 @@ def test_distinct_failures_memory_is_bounded(home: Path, monkeypatch: pytest.Mon
     assert len([r for r in _records(t) if r.get("name") == "exception"]) == 6
 
 
-def test_hooks_chain_to_the_previous_ones(home: Path) -> None:
+def test_hooks_chain_to_the_previous_ones(granted: Granted) -> None:
     seen: list[str] = []
     sys.excepthook = lambda *a: seen.append("sys")
     threading.excepthook = lambda args: seen.append("thread")
-    t = _granted(capture_crashes=True)
+    t = granted(capture_crashes=True)
     assert crash.installed()
     try:
         _fail("/home/alice/crash.onnx")
@@ -123,18 +118,18 @@ def test_hooks_chain_to_the_previous_ones(home: Path) -> None:
     assert seen[-1] == "sys"
 
 
-def test_installing_twice_chains_once(home: Path) -> None:
+def test_installing_twice_chains_once(granted: Granted) -> None:
     seen: list[str] = []
     sys.excepthook = lambda *a: seen.append("sys")
-    _granted(capture_crashes=True)
+    granted(capture_crashes=True)
     optel.init(app="mytool", capture_crashes=True)
     sys.excepthook(ValueError, ValueError("x"), None)
     assert seen == ["sys"]
 
 
-def test_interrupts_and_exits_are_not_crashes(home: Path) -> None:
+def test_interrupts_and_exits_are_not_crashes(granted: Granted) -> None:
     sys.excepthook = lambda *a: None
-    t = _granted(capture_crashes=True)
+    t = granted(capture_crashes=True)
     sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
     sys.excepthook(SystemExit, SystemExit(3), None)
     assert [r for r in _records(t) if r.get("name") == "exception"] == []
@@ -148,8 +143,8 @@ def test_without_consent_no_hook_is_installed(home: Path) -> None:
     assert not home.exists()
 
 
-def test_one_exception_reported_on_its_way_up_counts_once(home: Path) -> None:
-    t = _granted()
+def test_one_exception_reported_on_its_way_up_counts_once(granted: Granted) -> None:
+    t = granted()
 
     @t.track("convert")
     def convert() -> None:

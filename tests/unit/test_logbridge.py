@@ -10,9 +10,8 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import consent, logbridge
-from optel.config import paths
-from tests.conftest import run_python
+from optel import logbridge
+from tests.conftest import Granted, grant, run_python
 
 
 @pytest.fixture(autouse=True)
@@ -25,20 +24,13 @@ def _root_handlers() -> Iterator[None]:
     logging.setLogRecordFactory(before[1])
 
 
-def _granted(**kwargs: Any) -> optel.Telemetry:
-    consent.record(consent.GRANTED, "mytool", p=paths())
-    t = optel.init(app="mytool", **kwargs)
-    assert isinstance(t, optel.Telemetry)
-    return t
-
-
 def _logs(t: optel.Telemetry) -> list[dict[str, Any]]:
     t.flush(0)
     return [json.loads(r.payload) for r in t._pipeline.spool().pending() if r.signal == "log"]
 
 
-def test_capture_logs_sends_warnings_and_errors_scrubbed(home: Path) -> None:
-    t = _granted(capture_logs=True)
+def test_capture_logs_sends_warnings_and_errors_scrubbed(granted: Granted) -> None:
+    t = granted(capture_logs=True)
     log = logging.getLogger("mytool.convert")
     log.info("converting /home/alice/a.onnx")  # below WARNING: not sent
     log.warning("disk almost full under /home/alice/models")
@@ -54,36 +46,36 @@ def test_capture_logs_sends_warnings_and_errors_scrubbed(home: Path) -> None:
     assert logs[1]["scope"]["name"] == "mytool.convert"
 
 
-def test_capture_logs_level_and_single_handler(home: Path) -> None:
-    t = _granted(capture_logs="ERROR")
+def test_capture_logs_level_and_single_handler(granted: Granted) -> None:
+    t = granted(capture_logs="ERROR")
     optel.init(app="mytool", capture_logs="ERROR")  # a second init adds no second handler
     logging.getLogger("x").warning("not sent")
     logging.getLogger("x").error("sent once")
     assert [r["body"] for r in _logs(t)] == ["sent once"]
 
 
-def test_log_records_are_rate_limited(home: Path) -> None:
-    t = _granted(capture_logs=True, max_events_per_minute=3)
+def test_log_records_are_rate_limited(granted: Granted) -> None:
+    t = granted(capture_logs=True, max_events_per_minute=3)
     for i in range(10):
         logging.getLogger("loop").warning("warning %d", i)
     assert len(_logs(t)) == 3
     assert t.run.limiter.dropped == 7
 
 
-def test_optel_own_messages_never_loop_back(home: Path) -> None:
-    t = _granted(capture_logs=True)
+def test_optel_own_messages_never_loop_back(granted: Granted) -> None:
+    t = granted(capture_logs=True)
     logging.getLogger("optel").warning("optel: internal error in x")
     assert _logs(t) == []
 
 
-def test_capture_leaves_the_host_logging_setup_alone(home: Path) -> None:
+def test_capture_leaves_the_host_logging_setup_alone(granted: Granted) -> None:
     before = list(logging.getLogger().handlers)
-    _granted(capture_logs=True)
+    granted(capture_logs=True)
     assert logging.getLogger().handlers == before  # no handler added: basicConfig still works
 
 
 def test_last_resort_printing_and_basic_config_are_unchanged(home: Path) -> None:
-    consent.record(consent.GRANTED, "mytool", p=paths())
+    grant(home, "mytool")
     code = """
         import logging, os, sys
         if os.environ.get("USE_OPTEL"):

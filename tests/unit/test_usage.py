@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 
 import optel
-from optel import consent, usage
+from optel import usage
 from optel.config import paths
-
-
-def _granted(**kwargs: Any) -> optel.Telemetry:
-    consent.record(consent.GRANTED, "mytool", p=paths())
-    t = optel.init(app="mytool", version="1.0", **kwargs)
-    assert isinstance(t, optel.Telemetry)
-    return t
+from tests.conftest import Granted
 
 
 def _events(t: optel.Telemetry) -> list[dict[str, Any]]:
@@ -39,8 +33,8 @@ def test_run_count_buckets(runs: int, label: str) -> None:
     assert usage.bucket(runs) == label
 
 
-def test_decorator_records_duration_outcome_and_declared_params_only(home: Path) -> None:
-    t = _granted()
+def test_decorator_records_duration_outcome_and_declared_params_only(granted: Granted) -> None:
+    t = granted()
 
     @t.track("convert", params=["framework", "quantize"], stage="cli")
     def convert(path: str, framework: str = "onnx", *, quantize: bool = False) -> str:
@@ -65,8 +59,8 @@ def test_decorator_records_duration_outcome_and_declared_params_only(home: Path)
     assert len(reports) == 1 and "<home>" in reports[0]["exception.message"]
 
 
-def test_context_manager_and_set(home: Path) -> None:
-    t = _granted()
+def test_context_manager_and_set(granted: Granted) -> None:
+    t = granted()
     with t.track("export", target="tflite") as run:
         run.set(quantize="int8")
     with pytest.raises(KeyError), t.track("export", target="coreml"):
@@ -79,8 +73,8 @@ def test_context_manager_and_set(home: Path) -> None:
     assert calls[0]["quantize"] == "int8"
 
 
-def test_async_functions_are_timed_when_awaited(home: Path) -> None:
-    t = _granted()
+def test_async_functions_are_timed_when_awaited(granted: Granted) -> None:
+    t = granted()
 
     @t.track("fetch", params=["n"])
     async def fetch(n: int) -> int:
@@ -91,8 +85,8 @@ def test_async_functions_are_timed_when_awaited(home: Path) -> None:
     assert _named(t, "fetch")[0]["n"] == 21
 
 
-def test_interrupt_is_not_a_failure_report(home: Path) -> None:
-    t = _granted()
+def test_interrupt_is_not_a_failure_report(granted: Granted) -> None:
+    t = granted()
 
     @t.track("wait")
     def wait() -> None:
@@ -104,8 +98,8 @@ def test_interrupt_is_not_a_failure_report(home: Path) -> None:
     assert _named(t, "exception") == []
 
 
-def test_duration_histogram_counts_every_call_even_when_events_are_capped(home: Path) -> None:
-    t = _granted(max_events_per_run=3)
+def test_duration_histogram_counts_every_call_even_when_events_are_capped(granted: Granted) -> None:
+    t = granted(max_events_per_run=3)
 
     @t.track("step")
     def step() -> None:
@@ -125,12 +119,14 @@ def test_duration_histogram_counts_every_call_even_when_events_are_capped(home: 
     ("name", "params"),
     [("", ()), ("9lives", ()), ("x" * 41, ()), (42, ()), ("ok", "framework"), ("ok", ["nope"])],
 )
-def test_author_mistakes_raise_with_or_without_consent(home: Path, name: Any, params: Any) -> None:
+def test_author_mistakes_raise_with_or_without_consent(
+    granted: Granted, name: Any, params: Any
+) -> None:
     def convert(framework: str = "onnx") -> None:
         pass
 
     off = optel.init(app="mytool")
-    on = _granted()
+    on = granted()
     for t in (off, on):
         with pytest.raises(ValueError):
             t.track(name, params=params)(convert)
@@ -148,8 +144,8 @@ def test_without_consent_the_function_is_returned_unchanged(home: Path) -> None:
     assert not home.exists()
 
 
-def test_first_track_starts_the_run_and_shutdown_ends_it(home: Path) -> None:
-    t = _granted()
+def test_first_track_starts_the_run_and_shutdown_ends_it(granted: Granted) -> None:
+    t = granted()
     t.event("plain")
     assert [e["name"] for e in _events(t)] == ["plain"]  # no track: no run events
     t.track("convert")
