@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint bench collector clean
+.PHONY: demo test unit integration lint bench collector layers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# The import graph of src/optel against its layers (cycles, imports running up).
+layers: $(STAMP)
+	$(PY) -m tests.layers
 
 # Custom OpenTelemetry Collector for the integration tests (cached in .build/).
 # build.sh exits 3 when Go is missing: the collector tests then skip, saying so.
