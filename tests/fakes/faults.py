@@ -17,16 +17,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from optel import env as optel_env
+from tests.fakes import serve
 from tests.fakes.otlp_server import OtlpServer
+from tests.fakes.serve import tcp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,28 +43,8 @@ def refused() -> Iterator[str]:
 @contextmanager
 def _tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[str]:
     """A loopback TCP listener that passes each connection to ``handle``."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            handle(conn)
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    finally:
-        stop.set()
-        t.join(2)
-        srv.close()
+    with tcp_server(handle) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 @contextmanager
@@ -81,15 +62,8 @@ def black_hole() -> Iterator[str]:
 @contextmanager
 def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve ``handler`` on a free loopback port for the duration of the block."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve.serve_http(handler) as server:
+        yield server.url
 
 
 @contextmanager

@@ -29,9 +29,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.serve import LoopbackHTTPServer
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_BODY = 130_000
@@ -171,15 +173,13 @@ class FakeGA4:
 
     hits: list[Hit] = field(default_factory=list)
     _queued: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _server: LoopbackHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
         assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def queue(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
         """Answer the next ``times`` /mp/collect requests with ``status``."""
@@ -243,22 +243,18 @@ class FakeGA4:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackHTTPServer(Handler).start()
         return self
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._server.connections if self._server is not None else 0
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakeGA4:
         return self.start()

@@ -1,7 +1,10 @@
 """A fake OTLP/HTTP receiver on 127.0.0.1 for tests.
 
 Decodes protobuf (and gzip) bodies, keeps every request, and answers with
-a programmable sequence of responses. Usable as a context manager::
+a programmable sequence of responses. It keeps connections alive (HTTP/1.1,
+as a collector does) and counts the TCP connections it accepted
+(``connections``), so a test can tell whether a client reuses one.
+Usable as a context manager::
 
     with OtlpServer() as server:
         ... OTEL_EXPORTER_OTLP_ENDPOINT=server.url ...
@@ -13,7 +16,7 @@ from __future__ import annotations
 import gzip
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -21,6 +24,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.fakes.serve import LoopbackHTTPServer
 
 _TYPES: dict[str, Any] = {
     "/v1/traces": ExportTraceServiceRequest,
@@ -50,6 +55,8 @@ class OtlpServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like a collector
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
@@ -73,20 +80,27 @@ class OtlpServer:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._httpd = LoopbackHTTPServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._httpd.url
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._httpd.connections
+
+    def wait_closed(self, n: int, timeout_s: float = 5.0) -> bool:
+        """Wait until the client has closed ``n`` connections."""
+        return self._httpd.wait_ended(n, timeout_s)
 
     def __enter__(self) -> OtlpServer:
-        self._thread.start()
+        self._httpd.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._httpd.stop()
 
     def accepted(self) -> list[Received]:
         return [r for r in self.requests if r.message is not None]
