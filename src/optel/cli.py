@@ -179,7 +179,7 @@ def _parse(payload: str) -> Any:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from . import delivery
+    from . import delivery, exporters
 
     cfg = config.resolve()
     spool = _spool(cfg)
@@ -188,7 +188,9 @@ def cmd_flush(args: argparse.Namespace) -> int:
         return 0
     owner = f"flush-{os.getpid()}"
     # the user asked for now: rows still backing off go too
-    report = delivery.deliver(spool, cfg, time.monotonic() + args.timeout, owner, force=True)
+    with exporters.Destinations(cfg) as dests:  # this command's own, closed when done
+        deadline = time.monotonic() + args.timeout
+        report = delivery.deliver(spool, dests, cfg, deadline, owner, force=True)
     left = spool.count()
     spool.close()
     print(

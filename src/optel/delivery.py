@@ -1,11 +1,17 @@
 """Sending what waits in the spool, within a deadline.
 
-:func:`deliver` is used by the worker thread, at exit (with the exit
-budget as deadline) and by ``optel flush``. Just before each batch goes out
-it checks each row's consent again (the row's own app and policy): a row
-whose consent was withdrawn is deleted, a row held back by a kill switch
-stays for later. A row leaves the spool only when its destination accepted
-it.
+:func:`deliver` is used by the worker thread, by ``flush()``, at exit (with
+the exit budget as deadline) and by ``optel flush``; each caller owns its
+destination objects (:class:`optel.exporters.Destinations`) and passes them
+in, so one connection serves all of that caller's sends. Just before each
+batch goes out it checks each row's consent again (the row's own app and
+policy): a row whose consent was withdrawn is deleted, a row held back by a
+kill switch stays for later. A row leaves the spool only when its
+destination accepted it.
+
+Destinations never see rows: a batch goes out as payloads keyed by row id
+(:func:`send`, the one place sending runs with instrumentation suppressed),
+and the outcome's keys are mapped back to rows here.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import consent, exporters
-from .config import Config
-from .spool import Row, Spool
+from .exporters import Destination, Outcome, Payload
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .spool import Row, Spool
 
 BATCH = 100
 LEASE_S = 60.0
@@ -45,11 +54,20 @@ def backoff(attempts: int, retry_after_s: float | None = None) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def send(dest: Destination, items: Sequence[Payload], timeout_s: float) -> Outcome:
+    """``dest.send`` with instrumentation suppressed: a destination's own HTTP or
+    gRPC calls must not be traced back into the pipeline. Every send, by every
+    caller (delivery, the GA4 SDK exporter), goes through here."""
+    with exporters.suppressed():
+        return dest.send(items, timeout_s)
+
+
 Decider = Callable[[str, str], "consent.Decision"]
 
 
 def deliver(
     spool: Spool,
+    destinations: exporters.Destinations,
     cfg: Config,
     deadline: float,
     owner: str,
@@ -59,19 +77,29 @@ def deliver(
     max_rows: int | None = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
-    (a ``time.monotonic()`` value); ``force`` also sends rows still backing off;
-    ``max_rows`` bounds the rows tried per destination (the background rate)."""
+    (a ``time.monotonic()`` value), through the caller's ``destinations``;
+    ``force`` also sends rows still backing off; ``max_rows`` bounds the rows
+    tried per destination (the background rate)."""
     report = Report()
     decide = decide or (lambda app, policy: consent.decide(app, policy, p=cfg.paths))
     held: list[Row] = []  # kept leased until the end, so the next claim looks past them
     try:
-        _deliver(spool, cfg, deadline, owner, decide, lease_s, force, max_rows, report, held)
+        for name in spool.destinations_due():
+            dest = destinations.get(name)
+            if dest is None or not dest.remote:
+                continue
+            _deliver_to(
+                name, dest, spool, cfg, deadline, owner, decide, lease_s, force, max_rows,
+                report, held,
+            )  # fmt: skip
     finally:
         spool.release(held)
     return report
 
 
-def _deliver(
+def _deliver_to(
+    name: str,
+    dest: Destination,
     spool: Spool,
     cfg: Config,
     deadline: float,
@@ -83,48 +111,53 @@ def _deliver(
     report: Report,
     held: list[Row],
 ) -> None:
-    for name in spool.destinations_due():
-        dest = exporters.load(name, cfg)
-        if dest is None or not dest.remote:
-            continue
-        budget = max_rows if max_rows is not None else -1
-        while time.monotonic() < deadline and budget != 0:
-            limit = BATCH if budget < 0 else min(BATCH, budget)
-            rows = spool.claim(name, owner, limit, lease_s, due_only=not force)
-            if not rows:
-                break
-            rows = _consented(spool, rows, decide, report, held)
-            if not rows:
-                continue  # all withdrawn or held: look at the next ones
-            if cfg["debug"]:
-                for row in rows:
-                    sys.stderr.write(f"optel debug [{name}] {row.payload}\n")
-                spool.release(rows)
-                report.held += len(rows)
-                break
-            timeout = min(MAX_REQUEST_S, deadline - time.monotonic())
-            if timeout < MIN_REQUEST_S:
-                spool.release(rows)
-                break
-            if budget > 0:
-                budget = max(0, budget - len(rows))
-            try:
-                outcome = dest.send(rows, timeout)
-            except Exception:
-                spool.release(rows)  # a destination's bug must not strand leased rows
-                raise
-            spool.ack(outcome.accepted)
-            spool.drop(outcome.rejected, outcome.reason or "rejected")
-            report.sent += len(outcome.accepted)
-            report.dropped += len(outcome.rejected)
-            if outcome.retry:
-                worst = max(r.attempts for r in outcome.retry)
-                spool.retry_later(
-                    outcome.retry, backoff(worst, outcome.retry_after_s), outcome.reason or "retry"
-                )
-                report.retried += len(outcome.retry)
-                report.errors.append(f"{name}: {outcome.reason}")
-                break  # the destination is unhealthy: do not hammer it
+    budget = max_rows if max_rows is not None else -1
+    while time.monotonic() < deadline and budget != 0:
+        limit = BATCH if budget < 0 else min(BATCH, budget)
+        rows = spool.claim(name, owner, limit, lease_s, due_only=not force)
+        if not rows:
+            break
+        rows = _consented(spool, rows, decide, report, held)
+        if not rows:
+            continue  # all withdrawn or held: look at the next ones
+        if cfg["debug"]:
+            for row in rows:
+                sys.stderr.write(f"optel debug [{name}] {row.payload}\n")
+            spool.release(rows)
+            report.held += len(rows)
+            break
+        timeout = min(MAX_REQUEST_S, deadline - time.monotonic())
+        if timeout < MIN_REQUEST_S:
+            spool.release(rows)
+            break
+        if budget > 0:
+            budget = max(0, budget - len(rows))
+        items = [Payload(row.id, row.signal, row.payload, row.created) for row in rows]
+        try:
+            outcome = send(dest, items, timeout)
+        except Exception:
+            spool.release(rows)  # a destination's bug must not strand leased rows
+            raise
+        by_id = {row.id: row for row in rows}
+        accepted = [by_id.pop(k) for k in outcome.accepted if k in by_id]
+        rejected = [by_id.pop(k) for k in outcome.rejected if k in by_id]
+        retry = [by_id.pop(k) for k in outcome.retry if k in by_id]
+        spool.release(list(by_id.values()))  # rows the outcome did not name: free them
+        spool.ack(accepted)
+        spool.drop(rejected, outcome.reason or "rejected")
+        report.sent += len(accepted)
+        report.dropped += len(rejected)
+        if retry:
+            worst = max(r.attempts for r in retry)
+            spool.retry_later(
+                retry, backoff(worst, outcome.retry_after_s), outcome.reason or "retry"
+            )
+            report.retried += len(retry)
+            report.errors.append(f"{name}: {outcome.reason}")
+            break  # the destination is unhealthy: do not hammer it
+        if by_id:  # a destination's bug: do not claim the same rows again in a loop
+            report.errors.append(f"{name}: no outcome for {len(by_id)} record(s)")
+            break
 
 
 def _consented(

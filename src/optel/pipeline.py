@@ -2,10 +2,15 @@
 
 Imported only once consent is given. The host's hot path does as little as
 possible: an ended span is appended to a bounded in-memory queue. The one
-worker thread turns queued spans into records, runs the anonymizer, renders
-for each destination, writes the spool, and sends; at exit the remaining
-queue is written to the spool in the exiting thread and sending gets what
-is left of the exit budget.
+worker thread turns queued spans into records, passes them through the
+gate-scrub-render step (:mod:`optel.stage`), writes the spool, and sends; at
+exit the remaining queue is written to the spool in the exiting thread and
+sending gets what is left of the exit budget.
+
+The pipeline owns its destination objects for its whole life
+(:class:`optel.exporters.Destinations`): made once (the worker warms them),
+used by every send (the worker's, ``flush()`` and the exit send), closed at
+shutdown, so one HTTP session or gRPC channel serves the run.
 
 If the host already installed an SDK ``TracerProvider``, optel adds its
 processor to it and never replaces it. Otherwise optel installs its own as
@@ -23,7 +28,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -46,6 +52,7 @@ from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
 from .spool import NewRecord, Spool, limits_from
+from .stage import Stage
 
 QUEUE_MAX = 8192
 DRAIN_S = 1.0  # most seconds a recorded span waits in memory before it is on disk
@@ -140,7 +147,11 @@ class Pipeline:
         self._lock = threading.Lock()  # one drain at a time
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._spool: Spool | None = None
-        self._dests: dict[str, Any] = {}
+        self._decision: consent.Decision | None = None
+        self._users = 0  # threads using the destinations now
+        self._finished = False  # shutdown done: the last user closes the destinations
+        self._users_lock = threading.Lock()
+        self._new_destinations()
         self.resource = base_resource(app, version)
         self._resource_attrs = records.attributes(self.resource.attributes)
         self._thread: threading.Thread | None = None
@@ -228,12 +239,23 @@ class Pipeline:
             self._spool = Spool(self.cfg.paths.spool, limits_from(self.cfg.values))
         return self._spool
 
-    def _destination(self, name: str) -> Any:
-        if name not in self._dests:
-            self._dests[name] = exporters.load(name, self.cfg)
-            if self._dests[name] is None:
-                _errors.warn_once(f"dest:{name}", f"destination {name!r} is not available; skipped")
-        return self._dests[name]
+    def _new_destinations(self) -> None:
+        """This pipeline's destination objects and the step that renders for them."""
+        self.destinations = exporters.Destinations(self.cfg)
+        self._stage = Stage(
+            self.anonymizer,
+            self.destinations,
+            self.cfg.destinations(),
+            decide=self._consent,
+            hold=True,  # held records wait in the spool for the switch to clear
+            debug=self.cfg["debug"],
+        )
+
+    def _consent(self, app: str, policy: str) -> consent.Decision:
+        """The decision the worker last checked (this pipeline records one app)."""
+        if self._decision is None or (app, policy) != (self.app, self.policy):
+            return consent.decide(app, policy, p=self.cfg.paths)
+        return self._decision
 
     def drain(self) -> int:
         """Move everything queued into the spool (anonymized and rendered)."""
@@ -243,41 +265,28 @@ class Pipeline:
                 items.append(self._queue.popleft())
             if not items and not self.dropped:
                 return 0
-            new: list[NewRecord] = []
-            names = self.cfg.destinations()
             common = {
                 "app": self.app,
                 "version": self.version,
                 "policy": self.policy,
                 "session_id": _session_id(),
             }
-            for item in items:
-                with _errors.guard("record"):
-                    rec = item if isinstance(item, dict) else records.from_span(item)
-                    rec.update(common)
-                    rec = self.anonymizer.scrub(rec)
-                    new.extend(self._render(rec, names))
+
+            def to_record(item: Any) -> dict[str, Any]:
+                rec: dict[str, Any] = item if isinstance(item, dict) else records.from_span(item)
+                rec.update(common)
+                return rec
+
+            new = [
+                NewRecord(r.app, r.policy, r.signal, r.destination, r.payload, r.created)
+                for r in self._stage(items, to_record)
+            ]
             if new:
                 self.spool().add(new)
             if self.dropped:
                 n, self.dropped = self.dropped, 0
                 self.spool().count_drop("dropped_queue_full", n)
             return len(items)
-
-    def _render(self, rec: dict[str, Any], names: Sequence[str]) -> list[NewRecord]:
-        out = []
-        for name in names:
-            dest = self._destination(name)
-            if dest is None:
-                continue
-            payload = dest.render(rec)
-            if payload is None:
-                continue
-            if self.cfg["debug"]:
-                sys.stderr.write(f"optel debug [{name}] {payload}\n")
-                continue  # debug: print, keep nothing, send nothing
-            out.append(NewRecord(self.app, self.policy, rec["signal"], name, payload, rec["time"]))
-        return out
 
     def collect_metrics(self) -> None:
         with _errors.guard("metrics"):
@@ -291,14 +300,10 @@ class Pipeline:
 
     def _run(self) -> None:
         interval = self.cfg["flush_interval_ms"] / 1000
-        with _errors.guard("preload"), self._importing:
-            # Import the destinations (requests, protobuf) now, in the background,
-            # so the exit budget is spent sending rather than importing.
-            for name in self.cfg.destinations():
-                dest = self._destination(name)
-                warm = getattr(dest, "warm", None)
-                if warm is not None:
-                    warm()  # e.g. import the HTTP client
+        # Make the destinations (requests, protobuf, gRPC) now, in the
+        # background, so the exit budget is spent sending rather than importing.
+        with _errors.guard("preload"), self._importing, self._using_destinations():
+            self.destinations.warm(self.cfg.destinations())
         # Spans reach the disk every DRAIN_S, so a host killed without running
         # its exit hooks (SIGKILL, SIGTERM unhandled, os._exit) loses at most
         # that much; sending (and metric collection) keeps its own interval.
@@ -316,11 +321,8 @@ class Pipeline:
                     self.collect_metrics()
                 self.drain()
                 if due and self.enabled:
-                    delivery.deliver(
-                        self.spool(),
-                        self.cfg,
+                    self._deliver(
                         time.monotonic() + interval,
-                        self._owner,
                         max_rows=delivery.BACKGROUND_MAX_ROWS,  # a backlog drains gently
                     )
                 if due:
@@ -328,7 +330,7 @@ class Pipeline:
 
     def recheck_consent(self) -> None:
         """Read consent again now; a refusal drops what is queued in memory."""
-        d = consent.decide(self.app, self.policy, p=self.cfg.paths)
+        d = self._decision = consent.decide(self.app, self.policy, p=self.cfg.paths)
         if consent.disposition(d) == consent.PURGE:
             self._queue.clear()  # withdrawn mid-run: keep nothing more
         self.enabled = d.enabled
@@ -341,7 +343,7 @@ class Pipeline:
             self.collect_metrics()
             self.drain()
             if self.enabled:
-                delivery.deliver(self.spool(), self.cfg, deadline, self._owner)
+                self._deliver(deadline)
             return True
         return False  # the guard swallowed a failure
 
@@ -380,13 +382,45 @@ class Pipeline:
                         # worst the server got them and a later run sends a duplicate)
                         self.spool().release_owner(self._owner)
         with _errors.guard("shutdown-close"):
+            with self._users_lock:
+                self._finished = True  # from now on, the last user closes the destinations
+            self._close_destinations_when_idle()
             if self._spool is not None and (sender is None or not sender.is_alive()):
                 self._spool.close()
+
+    # -- the destinations' lifetime ---------------------------------------------------
+
+    def _deliver(self, deadline: float, **kw: Any) -> delivery.Report:
+        with self._using_destinations():
+            return delivery.deliver(
+                self.spool(), self.destinations, self.cfg, deadline, self._owner, **kw
+            )
+
+    @contextmanager
+    def _using_destinations(self) -> Iterator[None]:
+        """Counts the threads using the destinations, so that once shutdown is
+        done the last one to finish closes them: a send the exit budget cut off
+        may still be on a socket, and closing it under that send would only
+        break it."""
+        with self._users_lock:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._users_lock:
+                self._users -= 1
+            self._close_destinations_when_idle()
+
+    def _close_destinations_when_idle(self) -> None:
+        with self._users_lock:
+            if not self._finished or self._users:
+                return
+        self.destinations.close()  # idempotent; closes HTTP sessions and gRPC channels
 
     def _send_until(self, deadline: float) -> None:
         with _errors.guard("exit-send"):
             lease = max(5.0, deadline - time.monotonic() + 5.0)  # short: a cut send frees soon
-            delivery.deliver(self.spool(), self.cfg, deadline, self._owner, lease_s=lease)
+            self._deliver(deadline, lease_s=lease)
 
     def _before_fork(self) -> None:
         # Let the worker finish importing first (once, ~0.1 s; bounded so a
@@ -408,7 +442,10 @@ class Pipeline:
         self._stop = threading.Event()
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._spool = None
-        self._dests = {}  # fresh HTTP sessions: never share the parent's pooled sockets
+        # fresh sessions and channels: never share the parent's sockets (nor close them)
+        self._users = 0
+        self._users_lock = threading.Lock()
+        self._new_destinations()
         if not self._closed:
             self._start_worker()
 

@@ -251,6 +251,10 @@ class FakeGA4:
         """TCP connections accepted so far."""
         return self._server.connections if self._server is not None else 0
 
+    def wait_closed(self, n: int, timeout_s: float = 5.0) -> bool:
+        """Wait until the client has closed ``n`` connections."""
+        return self._server is not None and self._server.wait_ended(n, timeout_s)
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()

@@ -134,3 +134,70 @@ class OtlpServer:
             for sm in rm.scope_metrics
             for m in sm.metrics
         ]
+
+
+class OtlpGrpcServer:
+    """A fake OTLP/gRPC receiver on 127.0.0.1 keeping every export request::
+
+    with OtlpGrpcServer() as server:
+        ... OTEL_EXPORTER_OTLP_PROTOCOL=grpc, endpoint server.url ...
+        server.requests  # (signal, request message) pairs
+    """
+
+    def __init__(self) -> None:
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+        from opentelemetry.proto.collector.metrics.v1 import (
+            metrics_service_pb2,
+            metrics_service_pb2_grpc,
+        )
+        from opentelemetry.proto.collector.trace.v1 import (
+            trace_service_pb2,
+            trace_service_pb2_grpc,
+        )
+
+        self.requests: list[tuple[str, Any]] = []
+        lock = threading.Lock()
+        keep = self.requests
+
+        def export(signal: str, answer: Any) -> Any:
+            def handler(self: Any, request: Any, context: Any) -> Any:
+                with lock:
+                    keep.append((signal, request))
+                return answer()
+
+            return handler
+
+        traces = type(
+            "Traces",
+            (trace_service_pb2_grpc.TraceServiceServicer,),
+            {"Export": export("traces", trace_service_pb2.ExportTraceServiceResponse)},
+        )
+        metrics = type(
+            "Metrics",
+            (metrics_service_pb2_grpc.MetricsServiceServicer,),
+            {"Export": export("metrics", metrics_service_pb2.ExportMetricsServiceResponse)},
+        )
+        logs = type(
+            "Logs",
+            (logs_service_pb2_grpc.LogsServiceServicer,),
+            {"Export": export("logs", logs_service_pb2.ExportLogsServiceResponse)},
+        )
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(traces(), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(metrics(), self._server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(logs(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> OtlpGrpcServer:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.stop(grace=None).wait(2)

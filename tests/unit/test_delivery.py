@@ -14,9 +14,9 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from optel import config, consent, delivery, exporters
-from optel.exporters import Outcome, otlp
-from optel.spool import NewRecord, Row, Spool
+from optel import config, consent, delivery, env, exporters
+from optel.exporters import Outcome, Payload, otlp
+from optel.spool import NewRecord, Spool
 from tests.fakes.otlp_server import OtlpServer
 
 SPAN = {
@@ -52,28 +52,43 @@ def _on(app: str, policy: str) -> Any:
 
 
 class Fake:
-    """A destination answering from a script: 'ok', 'retry', 'reject' or 'boom'."""
+    """A destination answering from a script: 'ok', 'retry', 'reject', 'boom' or
+    'forget' (an outcome naming no item)."""
 
     name = "fake"
     remote = True
 
     def __init__(self, answers: list[str]):
         self.answers = answers
-        self.batches: list[list[int]] = []
+        self.batches: list[list[Any]] = []
+        self.suppressed: list[bool] = []
+        self.made = 0
 
     def render(self, record: dict[str, Any]) -> str | None:
         return json.dumps(record)
 
-    def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
-        self.batches.append([r.id for r in rows])
+    def send(self, items: Sequence[Payload], timeout_s: float) -> Outcome:
+        from opentelemetry import context
+
+        self.suppressed.append(bool(context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY)))
+        keys = [i.key for i in items]
+        self.batches.append(keys)
         answer = self.answers.pop(0) if self.answers else "ok"
         if answer == "boom":
             raise RuntimeError("destination bug")
+        if answer == "forget":
+            return Outcome()
         if answer == "ok":
-            return Outcome(accepted=list(rows))
+            return Outcome(accepted=keys)
         if answer == "reject":
-            return Outcome(rejected=list(rows), reason="http_400")
-        return Outcome(retry=list(rows), retry_after_s=None, reason="http_503")
+            return Outcome(rejected=keys, reason="http_400")
+        return Outcome(retry=keys, retry_after_s=None, reason="http_503")
+
+    def warm(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 @pytest.fixture
@@ -86,7 +101,12 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Fake:
     dest = Fake([])
-    monkeypatch.setattr(exporters, "load", lambda name, cfg: dest if name == "fake" else None)
+
+    def load(name: str, cfg: Any) -> Fake | None:
+        dest.made += name == "fake"
+        return dest if name == "fake" else None
+
+    monkeypatch.setattr(exporters, "load", load)
     return dest
 
 
@@ -99,9 +119,13 @@ def _fill(spool: Spool, n: int, app: str = "tool", destination: str = "fake") ->
     )
 
 
-def _deliver(spool: Spool, **kw: Any) -> delivery.Report:
+def _deliver(
+    spool: Spool, dests: exporters.Destinations | None = None, **kw: Any
+) -> delivery.Report:
     kw.setdefault("decide", _on)
-    return delivery.deliver(spool, config.resolve(), time.monotonic() + 5, "1-test", **kw)
+    cfg = config.resolve()
+    dests = dests or exporters.Destinations(cfg)
+    return delivery.deliver(spool, dests, cfg, time.monotonic() + 5, "1-test", **kw)
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
@@ -119,6 +143,40 @@ def test_accepted_rows_leave_the_spool_in_batches(spool: Spool, fake: Fake) -> N
     assert report.sent == delivery.BATCH + 5
     assert [len(b) for b in fake.batches] == [delivery.BATCH, 5]
     assert spool.count() == 0 and spool.stats()["sent"] == delivery.BATCH + 5
+
+
+def test_the_destination_sees_payloads_keyed_by_the_callers_row_ids(
+    spool: Spool, fake: Fake
+) -> None:
+    _fill(spool, 3)
+    ids = [r.id for r in spool.pending()]
+    _deliver(spool)
+    assert fake.batches == [ids]
+    assert fake.suppressed == [True]  # instrumentation suppressed around every send
+
+
+def test_rows_an_outcome_does_not_name_are_freed_not_stranded(spool: Spool, fake: Fake) -> None:
+    _fill(spool, 3)
+    fake.answers = ["forget"]
+    report = _deliver(spool)
+    assert (report.sent, report.retried, report.dropped) == (0, 0, 0)
+    assert report.errors == ["fake: no outcome for 3 record(s)"] and len(fake.batches) == 1
+    assert len(spool.claim("fake", "2-other", 10, lease_s=60)) == 3
+
+
+def test_one_set_of_destinations_serves_every_delivery_until_closed(
+    spool: Spool, fake: Fake
+) -> None:
+    cfg = config.resolve()
+    dests = exporters.Destinations(cfg)
+    for _ in range(3):
+        _fill(spool, 2)
+        assert _deliver(spool, dests).sent == 2
+    assert fake.made == 1  # made once, not per delivery
+    dests.close()
+    _fill(spool, 2)
+    assert _deliver(spool, dests).sent == 0  # a closed set sends nothing more
+    assert fake.made == 1 and spool.count() == 2
 
 
 def test_a_retry_keeps_rows_backing_off_and_stops_hammering(spool: Spool, fake: Fake) -> None:
@@ -141,7 +199,7 @@ def test_rejected_rows_are_dropped_and_counted(spool: Spool, fake: Fake) -> None
     assert spool.count() == 0 and spool.stats()["dropped_http_400"] == 3
 
 
-def test_a_destination_bug_releases_its_rows(spool: Spool, fake: Fake) -> None:
+def test_a_destination_bug_releases_its_items(spool: Spool, fake: Fake) -> None:
     _fill(spool, 3)
     fake.answers = ["boom"]
     with pytest.raises(RuntimeError):
@@ -159,7 +217,9 @@ def test_the_background_rate_is_bounded(spool: Spool, fake: Fake) -> None:
 def test_no_request_starts_without_time_for_it(spool: Spool, fake: Fake) -> None:
     _fill(spool, 3)
     cfg = config.resolve()
-    report = delivery.deliver(spool, cfg, time.monotonic() + delivery.MIN_REQUEST_S / 2, "1-t", _on)
+    dests = exporters.Destinations(cfg)
+    deadline = time.monotonic() + delivery.MIN_REQUEST_S / 2
+    report = delivery.deliver(spool, dests, cfg, deadline, "1-t", _on)
     assert report.sent == 0 and fake.batches == []
     assert len(spool.claim("fake", "2-other", 10, lease_s=60)) == 3  # released, not leased
 
@@ -181,15 +241,12 @@ def test_consent_is_checked_per_row_just_before_sending(spool: Spool, fake: Fake
 # -- the otlp destination ------------------------------------------------------------
 
 
-def _otlp(endpoint: str, **env: str) -> otlp.Destination:
-    return otlp.Destination(config.resolve({"otlp_endpoint": endpoint}), environ=env)
+def _otlp(endpoint: str, **settings: Any) -> otlp.Destination:
+    return otlp.Destination(config.resolve({"otlp_endpoint": endpoint, **settings}))
 
 
-def _rows(dest: otlp.Destination, *recs: dict[str, Any]) -> list[Row]:
-    return [
-        Row(i, "tool", "opt-in", r["signal"], "otlp", dest.render(r) or "", 0.0, 0, None)
-        for i, r in enumerate(recs, 1)
-    ]
+def _items(dest: otlp.Destination, *recs: dict[str, Any]) -> list[Payload]:
+    return [Payload(i, r["signal"], dest.render(r) or "", 0.0) for i, r in enumerate(recs, 1)]
 
 
 def test_an_event_renders_as_a_log_record_named_by_event_name() -> None:
@@ -210,40 +267,41 @@ def test_an_event_renders_as_a_log_record_named_by_event_name() -> None:
 def test_a_batch_goes_out_as_one_protobuf_request_per_signal() -> None:
     with OtlpServer() as server:
         dest = _otlp(server.url)
-        rows = _rows(dest, SPAN, dict(SPAN, name="second"), EVENT)
+        rows = _items(dest, SPAN, dict(SPAN, name="second"), EVENT)
         outcome = dest.send(rows, timeout_s=5)
-    assert len(outcome.accepted) == 3
+    assert outcome.accepted == [1, 2, 3]
     assert sorted(r.path for r in server.requests) == ["/v1/logs", "/v1/traces"]
     assert [s.name for s in server.spans()] == ["convert", "second"]
     assert all(r.headers["Content-Type"] == "application/x-protobuf" for r in server.requests)
 
 
-@pytest.mark.parametrize(
-    ("status", "headers", "kind", "after"),
-    [
-        (200, {}, "accepted", None),
-        (202, {}, "accepted", None),
-        (400, {}, "rejected", None),
-        (413, {}, "rejected", None),
-        (408, {}, "retry", None),
-        (429, {"Retry-After": "7"}, "retry", 7.0),
-        (500, {}, "retry", None),
-        (503, {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, "retry", "future"),
-        (302, {"Location": "http://127.0.0.1:9/"}, "retry", None),
-    ],
-)
-def test_each_answer_is_classified(
-    status: int, headers: dict[str, str], kind: str, after: Any
+def test_otlp_settings_come_from_the_settings_table_per_signal_first(
+    home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with OtlpServer(default=(status, headers)) as server:
-        outcome = _otlp(server.url).send(_rows(_otlp(server.url), SPAN), timeout_s=5)
-    assert len(getattr(outcome, kind)) == 1
-    if kind != "accepted":
-        assert outcome.reason == f"http_{status}"
-    if after == "future":
-        assert outcome.retry_after_s is not None and outcome.retry_after_s > 3600
-    else:
-        assert outcome.retry_after_s == after
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-env=1")  # the destination reads cfg only
+    with OtlpServer() as server:
+        cfg = config.resolve(
+            {
+                "otlp_endpoint": server.url,
+                "otlp_headers": "x-team=ml%20tools",
+                "otlp_traces_headers": "x-team=traces",
+                "otlp_logs_compression": "gzip",
+                "otlp_metrics_endpoint": f"{server.url}/custom/metrics",
+            },
+            {env.OPTEL_HOME: str(home)},
+        )
+        dest = otlp.Destination(cfg)
+        outcome = dest.send(_items(dest, SPAN, EVENT), timeout_s=5)
+        dest.close()
+    assert outcome.accepted == [1, 2]
+    got = {r.path: r.headers for r in server.requests}
+    assert got["/v1/traces"]["x-team"] == "traces"  # the per-signal value wins
+    assert got["/v1/logs"]["x-team"] == "ml tools"  # else the general one
+    assert got["/v1/logs"]["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in got["/v1/traces"]
+    assert all("x-env" not in h for h in got.values())
+    assert dest.url("metrics") == f"{server.url}/custom/metrics"  # a per-signal URL as is
+    assert dest.url("traces") == f"{server.url}/v1/traces"
 
 
 def _garbage_server() -> tuple[socket.socket, threading.Thread]:
@@ -267,12 +325,12 @@ def test_connection_trouble_is_retried_not_raised() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dest = _otlp(f"http://127.0.0.1:{port}")
-    outcome = dest.send(_rows(dest, SPAN), timeout_s=2)  # refused
-    assert len(outcome.retry) == 1 and outcome.reason == "ConnectionError"
+    outcome = dest.send(_items(dest, SPAN), timeout_s=2)  # refused
+    assert outcome.retry == [1] and outcome.reason == "connection_error_ConnectionError"
     srv, t = _garbage_server()
     try:
         dest = _otlp(f"http://127.0.0.1:{srv.getsockname()[1]}")
-        outcome = dest.send(_rows(dest, SPAN), timeout_s=2)
+        outcome = dest.send(_items(dest, SPAN), timeout_s=2)
     finally:
         t.join(2)
         srv.close()
@@ -285,10 +343,10 @@ def test_a_silent_server_times_out_into_a_retry() -> None:
     srv.listen(4)  # accepts (backlog), never answers
     try:
         dest = _otlp(f"http://127.0.0.1:{srv.getsockname()[1]}")
-        outcome = dest.send(_rows(dest, SPAN), timeout_s=0.3)
+        outcome = dest.send(_items(dest, SPAN), timeout_s=0.3)
     finally:
         srv.close()
-    assert len(outcome.retry) == 1 and "Timeout" in outcome.reason
+    assert outcome.retry == [1] and outcome.reason == "timeout"
 
 
 def test_proxies_from_the_environment_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,29 +357,27 @@ def test_proxies_from_the_environment_are_honoured(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("HTTP_PROXY", dead_proxy)
         monkeypatch.setenv("NO_PROXY", "")
         dest = _otlp(server.url)
-        assert len(dest.send(_rows(dest, SPAN), timeout_s=2).retry) == 1  # went to the proxy
+        assert len(dest.send(_items(dest, SPAN), timeout_s=2).retry) == 1  # went to the proxy
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         dest = _otlp(server.url)
-        assert len(dest.send(_rows(dest, SPAN), timeout_s=2).accepted) == 1
+        assert len(dest.send(_items(dest, SPAN), timeout_s=2).accepted) == 1
     assert len(server.requests) == 1
 
 
 def test_a_corrupt_row_is_dropped_alone() -> None:
     with OtlpServer() as server:
         dest = _otlp(server.url)
-        rows = _rows(dest, SPAN) + [
-            Row(9, "tool", "opt-in", "span", "otlp", "{not json", 0.0, 0, None)
-        ]
-        outcome = dest.send(rows, timeout_s=5)
-    assert [r.id for r in outcome.accepted] == [1]
-    assert [r.id for r in outcome.rejected] == [9] and outcome.reason == "corrupt_payload"
+        items = _items(dest, SPAN) + [Payload(9, "span", "{not json", 0.0)]
+        outcome = dest.send(items, timeout_s=5)
+    assert outcome.accepted == [1]
+    assert outcome.rejected == [9] and outcome.reason == "corrupt_payload"
 
 
 def test_retry_after_forms() -> None:
-    assert otlp.retry_after("7") == 7.0
-    assert otlp.retry_after(" 1.5 ") == 1.5
-    assert otlp.retry_after("-3") is None
-    assert otlp.retry_after("soon") is None
-    assert otlp.retry_after(None) is None
-    past = otlp.retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
+    assert exporters.retry_after("7") == 7.0
+    assert exporters.retry_after(" 1.5 ") == 1.5
+    assert exporters.retry_after("-3") is None
+    assert exporters.retry_after("soon") is None
+    assert exporters.retry_after(None) is None
+    past = exporters.retry_after("Wed, 21 Oct 2015 07:28:00 GMT")
     assert past == 0.0

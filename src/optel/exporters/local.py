@@ -1,9 +1,8 @@
 """The ``local`` destination: records stay on this machine.
 
 Rendering is the record itself as compact JSON. Nothing is ever sent: local
-rows wait in the spool (bounded by count, bytes and age), where
-``optel show`` lists them, until the user flushes them elsewhere or they
-age out.
+records wait where the caller keeps them (the spool, bounded by count, bytes
+and age), where ``optel show`` lists them, until they age out.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ import json
 from typing import Any, Sequence
 
 from ..config import Config
-from ..spool import Row
-from . import Outcome
+from . import Outcome, Payload
 
 
 class Destination:
@@ -26,5 +24,11 @@ class Destination:
     def render(self, record: dict[str, Any]) -> str | None:
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
-    def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
-        return Outcome(retry=list(rows))  # never leaves the machine
+    def send(self, items: Sequence[Payload], timeout_s: float) -> Outcome:
+        return Outcome(retry=[i.key for i in items])  # never leaves the machine
+
+    def warm(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

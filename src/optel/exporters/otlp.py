@@ -1,28 +1,30 @@
-"""The ``otlp`` destination: OTLP/HTTP with protobuf bodies.
+"""The ``otlp`` destination: OTLP/HTTP with protobuf bodies, or OTLP/gRPC.
 
-Each record is stored in the spool as the OTLP JSON form of a one-record
-export request (the protobuf JSON mapping), so ``optel show`` prints the
-very message that is sent; at send time a batch's messages are merged and
-posted as protobuf to ``{endpoint}/v1/traces|metrics|logs``.
+Each record is rendered as the OTLP JSON form of a one-record export request
+(the protobuf JSON mapping), so ``optel show`` prints the very message that
+is sent; at send time a batch's messages are merged and posted as protobuf to
+``{endpoint}/v1/traces|metrics|logs`` (or exported over gRPC).
 
-Response handling follows the OTLP/HTTP specification
-(https://opentelemetry.io/docs/specs/otlp/#otlphttp-response): 2xx is
-accepted; 429, 502, 503 and 504 are retryable, honouring ``Retry-After``;
-optel also retries 408, every 5xx, timeouts and connection errors (the
-record is kept, so retrying can only help); any other 4xx cannot succeed
-and is dropped, counted with its reason.
+Answers are classified by :func:`optel.exporters.classify_http` and
+:func:`optel.exporters.classify_grpc`, the rules every destination shares.
 
-Standard variables honoured (https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
+Settings come from optel's settings table (``cfg.otlp(name, signal)``: the
+per-signal value, else the general one), which reads the standard variables
+(https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
 ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT``, ``..._PROTOCOL``
 (``http/protobuf`` or ``grpc``), ``..._HEADERS``, ``..._COMPRESSION`` (gzip),
 ``..._TIMEOUT`` (bounded by the caller's deadline), ``..._CERTIFICATE``,
 ``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY``, ``..._INSECURE`` (gRPC).
+
+One destination keeps one HTTP session and one gRPC channel per target for
+its whole life, so its owner's sends reuse their connections; ``close()``
+ends them.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
+import threading
 import time
 from typing import Any, Mapping, Sequence
 from urllib.parse import unquote
@@ -40,8 +42,15 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ..config import Config
-from ..spool import Row
-from . import Outcome, retry_after, suppressed
+from . import (
+    RETRY,
+    Outcome,
+    Payload,
+    Verdict,
+    classify_error,
+    classify_grpc,
+    classify_http,
+)
 
 SIGNALS = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
 _REQUESTS: dict[str, Any] = {
@@ -50,7 +59,6 @@ _REQUESTS: dict[str, Any] = {
     "logs": ExportLogsServiceRequest,
 }
 _FIELDS = {"traces": "resource_spans", "metrics": "resource_metrics", "logs": "resource_logs"}
-_RETRYABLE = {408, 429}
 _SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
 
 
@@ -228,16 +236,7 @@ def message(record: Mapping[str, Any]) -> Any:
     return _RENDER[record["signal"]](record)
 
 
-# -- settings from the standard environment --------------------------------------------------
-
-
-def _env(environ: Mapping[str, str], signal: str, name: str) -> str | None:
-    """``OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME>``, else ``OTEL_EXPORTER_OTLP_<NAME>``."""
-    for key in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
-        value = environ.get(key, "").strip()
-        if value:
-            return value
-    return None
+# -- the wire ------------------------------------------------------------------------------
 
 
 def parse_headers(text: str | None) -> dict[str, str]:
@@ -251,150 +250,177 @@ def parse_headers(text: str | None) -> dict[str, str]:
 
 
 class Destination:
-    """OTLP/HTTP protobuf destination."""
+    """OTLP/HTTP protobuf destination (gRPC when the protocol setting says so)."""
 
     name = "otlp"
     remote = True
 
-    def __init__(self, cfg: Config, environ: Mapping[str, str] | None = None):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
-        self.environ = os.environ if environ is None else environ
         self._session: Any = None
-        if any(self.protocol(sig) == "grpc" for sig in _REQUESTS):
-            import grpc  # noqa: F401 - loaded now (the worker's start), not in the exit budget
+        self._channels: dict[tuple[str, bool], Any] = {}
+        self._lock = threading.Lock()  # the worker and an exit send may share it
 
-    # -- spool side -----------------------------------------------------------------------
+    # -- rendering ------------------------------------------------------------------------
 
     def render(self, record: dict[str, Any]) -> str | None:
         if record.get("signal") not in _RENDER:
             return None
         return json_format.MessageToJson(message(record), indent=None, sort_keys=True)
 
-    # -- wire side ------------------------------------------------------------------------
+    # -- settings -------------------------------------------------------------------------
+
+    def protocol(self, signal: str) -> str:
+        """``http/protobuf`` (default) or ``grpc``."""
+        return "grpc" if self.cfg.otlp("protocol", signal) == "grpc" else "http/protobuf"
 
     def url(self, signal: str) -> str:
-        explicit = self.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+        explicit = self.cfg[f"otlp_{signal}_endpoint"]
         if explicit:
-            return explicit  # a per-signal endpoint is used as is (spec)
+            return str(explicit)  # a per-signal endpoint is used as is (spec)
         base = (self.cfg["otlp_endpoint"] or "http://localhost:4318").rstrip("/")
         return f"{base}/v1/{signal}"
 
+    def _gzip(self, signal: str) -> bool:
+        return self.cfg.otlp("compression", signal) == "gzip"
+
+    # -- lifetime -------------------------------------------------------------------------
+
     def warm(self) -> None:
-        """Import the HTTP client ahead of time (the worker does, at start), so an
-        exit budget is spent sending, not importing (``requests`` takes ~100 ms)."""
-        self._client()
+        """Load the clients ahead of time (the worker does, at start), so an exit
+        budget is spent sending, not importing (``requests`` takes ~100 ms)."""
+        for signal in _REQUESTS:
+            if self.protocol(signal) == "grpc":
+                self._channel(signal)
+            else:
+                self._client()
 
-    def _client(self) -> Any:
-        if self._session is None:
-            import requests
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+            channels, self._channels = list(self._channels.values()), {}
+        if session is not None:
+            session.close()
+        for channel in channels:
+            channel.close()
 
-            self._session = requests.Session()  # honours HTTPS_PROXY / NO_PROXY
-        return self._session
+    # -- sending --------------------------------------------------------------------------
 
-    def _post(self, signal: str, body: bytes, timeout_s: float) -> Any:
-        headers = {"Content-Type": "application/x-protobuf", "User-Agent": "optel"}
-        headers.update(parse_headers(_env(self.environ, signal, "HEADERS")))
-        if (_env(self.environ, signal, "COMPRESSION") or "").lower() == "gzip":
-            body = gzip.compress(body)
-            headers["Content-Encoding"] = "gzip"
-        verify: Any = _env(self.environ, signal, "CERTIFICATE") or True
-        cert_file = _env(self.environ, signal, "CLIENT_CERTIFICATE")
-        key_file = _env(self.environ, signal, "CLIENT_KEY")
-        cert: Any = (cert_file, key_file) if cert_file and key_file else cert_file
-        configured = _env(self.environ, signal, "TIMEOUT")
-        if configured:
-            try:
-                timeout_s = min(timeout_s, float(configured) / 1000)  # spec: milliseconds
-            except ValueError:
-                pass
-        return self._client().post(
-            self.url(signal),
-            data=body,
-            headers=headers,
-            timeout=(min(timeout_s, 5.0), timeout_s),
-            verify=verify,
-            cert=cert,
-            allow_redirects=False,
-        )
-
-    def protocol(self, signal: str) -> str:
-        """``http/protobuf`` (default) or ``grpc``, from ``OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL``."""
-        value = (_env(self.environ, signal, "PROTOCOL") or "http/protobuf").lower()
-        return "grpc" if value == "grpc" else "http/protobuf"
-
-    def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
+    def send(self, items: Sequence[Payload], timeout_s: float) -> Outcome:
         outcome = Outcome()
-        by_signal: dict[str, list[Row]] = {}
-        for row in rows:
-            by_signal.setdefault(SIGNALS.get(row.signal, ""), []).append(row)
+        by_signal: dict[str, list[Payload]] = {}
+        for item in items:
+            by_signal.setdefault(SIGNALS.get(item.signal, ""), []).append(item)
         deadline = time.monotonic() + timeout_s
         for signal, group in by_signal.items():
             if signal not in _REQUESTS:
-                outcome.rejected.extend(group)
+                outcome.rejected.extend(i.key for i in group)
                 outcome.reason = "unknown_signal"
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0 or outcome.retry:
-                outcome.retry.extend(group)  # no time, or the endpoint already failed
+                outcome.retry.extend(i.key for i in group)  # no time, or it already failed
                 continue
             merged = _REQUESTS[signal]()
-            good: list[Row] = []
-            for row in group:
+            good: list[Any] = []
+            for item in group:
                 try:
-                    part = json_format.Parse(row.payload, _REQUESTS[signal]())
+                    part = json_format.Parse(item.payload, _REQUESTS[signal]())
                 except json_format.ParseError:
-                    outcome.rejected.append(row)  # a corrupt row can never be sent
+                    outcome.rejected.append(item.key)  # a corrupt payload can never be sent
                     outcome.reason = "corrupt_payload"
                     continue
                 field = _FIELDS[signal]
                 getattr(merged, field).extend(getattr(part, field))
-                good.append(row)
+                good.append(item.key)
             if not good:
                 continue
             if self.protocol(signal) == "grpc":
-                self._deliver_grpc(signal, merged, good, remaining, outcome)
+                verdict = self._export_grpc(signal, merged, remaining)
             else:
-                self._deliver(signal, merged.SerializeToString(), good, remaining, outcome)
+                verdict = self._post(signal, merged.SerializeToString(), remaining)
+            getattr(outcome, verdict.kind).extend(good)
+            if verdict.reason:
+                outcome.reason = verdict.reason
+            if verdict.kind == RETRY:
+                outcome.retry_after_s = verdict.retry_after_s
         return outcome
 
-    # -- gRPC ------------------------------------------------------------------------------
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = requests.Session()  # honours HTTPS_PROXY / NO_PROXY
+            return self._session
+
+    def _post(self, signal: str, body: bytes, timeout_s: float) -> Verdict:
+        import requests
+
+        cfg = self.cfg
+        headers = {"Content-Type": "application/x-protobuf", "User-Agent": "optel"}
+        headers.update(parse_headers(cfg.otlp("headers", signal)))
+        if self._gzip(signal):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        verify: Any = cfg.otlp("certificate", signal) or True
+        cert_file = cfg.otlp("client_certificate", signal)
+        key_file = cfg.otlp("client_key", signal)
+        cert: Any = (cert_file, key_file) if cert_file and key_file else cert_file
+        configured = cfg.otlp("timeout", signal)
+        if configured:
+            timeout_s = min(timeout_s, configured / 1000)  # spec: milliseconds
+        try:
+            response = self._client().post(
+                self.url(signal),
+                data=body,
+                headers=headers,
+                timeout=(min(timeout_s, 5.0), timeout_s),
+                verify=verify,
+                cert=cert,
+                allow_redirects=False,  # see classify_http: never sent where an answer points
+            )
+        except requests.RequestException as exc:
+            return classify_error(exc)
+        return classify_http(response.status_code, response.headers.get("Retry-After"))
+
+    # -- gRPC -----------------------------------------------------------------------------
 
     def _grpc_target(self, signal: str) -> tuple[str, bool]:
-        """(host:port, secure) from the endpoint; http:// or OTEL_..._INSECURE=true is plain."""
+        """(host:port, secure) from the endpoint; http:// or the insecure setting is plain."""
         endpoint = (
-            self.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+            self.cfg[f"otlp_{signal}_endpoint"]
             or self.cfg["otlp_endpoint"]
             or "http://localhost:4317"
         )
-        scheme, _, rest = endpoint.partition("://")
+        scheme, _, rest = str(endpoint).partition("://")
         if not rest:
             scheme, rest = "https", endpoint
-        insecure = (_env(self.environ, signal, "INSECURE") or "").lower() == "true"
+        insecure = bool(self.cfg.otlp("insecure", signal))
         return rest.split("/", 1)[0], scheme == "https" and not insecure
 
     def _channel(self, signal: str) -> Any:
         import grpc
 
-        target, secure = self._grpc_target(signal)
-        key = (target, secure)
-        channels = self.__dict__.setdefault("_channels", {})
-        if key not in channels:
-            if secure:
-                roots = None
-                cert = _env(self.environ, signal, "CERTIFICATE")
-                if cert:
-                    with open(cert, "rb") as f:
-                        roots = f.read()
-                channels[key] = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots))
-            else:
-                channels[key] = grpc.insecure_channel(target)
-        return channels[key]
+        key = self._grpc_target(signal)
+        with self._lock:
+            if key not in self._channels:
+                target, secure = key
+                if secure:
+                    roots = None
+                    cert = self.cfg.otlp("certificate", signal)
+                    if cert:
+                        with open(cert, "rb") as f:
+                            roots = f.read()
+                    creds = grpc.ssl_channel_credentials(roots)
+                    self._channels[key] = grpc.secure_channel(target, creds)
+                else:
+                    self._channels[key] = grpc.insecure_channel(target)
+            return self._channels[key]
 
-    def _deliver_grpc(
-        self, signal: str, request: Any, rows: list[Row], timeout_s: float, outcome: Outcome
-    ) -> None:
-        """Export over gRPC; status codes as the OTLP spec classifies them
-        (https://opentelemetry.io/docs/specs/otlp/#failures)."""
+    def _export_grpc(self, signal: str, request: Any, timeout_s: float) -> Verdict:
         import grpc
         from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
@@ -405,59 +431,18 @@ class Destination:
             "metrics": metrics_service_pb2_grpc.MetricsServiceStub,
             "logs": logs_service_pb2_grpc.LogsServiceStub,
         }
-        retryable = {
-            grpc.StatusCode.CANCELLED,
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            grpc.StatusCode.ABORTED,
-            grpc.StatusCode.OUT_OF_RANGE,
-            grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.DATA_LOSS,
-        }
-        headers = parse_headers(_env(self.environ, signal, "HEADERS"))
+        headers = parse_headers(self.cfg.otlp("headers", signal))
         metadata = [(k.lower(), v) for k, v in headers.items()]
-        gzip_on = (_env(self.environ, signal, "COMPRESSION") or "").lower() == "gzip"
         try:
-            with suppressed():
-                stubs[signal](self._channel(signal)).Export(
-                    request,
-                    timeout=timeout_s,
-                    metadata=metadata or None,
-                    compression=grpc.Compression.Gzip if gzip_on else None,
-                )
+            stubs[signal](self._channel(signal)).Export(
+                request,
+                timeout=timeout_s,
+                metadata=metadata or None,
+                compression=grpc.Compression.Gzip if self._gzip(signal) else None,
+            )
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-            if code in retryable:
-                outcome.retry.extend(rows)
-            else:
-                outcome.rejected.extend(rows)
-            outcome.reason = f"grpc_{code.name.lower()}"
-            return
+            return classify_grpc(code.name)
         except (OSError, ValueError) as exc:  # a bad certificate file, a bad target
-            outcome.retry.extend(rows)
-            outcome.reason = type(exc).__name__
-            return
-        outcome.accepted.extend(rows)
-
-    def _deliver(
-        self, signal: str, body: bytes, rows: list[Row], timeout_s: float, outcome: Outcome
-    ) -> None:
-        import requests
-
-        try:
-            with suppressed():
-                response = self._post(signal, body, timeout_s)
-        except requests.RequestException as exc:
-            outcome.retry.extend(rows)
-            outcome.reason = f"{type(exc).__name__}"
-            return
-        status = response.status_code
-        if 200 <= status < 300:
-            outcome.accepted.extend(rows)
-        elif 400 <= status < 500 and status not in _RETRYABLE:
-            outcome.rejected.extend(rows)  # the request itself is wrong: resending cannot help
-            outcome.reason = f"http_{status}"
-        else:  # 408, 429, 5xx, and odd answers (redirects): keep and try later
-            outcome.retry.extend(rows)
-            outcome.retry_after_s = retry_after(response.headers.get("Retry-After"))
-            outcome.reason = f"http_{status}"
+            return classify_error(exc)
+        return classify_grpc("OK")

@@ -3,12 +3,14 @@
 Registered under the ``opentelemetry_traces_exporter`` and
 ``opentelemetry_metrics_exporter`` entry point groups as ``ga4``, so the
 SDK's own auto-configuration picks it with ``OTEL_TRACES_EXPORTER=ga4``
-(and ``OTEL_METRICS_EXPORTER=ga4``). Each export checks consent for the
-app (``service.name``; ``OPTEL_POLICY``, default opt-in), runs the
-anonymizer (declared keys from ``OPTEL_ALLOWED_ATTRIBUTES``) and maps to
-GA4 exactly as optel's spool-backed destination does. Without optel's
-spool there is no durability: a failed export is reported to the SDK's
-processor as a failure, as any exporter would.
+(and ``OTEL_METRICS_EXPORTER=ga4``). Each export runs optel's own
+gate-scrub-render step (:mod:`optel.stage`, the one the pipeline uses):
+consent for the record's app (``service.name``; ``OPTEL_POLICY``, default
+opt-in), the anonymizer (declared keys from ``OPTEL_ALLOWED_ATTRIBUTES``) and
+the GA4 mapping; then it sends through :func:`optel.delivery.send`. Without
+optel's spool there is no durability: a failed export is reported to the
+SDK's processor as a failure, as any exporter would, and a record that
+consent holds back (a kill switch) is not kept.
 """
 
 from __future__ import annotations
@@ -20,40 +22,46 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _errors, config, consent, env, records
+from .. import _errors, config, consent, delivery, env, records
 from ..anonymize import Anonymizer
 from ..identity import session_id
-from ..spool import Row
+from ..stage import Stage
+from . import Destinations, Payload
 
 
 class _GA4Core:
-    """Consent, anonymizer and GA4 mapping shared by both exporters."""
+    """The GA4 destination and the gate-scrub-render step, for both exporters."""
 
     def __init__(self, timeout_s: float = 10.0) -> None:
-        from .ga4 import Destination
-
-        self.cfg = config.resolve()
-        self.dest = Destination(self.cfg)
-        self.anonymizer = Anonymizer(config.declared_keys(os.environ))
+        cfg = config.resolve()
+        self.destinations = Destinations(cfg)
         self.policy = os.environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
         self.timeout_s = timeout_s
+        self.stage = Stage(
+            Anonymizer(config.declared_keys(os.environ)),
+            self.destinations,
+            ("ga4",),
+            decide=lambda app, policy: consent.decide(app, policy, p=cfg.paths),
+            hold=False,  # no spool here: what may not leave now is not kept
+            debug=cfg["debug"],
+        )
+
+    def _record(self, rec: dict[str, Any]) -> dict[str, Any]:
+        app = str(rec.get("resource", {}).get("service.name") or "unknown_service")
+        rec.update(app=app, policy=self.policy, session_id=session_id(), version=None)
+        return rec
 
     def export(self, recs: list[dict[str, Any]]) -> bool:
-        rows: list[Row] = []
-        for i, rec in enumerate(recs):
-            app = str(rec.get("resource", {}).get("service.name") or "unknown_service")
-            if not consent.decide(app, self.policy, p=self.cfg.paths).enabled:
-                continue  # no consent: nothing leaves, and that is a success
-            rec.update(app=app, policy=self.policy, session_id=session_id(), version=None)
-            payload = self.dest.render(self.anonymizer.scrub(rec))
-            if payload is not None:
-                rows.append(
-                    Row(i, app, self.policy, rec["signal"], "ga4", payload, rec["time"], 0, None)
-                )
-        if not rows:
-            return True
-        outcome = self.dest.send(rows, self.timeout_s)
+        rendered = self.stage(recs, self._record)
+        dest = self.destinations.get("ga4")
+        if not rendered or dest is None:
+            return True  # no consent (or debug): nothing leaves, and that is a success
+        items = [Payload(i, r.signal, r.payload, r.created) for i, r in enumerate(rendered)]
+        outcome = delivery.send(dest, items, self.timeout_s)
         return not outcome.retry and not outcome.rejected
+
+    def close(self) -> None:
+        self.destinations.close()
 
 
 class GA4SpanExporter(SpanExporter):
@@ -69,7 +77,7 @@ class GA4SpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
-        return None
+        self._core.close()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
@@ -94,4 +102,4 @@ class GA4MetricExporter(MetricExporter):
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
+        self._core.close()

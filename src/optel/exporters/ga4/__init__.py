@@ -9,13 +9,13 @@ adds the envelope and POSTs each to ``{endpoint}/mp/collect``::
     {"client_id": <the install's current random id>, "non_personalized_ads": true,
      "user_properties": {...}, "events": [<the fragments' events>]}
 
-The client id is added at send time, not at render time: rows wait in the
-spool for up to days, and an id rotated by ``optel opt-out`` must never be
+The client id is added at send time, not at render time: payloads wait in
+the spool for up to days, and an id rotated by ``optel opt-out`` must never be
 sent afterwards. The api secret lives only in memory and in the request URL;
 it is never rendered, printed or logged (reasons never quote the URL).
 
-Responses: 2xx accepted; 408, 429, 5xx, timeouts and connection errors are
-retried (honouring ``Retry-After``); any other status is rejected. Events
+Answers are classified by :func:`optel.exporters.classify_http` (the rule
+every HTTP destination shares; reasons here carry a ``ga4_`` prefix). Events
 older than GA4's 72-hour backdating window are dropped and counted
 (``dropped_ga4_older_than_72h`` in ``optel status``).
 """
@@ -27,12 +27,11 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlencode
 
-from .. import Outcome, retry_after
+from .. import ACCEPTED, REJECTED, Outcome, Payload, Verdict, classify_error, classify_http
 from . import limits, mapping
 
 if TYPE_CHECKING:
     from ...config import Config
-    from ...spool import Row
 
 __all__ = ["Destination", "endpoint", "pack", "validate", "sample_records"]
 
@@ -50,13 +49,18 @@ def endpoint(cfg: Config) -> str:
 
 
 class _Request:
-    """One request being packed: rows whose events all go in one body."""
+    """One request being packed: items whose events all go in one body."""
 
-    def __init__(self, user_properties: dict[str, Any], up_size: int):
+    def __init__(self, user_properties: dict[str, Any], up_size: int, first: int):
         self.user_properties = user_properties
-        self.rows: list[Row] = []
+        self.items: list[Payload] = []
         self.events: list[dict[str, Any]] = []
         self.bytes = up_size
+        self.first = first  # position of its first item in the batch
+
+    @property
+    def keys(self) -> list[Any]:
+        return [item.key for item in self.items]
 
     def fits(self, events: list[dict[str, Any]], nbytes: int) -> bool:
         return (
@@ -64,8 +68,8 @@ class _Request:
             and self.bytes + nbytes <= limits.BODY_BUDGET
         )
 
-    def add(self, row: Row, events: list[dict[str, Any]], nbytes: int) -> None:
-        self.rows.append(row)
+    def add(self, item: Payload, events: list[dict[str, Any]], nbytes: int) -> None:
+        self.items.append(item)
         self.events.extend(events)
         self.bytes += nbytes
 
@@ -78,28 +82,28 @@ class _Request:
 
 
 def pack(
-    rows: Sequence[Row], now: float | None = None
-) -> tuple[list[_Request], list[Row], list[Row]]:
-    """Rows -> requests within every limit; also the rows too old and unreadable.
+    items: Sequence[Payload], now: float | None = None
+) -> tuple[list[_Request], list[Payload], list[Payload]]:
+    """Items -> requests within every limit; also the items too old and unreadable.
 
-    Rows keep their order; rows with different user properties (another app
+    Items keep their order; items with different user properties (another app
     or version) never share a request. An event whose timestamp lies in the
     future (the clock went back) is sent as happening now.
     """
     now = time.time() if now is None else now
     cutoff = int((now - limits.MAX_AGE_S + limits.AGE_MARGIN_S) * 1_000_000)
     now_us = int(now * 1_000_000)
-    old: list[Row] = []
-    unreadable: list[Row] = []
+    old: list[Payload] = []
+    unreadable: list[Payload] = []
     open_requests: dict[str, _Request] = {}
     done: list[_Request] = []
-    for row in rows:
+    for position, item in enumerate(items):
         try:
-            frag = json.loads(row.payload)
+            frag = json.loads(item.payload)
             events = [e for e in frag["events"] if isinstance(e, dict)]
             user_props = frag.get("user_properties") or {}
         except (ValueError, KeyError, TypeError):
-            unreadable.append(row)
+            unreadable.append(item)
             continue
         fresh = []
         for e in events:
@@ -110,7 +114,7 @@ def pack(
                 e = {**e, "timestamp_micros": now_us}
             fresh.append(e)
         if not fresh:
-            (old if events else unreadable).append(row)
+            (old if events else unreadable).append(item)
             continue
         key = mapping.dumps(user_props)
         nbytes = sum(mapping.size(e) + 1 for e in fresh)
@@ -119,10 +123,12 @@ def pack(
             done.append(req)
             req = None
         if req is None:
-            req = open_requests[key] = _Request(user_props, len(key.encode("utf-8")) + 200)
-        req.add(row, fresh, nbytes)
+            req = open_requests[key] = _Request(
+                user_props, len(key.encode("utf-8")) + 200, position
+            )
+        req.add(item, fresh, nbytes)
     done.extend(open_requests.values())
-    done.sort(key=lambda r: r.rows[0].id)  # oldest rows first
+    done.sort(key=lambda r: r.first)  # in the order the items came
     return done, old, unreadable
 
 
@@ -160,48 +166,54 @@ class Destination:
         # created when missing: an opt-out policy tool has consent without a grant
         return client_id(self.cfg.paths, create=create) or ""
 
-    def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> tuple[str, Any, str]:
-        """POST ``body``: ("ok" | "retry" | "reject", response or retry-after, reason)."""
-        import requests
-        from opentelemetry import context
+    def warm(self) -> None:
+        """Import the HTTP client and open the session (``requests`` takes ~100 ms)."""
+        self._session()
 
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _session(self) -> Any:
         if self._http is None:
-            self._http = requests.Session()
+            import requests
+
+            self._http = requests.Session()  # one per destination: connections are reused
+        return self._http
+
+    def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> tuple[Verdict, Any]:
+        """POST ``body``: the verdict (reasons prefixed ``ga4_``) and the response."""
+        import requests
+
         data = mapping.dumps(body).encode("utf-8")
-        # the exporter's own HTTP call must not be traced back into the pipeline
-        token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
-            resp = self._http.post(
+            resp = self._session().post(
                 self._url(path),
                 data=data,
                 headers={"Content-Type": "application/json"},
                 timeout=max(0.05, timeout_s),
-                allow_redirects=False,
+                allow_redirects=False,  # see classify_http: never sent where an answer points
             )
-        except requests.Timeout:
-            return "retry", None, "ga4_timeout"
-        except requests.RequestException as exc:  # its text quotes the URL: never use it
-            return "retry", None, f"ga4_connection_error_{type(exc).__name__}"
-        finally:
-            context.detach(token)
-        code = resp.status_code
-        if 200 <= code < 300:
-            return "ok", resp, ""
-        if code in (408, 429) or code >= 500:
-            return "retry", retry_after(resp.headers.get("Retry-After")), f"ga4_http_{code}"
-        return "reject", None, f"ga4_http_{code}"
+        except requests.RequestException as exc:  # its text quotes the URL: never used
+            verdict = classify_error(exc)
+            return Verdict(verdict.kind, f"ga4_{verdict.reason}"), None
+        verdict = classify_http(resp.status_code, resp.headers.get("Retry-After"))
+        if verdict.reason:
+            verdict = Verdict(verdict.kind, f"ga4_{verdict.reason}", verdict.retry_after_s)
+        return verdict, resp
 
-    def send(self, rows: Sequence[Row], timeout_s: float) -> Outcome:
+    def send(self, items: Sequence[Payload], timeout_s: float) -> Outcome:
         out = Outcome()
         reasons: list[str] = []
         if not (self.measurement_id and self._api_secret):
-            out.retry = list(rows)
+            out.retry = [i.key for i in items]
             out.retry_after_s = 3600.0
             out.reason = "ga4 not configured: set OPTEL_GA4_MEASUREMENT_ID and OPTEL_GA4_API_SECRET"
             return out
         deadline = time.monotonic() + timeout_s
-        requests_, old, unreadable = pack(rows)
-        out.rejected.extend(old + unreadable)
+        requests_, old, unreadable = pack(items)
+        out.rejected.extend(i.key for i in old + unreadable)
         if old:
             reasons.append(OLD)
         if unreadable:
@@ -211,21 +223,21 @@ class Destination:
             left = deadline - time.monotonic()
             if left <= 0:
                 for later in requests_[i:]:
-                    out.retry.extend(later.rows)
+                    out.retry.extend(later.keys)
                 reasons.append("ga4_time_budget_spent")
                 break
-            verdict, extra, reason = self._post(limits.COLLECT_PATH, req.body(client_id), left)
-            if verdict == "ok":
-                out.accepted.extend(req.rows)
+            verdict, _ = self._post(limits.COLLECT_PATH, req.body(client_id), left)
+            if verdict.kind == ACCEPTED:
+                out.accepted.extend(req.keys)
                 continue
-            reasons.append(reason)
-            if verdict == "reject":
-                out.rejected.extend(req.rows)
+            reasons.append(verdict.reason)
+            if verdict.kind == REJECTED:
+                out.rejected.extend(req.keys)
                 continue
             # retry: the service is unhealthy, keep the rest for later too
-            out.retry_after_s = extra
+            out.retry_after_s = verdict.retry_after_s
             for later in requests_[i:]:
-                out.retry.extend(later.rows)
+                out.retry.extend(later.keys)
             break
         out.reason = "+".join(dict.fromkeys(reasons))
         return out
@@ -238,12 +250,8 @@ class Destination:
         Returns ``{"requests": n, "events": n, "messages": [...], "errors": [...]}``.
         Nothing sent there shows up in reports.
         """
-        from ...spool import Row
-
-        rows = [
-            Row(i, "", "", "", self.name, f, time.time(), 0, None) for i, f in enumerate(fragments)
-        ]
-        requests_, old, unreadable = pack(rows)
+        now = time.time()
+        requests_, old, unreadable = pack([Payload(i, "", f, now) for i, f in enumerate(fragments)])
         result: dict[str, Any] = {
             "requests": len(requests_),
             "events": sum(len(r.events) for r in requests_),
@@ -255,9 +263,9 @@ class Destination:
         client_id = self._client_id(create=False) or "optel.validate"  # no consent needed
         for req in requests_:
             body = req.body(client_id, validation_behavior="ENFORCE_RECOMMENDATIONS")
-            verdict, resp, reason = self._post(limits.DEBUG_PATH, body, timeout_s)
-            if verdict != "ok":
-                result["errors"].append(reason)
+            verdict, resp = self._post(limits.DEBUG_PATH, body, timeout_s)
+            if verdict.kind != ACCEPTED:
+                result["errors"].append(verdict.reason)
                 continue
             try:
                 found = resp.json().get("validationMessages") or []
@@ -270,10 +278,16 @@ class Destination:
 
 def validate(cfg: Config, fragments: Sequence[str] | None = None) -> dict[str, Any]:
     """Validate ``fragments`` (default: :func:`sample_records` rendered)."""
+    from .. import suppressed
+
     dest = Destination(cfg)
-    if fragments is None:
-        fragments = [f for f in (dest.render(r) for r in sample_records()) if f]
-    return dest.validate(fragments)
+    try:
+        if fragments is None:
+            fragments = [f for f in (dest.render(r) for r in sample_records()) if f]
+        with suppressed():  # not a delivery, but optel's own calls are never traced either
+            return dest.validate(fragments)
+    finally:
+        dest.close()
 
 
 def sample_records() -> list[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """optel records -> Measurement Protocol events (the README's "GA4 mapping" table).
 
-A record renders to one spool row holding a *request fragment*::
+A record renders to one payload, a *request fragment*::
 
     {"user_properties": {name: {"value": v}}, "events": [{name, params, timestamp_micros}]}
 
-``send`` packs the fragments of many rows into requests and adds the
+``send`` packs the fragments of many payloads into requests and adds the
 envelope (``client_id``, ``non_personalized_ads``); see ``ga4/__init__.py``.
 
 - span -> one event named after the span; duration -> ``engagement_time_msec``;
@@ -46,7 +46,7 @@ has no duration, the smallest honest value is sent."""
 
 
 def dumps(obj: Any) -> str:
-    """The compact JSON used for rows and request bodies (UTF-8, not escaped)."""
+    """The compact JSON used for payloads and request bodies (UTF-8, not escaped)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
