@@ -51,7 +51,7 @@ from . import _errors, consent, delivery, exporters, records
 from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
-from .spool import NewRecord, Spool, limits_from
+from .spool import NewRecord, Row, Spool, limits_from
 from .stage import Stage
 
 QUEUE_MAX = 8192
@@ -231,6 +231,27 @@ class Pipeline:
     def offer_record(self, rec: dict[str, Any]) -> None:
         """A ready record (event, error, metric) instead of a span."""
         self.offer(rec)
+
+    # -- what it holds (read-only; tests look here, not at private fields) ---------
+
+    @property
+    def queued(self) -> int:
+        """Records waiting in memory for the worker to write them to the spool."""
+        return len(self._queue)
+
+    def pending(self, destination: str | None = None, limit: int = 1000) -> list[Row]:
+        """Records waiting in this pipeline's spool (for ``destination``, or all),
+        oldest first; call :meth:`flush` first to include what is still queued."""
+        return self.spool().pending(destination, limit)
+
+    def stop_worker(self, timeout_s: float = 5.0) -> bool:
+        """Stop the background worker: from now on records move only on
+        :meth:`flush` and :meth:`shutdown`. True when it ended within ``timeout_s``."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self._thread is None or not self._thread.is_alive()
 
     # -- queue -> spool ----------------------------------------------------------
 

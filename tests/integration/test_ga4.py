@@ -198,10 +198,10 @@ def test_validate_command_prints_messages_and_never_the_secret(home: Path, fake:
 def test_validate_pending_checks_what_waits(home: Path, fake: FakeGA4) -> None:
     run_cli("opt-in", home=home)
     code = """
-    import optel
+    import optel, optel.testing
     t = optel.init(app="pendingtool", destinations="ga4")
     t.event("session_start", **{"ga_x": "v" * 300})
-    t._pipeline.drain()
+    optel.testing.pipeline(t).drain()
     """
     env = _env(fake, OPTEL_EXIT_BUDGET_MS="0")
     assert run_python(code, home, env).returncode == 0

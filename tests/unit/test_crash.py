@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import crash, run
+from optel import crash, run, testing
 from tests.conftest import Granted
 
 
@@ -25,7 +25,7 @@ def _restore_hooks() -> Iterator[None]:
 
 def _records(t: optel.Telemetry) -> list[dict[str, Any]]:
     t.flush(0)
-    return [json.loads(r.payload) for r in t._pipeline.spool().pending()]
+    return [json.loads(r.payload) for r in testing.pending()]
 
 
 def _fail(path: str) -> None:
@@ -54,7 +54,7 @@ def test_identical_failures_are_reported_once_and_counted(granted: Granted) -> N
         reports[1]["attributes"]["optel.failure.id"]: 1,
     }
     t.shutdown()
-    rows = [json.loads(r.payload) for r in t._pipeline.spool().pending()]
+    rows = [json.loads(r.payload) for r in testing.pending()]
     repeated = [r["attributes"] for r in rows if r.get("name") == "exception_repeated"]
     assert repeated == [
         {

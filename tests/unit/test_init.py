@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import optel
-from optel import consent
+from optel import consent, testing
 from optel.config import paths
 
 
@@ -64,7 +64,7 @@ def test_with_consent_records_go_to_the_spool(home: Path) -> None:
         pass
     t.event("model_converted", framework="onnx", size=3)
     assert t.flush(0)
-    rows = [r for r in t._pipeline.spool().pending() if '"run_start"' not in r.payload]
+    rows = [r for r in testing.pending() if '"run_start"' not in r.payload]
     assert sorted(r.signal for r in rows) == ["event", "span"]
     assert optel.init(app="mytool") is t  # one pipeline per app and process
     t.shutdown()
@@ -77,18 +77,15 @@ def test_queue_bound_drops_and_counts(home: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(pipeline, "QUEUE_MAX", 10)
     consent.record(consent.GRANTED, p=paths())
     t = optel.init(app="mytool")
-    worker = t._pipeline._thread
-    t._pipeline._stop.set()  # hold the worker so only the queue bound acts
-    t._pipeline._wake.set()
-    assert worker is not None
-    worker.join(5)
-    queued = len(t._pipeline._queue)  # run_start may already wait there
+    p = testing.pipeline(t)
+    assert p is not None
+    assert p.stop_worker(5)  # hold the worker so only the queue bound acts
+    queued = p.queued  # run_start may already wait there
     for _ in range(25):
         t.event("used")
     t.flush(0)
-    spool = t._pipeline.spool()
-    assert spool.count() == 10
-    assert spool.stats()["dropped_queue_full"] == 25 - (10 - queued)
+    assert len(testing.pending()) == 10
+    assert testing.stats()["dropped_queue_full"] == 25 - (10 - queued)
 
 
 def test_undeclared_metric_attributes_are_dropped_before_aggregation(home: Path) -> None:
@@ -98,7 +95,7 @@ def test_undeclared_metric_attributes_are_dropped_before_aggregation(home: Path)
     for i in range(50):  # 50 distinct user ids would be 50 series without the view
         counter.add(1, {"framework": "onnx", "user_id": f"u{i}"})
     t.flush(0)
-    metrics = [r for r in t._pipeline.spool().pending() if r.signal == "metric"]
+    metrics = [r for r in testing.pending() if r.signal == "metric"]
     assert len(metrics) == 1
     import json
 

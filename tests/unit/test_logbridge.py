@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 import optel
-from optel import logbridge
+from optel import logbridge, testing
 from tests.conftest import Granted, grant, run_python
 
 
@@ -26,7 +26,7 @@ def _root_handlers() -> Iterator[None]:
 
 def _logs(t: optel.Telemetry) -> list[dict[str, Any]]:
     t.flush(0)
-    return [json.loads(r.payload) for r in t._pipeline.spool().pending() if r.signal == "log"]
+    return [json.loads(r.payload) for r in testing.pending() if r.signal == "log"]
 
 
 def test_capture_logs_sends_warnings_and_errors_scrubbed(granted: Granted) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import optel
-from optel import cli, consent
+from optel import cli, consent, testing
 from optel.config import paths
 from optel.ratelimit import RateLimiter, check_caps
 
@@ -77,7 +77,7 @@ def test_events_over_the_cap_are_dropped_counted_and_shown_by_status(home: Path)
         except ValueError as exc:
             t.error(exc)  # one report (same frames), over the cap anyway
     t.flush(0)
-    names = [json.loads(r.payload)["name"] for r in t._pipeline.spool().pending()]
+    names = [json.loads(r.payload)["name"] for r in testing.pending()]
     assert names.count("used") == 5
     t.shutdown()
     data = cli.status_data("mytool")

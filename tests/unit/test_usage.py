@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 import optel
-from optel import usage
+from optel import testing, usage
 from optel.config import paths
 from tests.conftest import Granted
 
 
 def _events(t: optel.Telemetry) -> list[dict[str, Any]]:
     t.flush(0)
-    rows = t._pipeline.spool().pending()
+    rows = testing.pending()
     return [json.loads(r.payload) for r in rows if r.signal == "event"]
 
 
@@ -108,7 +108,7 @@ def test_duration_histogram_counts_every_call_even_when_events_are_capped(grante
     for _ in range(10):
         step()
     t.flush(0)
-    rows = [json.loads(r.payload) for r in t._pipeline.spool().pending() if r.signal == "metric"]
+    rows = [json.loads(r.payload) for r in testing.pending() if r.signal == "metric"]
     hist = [m for m in rows if m["name"] == "optel.command.duration"]
     assert sum(p["count"] for m in hist for p in m["points"]) == 10
     assert len(_named(t, "step")) == 3
@@ -156,7 +156,7 @@ def test_first_track_starts_the_run_and_shutdown_ends_it(granted: Granted) -> No
     assert starts[0]["optel.tool.version"] == "1.0"
     assert "optel.os.type" in starts[0] and "optel.memory" in starts[0]
     t.shutdown()
-    rows = [json.loads(r.payload) for r in optel.init(app="mytool")._pipeline.spool().pending()]
+    rows = [json.loads(r.payload) for r in testing.pending()]
     ends = [r["attributes"] for r in rows if r.get("name") == "run_end"]
     assert len(ends) == 1
     assert ends[0]["optel.run.outcome"] == "ok"
