@@ -26,13 +26,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("config", "records", "ratelimit"),
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent",),
+    ("stage",),  # gate-scrub-render: used by the pipeline and the GA4 SDK exporter
     ("exporters", "logbridge"),
     ("delivery",),
     ("pipeline",),
     ("run",),
     ("telemetry",),
     ("__init__",),  # the package face: public API only
-    ("autoconf", "cli", "demo", "_demo_tool", "__main__"),  # entry points
+    ("autoconf", "cli", "demo", "_demo_tool", "__main__", "testing"),  # entry points, test help
 ]
 """Rooms from the ground up; a room may import rooms on its own level or below."""
 

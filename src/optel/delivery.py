@@ -10,8 +10,8 @@ kill switch stays for later. A row leaves the spool only when its
 destination accepted it.
 
 Destinations never see rows: a batch goes out as payloads keyed by row id
-(:func:`send`, the one place sending runs with instrumentation suppressed),
-and the outcome's keys are mapped back to rows here.
+(through :func:`optel.exporters.send`, which suppresses instrumentation), and
+the outcome's keys are mapped back to rows here.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable
 
 from . import consent, exporters
-from .exporters import Destination, Outcome, Payload
+from .exporters import Destination, Payload
 
 if TYPE_CHECKING:
     from .config import Config
@@ -52,14 +52,6 @@ def backoff(attempts: int, retry_after_s: float | None = None) -> float:
         return min(max(retry_after_s, 0.0), MAX_BACKOFF_S)
     ceiling = min(MAX_BACKOFF_S, 2.0 ** min(attempts, 20))
     return random.uniform(ceiling / 2, ceiling)
-
-
-def send(dest: Destination, items: Sequence[Payload], timeout_s: float) -> Outcome:
-    """``dest.send`` with instrumentation suppressed: a destination's own HTTP or
-    gRPC calls must not be traced back into the pipeline. Every send, by every
-    caller (delivery, the GA4 SDK exporter), goes through here."""
-    with exporters.suppressed():
-        return dest.send(items, timeout_s)
 
 
 Decider = Callable[[str, str], "consent.Decision"]
@@ -134,7 +126,7 @@ def _deliver_to(
             budget = max(0, budget - len(rows))
         items = [Payload(row.id, row.signal, row.payload, row.created) for row in rows]
         try:
-            outcome = send(dest, items, timeout)
+            outcome = exporters.send(dest, items, timeout)  # instrumentation suppressed
         except Exception:
             spool.release(rows)  # a destination's bug must not strand leased rows
             raise

@@ -15,9 +15,9 @@ module has a ``Destination`` that can
 
 Whoever sends owns the destination objects for its lifetime
 (:class:`Destinations`): a pipeline for the whole run, ``optel flush`` for
-one command. Every send runs with instrumentation suppressed
-(:func:`suppressed`, applied by :func:`optel.delivery.send`), and every
-answer is classified here, once: :func:`classify_http`,
+one command. Every send runs with instrumentation suppressed (:func:`send`
+applies :func:`suppressed`; both callers, delivery and the GA4 SDK exporter,
+send through it), and every answer is classified here, once: :func:`classify_http`,
 :func:`classify_error` and :func:`classify_grpc`.
 
 Destinations are imported only when a record is about to be rendered or
@@ -189,6 +189,14 @@ def suppressed() -> Iterator[None]:
         yield
     finally:
         context.detach(token)
+
+
+def send(dest: Destination, items: Sequence[Payload], timeout_s: float) -> Outcome:
+    """``dest.send`` with instrumentation suppressed: the one place that applies
+    it, for every destination and every caller (delivery and the GA4 SDK
+    exporter); destinations do not suppress anything themselves."""
+    with suppressed():
+        return dest.send(items, timeout_s)
 
 
 # -- finding and owning destinations ------------------------------------------------------

@@ -7,7 +7,7 @@ SDK's own auto-configuration picks it with ``OTEL_TRACES_EXPORTER=ga4``
 gate-scrub-render step (:mod:`optel.stage`, the one the pipeline uses):
 consent for the record's app (``service.name``; ``OPTEL_POLICY``, default
 opt-in), the anonymizer (declared keys from ``OPTEL_ALLOWED_ATTRIBUTES``) and
-the GA4 mapping; then it sends through :func:`optel.delivery.send`. Without
+the GA4 mapping; then it sends through :func:`optel.exporters.send`. Without
 optel's spool there is no durability: a failed export is reported to the
 SDK's processor as a failure, as any exporter would, and a record that
 consent holds back (a kill switch) is not kept.
@@ -22,11 +22,11 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import _errors, config, consent, delivery, env, records
+from .. import _errors, config, consent, env, records
 from ..anonymize import Anonymizer
 from ..identity import session_id
 from ..stage import Stage
-from . import Destinations, Payload
+from . import Destinations, Payload, send
 
 
 class _GA4Core:
@@ -57,7 +57,7 @@ class _GA4Core:
         if not rendered or dest is None:
             return True  # no consent (or debug): nothing leaves, and that is a success
         items = [Payload(i, r.signal, r.payload, r.created) for i, r in enumerate(rendered)]
-        outcome = delivery.send(dest, items, self.timeout_s)
+        outcome = send(dest, items, self.timeout_s)  # instrumentation suppressed
         return not outcome.retry and not outcome.rejected
 
     def close(self) -> None:
