@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = "optel"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("_version", "env", "_errors", "_fs"),
+    ("_version", "env", "_errors", "_fs", "commands"),
     ("config", "records", "ratelimit"),
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent",),

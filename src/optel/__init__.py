@@ -75,6 +75,7 @@ def init(
     max_events_per_run: int | None = None,
     prompt: bool = False,
     notice_version: int = 1,
+    telemetry_command: str | None = None,
 ) -> NullTelemetry:
     """Set up telemetry for ``app`` and return the object the tool keeps.
 
@@ -96,6 +97,15 @@ def init(
     ``notice_version`` is the version of the tool's telemetry notice: under
     the ``opt-out`` policy the notice is shown once per version (on stderr),
     and a decision given at a prompt for an older version is asked again.
+
+    ``telemetry_command`` is what your users type to reach optel's commands
+    under your tool (``"mytool telemetry"``, see :func:`optel.cli.mount` and
+    :mod:`optel.click`); the notice, the question and status messages name
+    it instead of ``optel``. Mounting the commands sets it too, but ``init``
+    may run first.
+
+    An argument that is ``None`` or an empty string (``os.environ.get(X,
+    "")`` for an unset ``X``) is not set.
     """
     keys = _check(app, version, policy, allowed_attributes)
     if not isinstance(prompt, bool):
@@ -106,8 +116,14 @@ def init(
         or notice_version < 1
     ):
         raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
-    from . import config, consent
+    if telemetry_command is not None and not isinstance(telemetry_command, str):
+        raise ValueError(
+            f"telemetry_command: expected a string such as 'mytool telemetry', got {telemetry_command!r}"
+        )
+    from . import commands, config, consent
 
+    if telemetry_command and telemetry_command.strip():
+        commands.register(app, telemetry_command)
     overrides = {
         "ga4_measurement_id": ga4_measurement_id,
         "ga4_api_secret": ga4_api_secret,

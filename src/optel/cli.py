@@ -13,7 +13,8 @@ import sys
 import time
 from typing import Any, NoReturn, Sequence
 
-from . import config, consent
+from . import commands, config, consent
+from ._version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,7 +126,8 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
     # recorded first: a sender checking now already sees the refusal
     removed = consent.take_effect(decision, args.app, cfg.paths)
     if decision == consent.GRANTED:
-        print(f"telemetry consent granted {scope}; 'optel opt-out' withdraws it")
+        undo = commands.command("opt-out", args.app, every_tool=not args.app)
+        print(f"telemetry consent granted {scope}; '{undo}' withdraws it")
         return 0
     print(
         f"telemetry consent withdrawn {scope}; deleted {removed} waiting record(s) and the client id"
@@ -284,14 +286,25 @@ def build_parser(
     """The parser; ``app`` presets ``--app`` and ``policy`` the policy
     ``status`` assumes (for a tool's own subcommand, see :func:`mount`)."""
     p = _Parser(prog=prog, description="See and control what optel telemetry sends.")
+    if app is None:  # optel's own command (a tool has its own --version)
+        p.add_argument("--version", action="version", version=f"optel {__version__}")
     p.set_defaults(optel_prog=prog)
+    if app is not None and prog != "optel":
+        commands.register(app, prog)  # messages name the tool's command
     _add_commands(p, app, policy)
     return p
 
 
+def _help(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 0
+
+
 def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | None) -> None:
+    """optel's commands; a preset ``app`` means a tool's own command, which
+    lists only what its users need (no ``demo``, no ``ga4``)."""
     sub = p.add_subparsers(dest="optel_command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    p.set_defaults(func=lambda a: _help(p))  # no command: the help, not an error
 
     def with_app(sp: argparse.ArgumentParser) -> None:
         where = f"default: {app}" if app else "default: every optel tool"
@@ -318,6 +331,8 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     s = sub.add_parser("settings", help="view or change settings: KEY=VALUE ..., or reset")
     s.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
     s.set_defaults(func=cmd_settings)
+    if app is not None:
+        return
     s = sub.add_parser("demo", help="run a sample tool instrumented with optel")
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("ga4", help="Google Analytics 4 destination tools")
@@ -379,13 +394,14 @@ def mount(
         raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
     parser = subparsers.add_parser(name, help=help, description=help)
     parser.set_defaults(optel_prog=prog or parser.prog)
+    commands.register(app, prog or parser.prog)  # messages name the tool's command
     _add_commands(parser, app, policy)
     return parser
 
 
 def handles(args: argparse.Namespace) -> bool:
     """True when ``args`` (parsed by a tool's parser) is one of optel's commands."""
-    return callable(getattr(args, "func", None)) and bool(getattr(args, "optel_command", None))
+    return callable(getattr(args, "func", None)) and bool(getattr(args, "optel_prog", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,18 +10,21 @@ from __future__ import annotations
 import sys
 
 from .. import _errors
+from ..commands import command
 from ..config import Paths
 from .store import note_notice
 
 
 def notice_text(app: str) -> str:
-    """The one-time notice of an opt-out tool: what is collected, how to turn it off."""
+    """The one-time notice of an opt-out tool: what is collected, how to turn it off
+    (naming the tool's own commands when it offers them, see :mod:`optel.commands`)."""
     return (
         f"{app} sends anonymous usage telemetry (commands used, durations, errors with"
         " scrubbed stack traces, OS and Python versions; no file names, paths, user or host"
         " names) to help its authors improve it.\n"
-        f"Turn it off with 'optel opt-out --app {app}' (or for every tool: 'optel opt-out',"
-        " or set DO_NOT_TRACK=1); 'optel status' shows what is sent. This notice is shown once."
+        f"Turn it off with '{command('opt-out', app)}' (or for every tool:"
+        f" '{command('opt-out', app, every_tool=True)}', or set DO_NOT_TRACK=1);"
+        f" '{command('status', app)}' shows what is sent. This notice is shown once."
     )
 
 

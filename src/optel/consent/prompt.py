@@ -24,6 +24,7 @@ import sys
 import time
 
 from .. import _errors, env
+from ..commands import command
 from ..config import Paths
 from .effect import take_effect
 from .rule import UNSET, Decision, kill_switch
@@ -55,7 +56,8 @@ def question_text(app: str, policy: str, timeout_s: float) -> str:
     default = "Y/n" if policy == "opt-out" else "y/N"
     return (
         f"{_collected(app)}\n"
-        f"You can change your answer at any time with 'optel opt-in' / 'optel opt-out'.\n"
+        f"You can change your answer at any time with '{command('opt-in', app)}'"
+        f" / '{command('opt-out', app)}'.\n"
         f"Share anonymous usage statistics for {app}? [{default}]"
         f" (no answer in {int(timeout_s)} s counts as no decision) "
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .. import _errors, env
+from .. import _errors, commands, env
 from ..config import TRUE_WORDS, Paths, paths
 from .store import DENIED, GRANTED, ConsentFileError, cached_records
 
@@ -113,6 +113,11 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def _cmd(action: str, app: str) -> str:
+    # the tool's own command when it offers optel's under its name (optel.commands)
+    return commands.command(action, app or None, every_tool=not app)
+
+
 def decide(
     app: str,
     policy: str = "opt-in",
@@ -128,17 +133,16 @@ def decide(
     except ConsentFileError as exc:
         if switch:
             return Decision(app, UNSET, False, f"off: {switch}", problem=str(exc))
+        fix = f"run '{_cmd('opt-in', app)}' or '{_cmd('opt-out', app)}' to record a new decision"
         _errors.warn_once(
             "consent-file",
-            f"telemetry is off: {exc}; run 'optel opt-in' or 'optel opt-out' to record"
-            " a new decision (the broken file is kept aside)",
+            f"telemetry is off: {exc}; {fix} (the broken file is kept aside)",
         )
         return Decision(
             app,
             UNSET,
             False,
-            f"off: the consent record {exc}; run 'optel opt-in' or 'optel opt-out' to"
-            " record a new decision (the broken file is kept aside)",
+            f"off: the consent record {exc}; {fix} (the broken file is kept aside)",
             problem=str(exc),
         )
     scope, entry = "", None
@@ -164,9 +168,11 @@ def decide(
     if policy == "opt-out":
         return Decision(
             app, consent, True, "on: opt-out policy and no decision recorded"
-            " ('optel opt-out' turns it off)", **extra,
+            f" ('{_cmd('opt-out', app)}' turns it off)", **extra,
         )  # fmt: skip
-    return Decision(app, consent, False, "off: no decision recorded (run 'optel opt-in')", **extra)
+    return Decision(
+        app, consent, False, f"off: no decision recorded (run '{_cmd('opt-in', app)}')", **extra
+    )
 
 
 def disposition(d: Decision) -> str:
