@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("run",),
     ("telemetry",),
     ("__init__",),  # the package face: public API only
-    ("autoconf", "cli", "demo", "_demo_tool", "__main__", "testing"),  # entry points, test help
+    # entry points, test help; click and typer: optel's commands under a Click or Typer tool
+    ("autoconf", "cli", "demo", "_demo_tool", "__main__", "testing", "click", "typer"),
 ]
 """Rooms from the ground up; a room may import rooms on its own level or below."""
 
