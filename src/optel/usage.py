@@ -16,6 +16,8 @@ and the *declared* parameters only: the values of the arguments named in
 ``params`` plus the fixed attributes given to ``track``. Those keys count as
 declared for the anonymizer; their values are still scrubbed. A failure is
 also reported through ``telemetry.error`` (deduplicated within the run).
+A normal exit (``SystemExit(0)``, Click's or Typer's ``Exit`` with code 0)
+is a success, not a failure.
 Durations also go to the histogram ``optel.command.duration`` (ms), which
 is not rate limited, so performance figures stay exact when events are
 capped.
@@ -155,6 +157,22 @@ def type_name(exc: BaseException) -> str:
     )
 
 
+_EXIT_MODULES = ("click.exceptions", "typer.exceptions")
+
+
+def normal_exit(exc: BaseException | None) -> bool:
+    """``exc`` ends a command normally: ``SystemExit`` with status 0 (or none),
+    or Click's and Typer's ``Exit`` with code 0 (``ctx.exit()``, ``--help``).
+    Matched by name: optel imports neither."""
+    if isinstance(exc, SystemExit):
+        return exc.code in (0, None)
+    return (
+        exc is not None
+        and getattr(exc, "exit_code", None) == 0
+        and any(c.__name__ == "Exit" and c.__module__ in _EXIT_MODULES for c in type(exc).__mro__)
+    )
+
+
 # -- trackers ---------------------------------------------------------------------
 
 
@@ -261,6 +279,8 @@ class Tracker(NullTracker):
         kwargs: dict[str, Any],
     ) -> None:
         ms = (time.perf_counter() - t0) * 1000
+        if normal_exit(exc):
+            exc = None  # a command that exits with status 0 succeeded
         with _errors.guard("track"):
             attrs = dict(self.attributes)
             if spec:

@@ -98,6 +98,47 @@ def test_interrupt_is_not_a_failure_report(granted: Granted) -> None:
     assert _named(t, "exception") == []
 
 
+def _exits() -> list[tuple[BaseException, bool]]:
+    """Each way a command can end by raising, and whether it succeeded."""
+    import click
+    import typer
+
+    found: list[tuple[BaseException, bool]] = [
+        (SystemExit(0), True),
+        (SystemExit(None), True),
+        (SystemExit(2), False),
+        (SystemExit("cannot read the model"), False),  # printed, status 1
+        (click.exceptions.Exit(0), True),
+        (click.exceptions.Exit(3), False),
+    ]
+    if typer.Exit is not click.exceptions.Exit:  # newer Typer has its own
+        found += [(typer.Exit(0), True), (typer.Exit(1), False)]
+    return found
+
+
+def test_normal_exits_are_success_and_other_exits_failures(granted: Granted) -> None:
+    t = granted()
+    cases = _exits()
+
+    @t.track("run")
+    def run(exc: BaseException) -> None:
+        raise exc
+
+    for exc, _ in cases:
+        with pytest.raises(type(exc)):
+            run(exc)
+    with pytest.raises(SystemExit), t.track("run"):
+        raise SystemExit(0)
+    calls = _named(t, "run")
+    assert [c["optel.success"] for c in calls] == [ok for _, ok in cases] + [True]
+    assert all("optel.error.type" not in c for c, (_, ok) in zip(calls, cases) if ok)
+    reported = [r["exception.type"] for r in _named(t, "exception")]
+    # Click's Exit is a RuntimeError: only its failing form is a failure report
+    assert reported == ["click.exceptions.Exit"] + (
+        ["typer.exceptions.Exit"] if len(cases) > 6 else []
+    )
+
+
 def test_duration_histogram_counts_every_call_even_when_events_are_capped(granted: Granted) -> None:
     t = granted(max_events_per_run=3)
 
