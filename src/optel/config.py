@@ -509,7 +509,8 @@ def resolve(
     """Effective settings: defaults < settings file < environment < overrides.
 
     ``overrides`` (the ``init()`` arguments) are validated strictly and raise
-    ``ValueError``; file and environment values never raise.
+    ``ValueError`` naming the argument; ``None`` or an empty string means not
+    set. File and environment values never raise.
     """
     environ = os.environ if environ is None else environ
     p = paths(environ)
@@ -520,9 +521,12 @@ def resolve(
         values.update(found)
         sources.update(dict.fromkeys(found, layer))
     for key, raw in (overrides or {}).items():
-        if raw is None:
-            continue
-        values[key] = check_key(key).parse(raw)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue  # not set: "" is what os.environ.get(X, "") gives for an unset X
+        try:
+            values[key] = check_key(key).parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None  # name the argument at fault
         sources[key] = "init"
     if "destinations" in from_env:
         # The one exception to the order: OPTEL_DESTINATIONS is the

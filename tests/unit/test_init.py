@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import optel
-from optel import consent, testing
+from optel import config, consent, testing
 from optel.config import paths
 
 
@@ -101,3 +102,34 @@ def test_undeclared_metric_attributes_are_dropped_before_aggregation(home: Path)
 
     points = json.loads(metrics[0].payload)["points"]
     assert points == [{**points[0], "attributes": {"framework": "onnx"}, "value": 50}]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"exit_budget_ms": "abc"}, "exit_budget_ms: expected a whole number, got 'abc'"),
+        ({"otlp_endpoint": "collector:4318"}, "otlp_endpoint: expected an http:// or https://"),
+        ({"destinations": "ga4,pigeon"}, "destinations: unknown destination 'pigeon'"),
+        ({"max_events_per_minute": "many"}, "max_events_per_minute must be"),
+        ({"capture_logs": "loud"}, "capture_logs must be"),
+    ],
+)
+def test_init_errors_name_the_argument(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        optel.init(app="mytool", **kwargs)
+    assert str(exc.value).startswith(message), exc.value
+
+
+def test_an_empty_string_from_an_unset_variable_means_not_set(home: Path) -> None:
+    t = optel.init(
+        app="mytool",
+        ga4_measurement_id=os.environ.get("MYTOOL_GA4_ID", ""),
+        ga4_api_secret="",
+        otlp_endpoint=" ",
+        destinations="",
+        exit_budget_ms="",
+    )
+    assert isinstance(t, optel.NullTelemetry)
+    cfg = config.resolve({"ga4_measurement_id": "", "exit_budget_ms": ""})
+    assert cfg["ga4_measurement_id"] is None and cfg.sources["ga4_measurement_id"] == "default"
+    assert cfg["exit_budget_ms"] == 300 and cfg.destinations() == ("local",)
