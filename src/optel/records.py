@@ -138,11 +138,19 @@ def log(
     }
 
 
+SDK_SCOPE = "opentelemetry-sdk"
+"""The meter of the SDK's self-observability metrics (``otel.sdk.span.started``,
+...), which some SDK versions record unasked (1.41, the newest for Python 3.9)."""
+
+
 def from_metrics(metrics_data: Any) -> Iterator[Record]:
-    """One record per metric (all its data points) in an SDK ``MetricsData``."""
+    """One record per metric (all its data points) in an SDK ``MetricsData``,
+    except the SDK's own (:data:`SDK_SCOPE`)."""
     for rm in metrics_data.resource_metrics:
         resource = resource_attributes(rm.resource)
         for sm in rm.scope_metrics:
+            if getattr(sm.scope, "name", None) == SDK_SCOPE:
+                continue  # the SDK's own health metrics are not the tool's telemetry
             scope = _scope(sm.scope)
             for metric in sm.metrics:
                 rec = _metric(metric)
