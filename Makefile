@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint bench collector layers clean
+.PHONY: demo test unit integration lint bench collector layers pythons wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/optel demo
 
+# The whole suite, then the unit suite on the oldest and newest Python the
+# package claims, then the wheel and sdist as users get them.
 test: $(STAMP) collector
 	$(PY) -m pytest -q tests
+	$(PY) -m tests.pythons
+	$(PY) -m tests.wheel
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -32,6 +36,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 
+# The unit suite on the oldest and newest claimed Python (.venv-3.N, cached;
+# a Python this machine lacks is skipped, saying so).
+pythons: $(STAMP)
+	$(PY) -m tests.pythons
+
+# Build the wheel and sdist, install the wheel into .venv-wheel, run it.
+wheel: $(STAMP)
+	$(PY) -m tests.wheel
+
 # The import graph of src/optel against its layers (cycles, imports running up).
 layers: $(STAMP)
 	$(PY) -m tests.layers
@@ -44,4 +57,4 @@ collector:
 	else echo "collector: no build script yet; collector tests skip"; fi
 
 clean:
-	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* dist .build .pytest_cache .mypy_cache .ruff_cache
