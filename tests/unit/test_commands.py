@@ -110,3 +110,37 @@ def test_optel_alone_shows_help_and_version(capsys: pytest.CaptureFixture[str]) 
         cli.main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"optel {optel.__version__}"
+
+
+def test_click_and_typer_mounts_refuse_wrong_arguments() -> None:
+    import click
+    import typer
+
+    import optel.click
+    import optel.typer
+
+    with pytest.raises(TypeError, match="click.Group"):
+        optel.click.mount(typer.Typer(), app="mytool")
+    with pytest.raises(TypeError, match="typer.Typer"):
+        optel.typer.mount(click.Group(), app="mytool")
+    with pytest.raises(ValueError, match="policy"):
+        optel.click.mount(click.Group(), app="mytool", policy="opt-maybe")
+    with pytest.raises(ValueError, match="app"):
+        optel.typer.mount(typer.Typer(), app="")
+    assert commands.prefix("mytool") is None  # nothing registered by a refused call
+
+
+def test_click_mount_runs_under_the_group_in_process(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import click
+
+    import optel.click
+
+    group = click.Group("mytool")
+    optel.click.mount(group, app="mytool", prog="mytool telemetry")
+    with pytest.raises(SystemExit) as exc:
+        group.main(["telemetry", "opt-in"], prog_name="mytool")
+    assert exc.value.code == 0
+    assert "'mytool telemetry opt-out' withdraws it" in capsys.readouterr().out
+    assert consent.decide("mytool", p=paths()).consent == consent.GRANTED
