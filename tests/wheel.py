@@ -26,6 +26,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from tests import pythons
+
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 VENV = ROOT / ".venv-wheel"
@@ -66,8 +68,10 @@ def build() -> tuple[Path, Path, float]:
     t0 = time.monotonic()
     environ = dict(os.environ)
     environ.pop("PYTHONDONTWRITEBYTECODE", None)  # else build_py warns it cannot compile
+    # uv sets up the isolated build environment in a second or two
+    fast = ["--installer", "uv"] if pythons.uv() else []
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(DIST), str(ROOT)],
+        [sys.executable, "-m", "build", *fast, "--outdir", str(DIST), str(ROOT)],
         capture_output=True,
         text=True,
         env=environ,
@@ -102,26 +106,23 @@ def contents(wheel: Path, sdist: Path) -> int:
     return len(expected) - 1  # modules, py.typed aside
 
 
-def environment() -> Path:
-    """``.venv-wheel`` with optel's dependencies, reused while pyproject.toml is unchanged."""
+def install(wheel: Path) -> Path:
+    """``.venv-wheel`` holding the wheel: made with its dependencies when
+    pyproject.toml changed, else only optel is replaced."""
     stamp = VENV / ".pyproject-sha256"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if not (stamp.exists() and stamp.read_text() == digest):
-        shutil.rmtree(VENV, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        stamp.write_text("")  # written in full once the dependencies are in
-    return VENV
-
-
-def install(wheel: Path, venv: Path) -> None:
-    python = str(venv / "bin" / "python")
-    stamp = venv / ".pyproject-sha256"
-    if stamp.read_text():  # dependencies in place: only optel is replaced
-        args = ["install", "--force-reinstall", "--no-deps", str(wheel)]
+        pythons.make_venv(sys.executable, VENV, str(wheel))
+        stamp.write_text(digest)
+        return VENV
+    fast = pythons.uv()
+    python = str(VENV / "bin" / "python")
+    if fast:
+        args = [fast, "pip", "install", "--quiet", "--python", python, "--reinstall"]
     else:
-        args = ["install", str(wheel)]
-    subprocess.run([python, *PIP, *args], check=True)
-    stamp.write_text(hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest())
+        args = [python, *PIP, "install", "--force-reinstall"]
+    subprocess.run([*args, "--no-deps", str(wheel)], check=True)
+    return VENV
 
 
 def run_installed(venv: Path, version: str) -> list[str]:
@@ -161,8 +162,7 @@ def main() -> int:
         f" {modules} modules and py.typed in both"
     )
     version = wheel.name.split("-")[1]
-    venv = environment()
-    install(wheel, venv)
+    venv = install(wheel)
     said, sample = run_installed(venv, version)
     python = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
