@@ -117,9 +117,7 @@ def init(
     ):
         raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
     if telemetry_command is not None and not isinstance(telemetry_command, str):
-        raise ValueError(
-            f"telemetry_command: expected a string such as 'mytool telemetry', got {telemetry_command!r}"
-        )
+        raise ValueError(f"telemetry_command: expected a string, got {telemetry_command!r}")
     from . import commands, config, consent
 
     if telemetry_command and telemetry_command.strip():
