@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from . import _errors, _fs, env
+from . import _errors, _fs, commands, env
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -427,7 +427,7 @@ def read_file(p: Paths) -> dict[str, Any]:
         _errors.warn_once(
             "settings-file",
             f"ignoring unreadable settings file {p.settings} ({exc.__class__.__name__}); "
-            "fix it or run 'optel settings reset'",
+            f"fix it or run '{commands.command('settings reset')}'",
         )
         return {}
     if data is None:

@@ -144,3 +144,15 @@ def test_click_mount_runs_under_the_group_in_process(
     assert exc.value.code == 0
     assert "'mytool telemetry opt-out' withdraws it" in capsys.readouterr().out
     assert consent.decide("mytool", p=paths()).consent == consent.GRANTED
+
+
+def test_an_unreadable_settings_file_names_the_tool_command(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optel import config
+
+    home.mkdir(parents=True)
+    (home / "settings.json").write_text("{not json")
+    commands.register("mytool", "mytool telemetry")
+    config.resolve()
+    assert "run 'mytool telemetry settings reset'" in capsys.readouterr().err
