@@ -23,7 +23,7 @@ PACKAGE = "optel"
 
 LAYERS: list[tuple[str, ...]] = [
     ("_version", "env", "_errors", "_fs", "commands"),
-    ("config", "records", "ratelimit"),
+    ("config", "records", "ratelimit", "kinds"),  # kinds: the vocabulary of declarations
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent",),
     ("stage",),  # gate-scrub-render: used by the pipeline and the GA4 SDK exporter

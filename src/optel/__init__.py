@@ -19,13 +19,31 @@ from __future__ import annotations
 from . import telemetry as _telemetry
 from ._version import __version__
 from .config import Settings
+from .kinds import Bool, Declarations, Hashed, Label, Number, OneOf, PathKind, Text, Version
 from .telemetry import NullTelemetry, Telemetry
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from typing import Any, Iterable, Mapping
 
-__all__ = ["init", "hashed", "settings", "Telemetry", "NullTelemetry", "__version__"]
+__all__ = [
+    "init",
+    "hashed",
+    "settings",
+    "Telemetry",
+    "NullTelemetry",
+    "Declarations",
+    # kinds of declared attributes (optel.kinds)
+    "Label",
+    "Number",
+    "Bool",
+    "Version",
+    "PathKind",
+    "Hashed",
+    "Text",
+    "OneOf",
+    "__version__",
+]
 
 settings = Settings()
 """The user's stored settings (dict-like; ``update()``, ``reset()``)."""
@@ -35,7 +53,7 @@ _POLICIES = ("opt-in", "opt-out")
 _active = _telemetry.active  # the enabled telemetry of each app (tests reset it)
 
 
-def _check(app: Any, version: Any, policy: Any, allowed_attributes: Any) -> list[str]:
+def _check(app: Any, version: Any, policy: Any) -> None:
     if (
         not isinstance(app, str)
         or not 1 <= len(app) <= 64
@@ -50,13 +68,6 @@ def _check(app: Any, version: Any, policy: Any, allowed_attributes: Any) -> list
         raise ValueError(f"version must be a non-empty string or None, got {version!r}")
     if policy not in _POLICIES:
         raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
-    if isinstance(allowed_attributes, str):
-        raise ValueError("allowed_attributes must be a list of keys, not one string")
-    keys = list(allowed_attributes or ())
-    for key in keys:
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"allowed_attributes must hold non-empty strings, got {key!r}")
-    return keys
 
 
 def init(
@@ -64,6 +75,8 @@ def init(
     version: str | None = None,
     policy: str = "opt-in",
     allowed_attributes: Iterable[str] = (),
+    attributes: Mapping[str, Any] | None = None,
+    free_text: bool = False,
     ga4_measurement_id: str | None = None,
     ga4_api_secret: str | None = None,
     otlp_endpoint: str | None = None,
@@ -83,6 +96,16 @@ def init(
     :class:`NullTelemetry` (no SDK import, no thread, no file). Raises
     ``ValueError`` for a wrong argument; never for state on disk or in the
     environment.
+
+    What leaves is what the tool declared, in the shape it declared:
+    ``attributes={"framework": ("onnx", "tf"), "batch": int, "input":
+    optel.PathKind, ...}`` gives each key a kind (:mod:`optel.kinds`); the
+    keys of ``allowed_attributes=[...]`` (and those passed to ``event()``) are
+    labels. A value that does not fit its kind is replaced by a placeholder
+    and counted. Free text (exception messages, span status descriptions,
+    log message text) is sent only with ``free_text=True``, then scrubbed by
+    patterns; failure reports always keep the type and module-relative
+    frames. ``telemetry.declarations`` lists the keys with their kinds.
 
     ``capture_crashes=True`` reports unhandled exceptions (the traceback the
     user sees is unchanged); ``capture_logs=True`` (or a level such as
@@ -107,7 +130,8 @@ def init(
     An argument that is ``None`` or an empty string (``os.environ.get(X,
     "")`` for an unset ``X``) is not set.
     """
-    keys = _check(app, version, policy, allowed_attributes)
+    _check(app, version, policy)
+    declarations = Declarations(attributes, allowed_attributes, free_text)
     if not isinstance(prompt, bool):
         raise ValueError(f"prompt must be True or False, got {prompt!r}")
     if (
@@ -130,7 +154,7 @@ def init(
         "exit_budget_ms": exit_budget_ms,
     }
     setup = _telemetry.Setup(
-        app, version, policy, keys, overrides,
+        app, version, policy, declarations, overrides,
         capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
         notice_version,
     )  # fmt: skip

@@ -4,6 +4,17 @@
 at WARNING and above as optel ``log`` records; bodies and attributes go
 through the same anonymizer as everything else, on the worker thread.
 
+What a log record sends: the logger name, the level, the function and line
+that logged, and the message *template*: ``record.msg`` when the call had
+arguments (``log.warning("cannot open %s", path)`` sends ``cannot open
+%s``), never the arguments. A message without arguments is free text: it
+is very often an f-string or a ``str(exc)`` holding data
+(``log.error(f"cannot open {path}")``, ``log.error(traceback.format_exc())``),
+and nothing tells it apart from a constant, so its body is empty unless the
+tool opted in to free text (``free_text=True``: then the formatted message
+is sent as the text kind). An exception attached to the record
+(``log.exception``) sends its type and module-relative frames.
+
 ``optel.init(..., capture_logs=True)`` does not add a handler anywhere: a
 handler on the root logger would turn a later ``logging.basicConfig()``
 into a no-op and silence Python's last-resort printing of warnings.
@@ -36,16 +47,21 @@ class Handler(logging.Handler):
         try:
             from . import records
 
-            body = record.getMessage()
+            # the template only when there were arguments; see the module docstring
+            template = record.msg if record.args and isinstance(record.msg, str) else ""
+            message = record.getMessage()
             attrs: dict[str, Any] = {"code.function": record.funcName, "code.lineno": record.lineno}
             if record.exc_info and record.exc_info[1] is not None:
                 from .anonymize import exceptions
 
-                rep = exceptions.report(record.exc_info[1])
+                exc = record.exc_info[1]
+                rep = exceptions.report(exc)
                 attrs["exception.type"] = rep["type"]
-                attrs["exception.message"] = rep["message"]
+                attrs["exception.message"] = str(exc)  # free text: dropped unless opted in
                 attrs["exception.stacktrace"] = exceptions.stacktrace(rep["frames"])
-            self._offer(records.log(body, record.levelname, record.name, attrs, self._resource))
+            self._offer(
+                records.log(template, record.levelname, record.name, attrs, self._resource, message)
+            )
         except Exception:
             self.handleError(record)
 

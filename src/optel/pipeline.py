@@ -51,6 +51,7 @@ from . import _errors, consent, delivery, exporters, records
 from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
+from .kinds import KIND_MISMATCH
 from .spool import NewRecord, Row, Spool, limits_from
 from .stage import Stage
 
@@ -202,7 +203,7 @@ class Pipeline:
     def _attach_metrics(self) -> MeterProvider:
         # Undeclared metric attributes are dropped before aggregation, so they
         # can neither leak nor blow up the number of series kept in memory.
-        keep = {k for k in self.anonymizer.keys.declared if self.anonymizer.allowed(k)}
+        keep = set(self.anonymizer.kinds)  # declared, optel's own and built-in keys
         provider = MeterProvider(
             resource=self.resource,
             metric_readers=[self.reader],
@@ -307,6 +308,8 @@ class Pipeline:
             if self.dropped:
                 n, self.dropped = self.dropped, 0
                 self.spool().count_drop("dropped_queue_full", n)
+            for app, n in self.anonymizer.take_mismatches().items():
+                self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
             return len(items)
 
     def collect_metrics(self) -> None:

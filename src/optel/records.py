@@ -8,14 +8,20 @@ into its own wire format. Its shape, per ``signal``::
     span:    name, trace_id, span_id, parent_span_id, kind, start_ns, end_ns,
              status {code, message}, attributes, events [{name, time_ns,
              attributes}], links
-    event:   name, time_ns, attributes           (telemetry.event, errors)
-    log:     time_ns, body, severity, attributes  (the logging bridge)
+    event:   name, time_ns, attributes           (telemetry.event, errors;
+             failures add report {type, frames [{file, function, line}],
+             message only when the tool opted in to free text})
+    log:     time_ns, body (the message template), message (the formatted
+             text: free text, sent only when the tool opted in), severity,
+             attributes                          (the logging bridge)
     metric:  name, description, unit, type (sum|gauge|histogram), monotonic,
              temporality, points [{attributes, start_ns, time_ns, value} or
              {..., count, sum, min, max, bounds, bucket_counts}]
 
 This module reads SDK objects and imports nothing from the SDK itself, so it
-can be used on whatever a host's own provider hands over.
+can be used on whatever a host's own provider hands over. A string value
+the SDK cut at its attribute length limit arrives as :class:`Cut`, so the
+anonymizer knows its tail is a fragment no pattern can recognise.
 """
 
 from __future__ import annotations
@@ -24,6 +30,12 @@ import time
 from typing import Any, Iterator, Mapping
 
 Record = dict[str, Any]
+
+
+class Cut(str):
+    """A string value cut at a length limit before optel saw it (its tail is unsafe)."""
+
+    __slots__ = ()
 
 
 def value(v: Any) -> Any:
@@ -38,13 +50,23 @@ def value(v: Any) -> Any:
 _PLAIN = (str, bool, int, float)
 
 
-def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+def attributes(attrs: Mapping[str, Any] | None, limit: Any = None) -> dict[str, Any]:
+    """Attributes as a plain dict; strings at the length limit (``limit``, or
+    the SDK's ``BoundedAttributes.max_value_len``) become :class:`Cut`."""
     if not attrs:
         return {}
     out = dict(attrs)
     for k, v in out.items():
         if not isinstance(v, _PLAIN):  # rare: sequences and odd types
-            return {str(k): value(v) for k, v in out.items()}
+            out = {str(k): value(v) for k, v in out.items()}
+            break
+    # the SDK's BoundedAttributes cut strings at max_value_len: mark those
+    if limit is None:
+        limit = getattr(attrs, "max_value_len", None)
+    if isinstance(limit, int) and limit > 0:
+        for k, v in out.items():
+            if isinstance(v, str) and len(v) >= limit:
+                out[k] = Cut(v)
     return out
 
 
@@ -94,7 +116,10 @@ def from_span(span: Any) -> Record:
             "code": status.status_code.name if status else "UNSET",
             "message": (status.description or "") if status else "",
         },
-        "attributes": attributes(span.attributes),
+        # ReadableSpan.attributes is a read-only view: the limit is on the SDK's own dict
+        "attributes": attributes(
+            span.attributes, getattr(getattr(span, "_attributes", None), "max_value_len", None)
+        ),
         "events": [
             {"name": e.name, "time_ns": e.timestamp, "attributes": attributes(e.attributes)}
             for e in span.events
@@ -124,13 +149,17 @@ def log(
     logger: str,
     attrs: Mapping[str, Any],
     resource: dict[str, Any],
+    message: str = "",
 ) -> Record:
+    """A log record: ``body`` is the template (never the arguments), ``message``
+    the formatted text (free text: the anonymizer drops it unless opted in)."""
     now = time.time_ns()
     return {
         "signal": "log",
         "time": now / 1e9,
         "time_ns": now,
         "body": body,
+        "message": message,
         "severity": severity,
         "attributes": attributes(attrs),
         "resource": resource,  # shared, never mutated: the anonymizer scrubs it once

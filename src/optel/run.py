@@ -43,8 +43,15 @@ MAX_DISTINCT = 64
 """Distinct failures remembered per run for deduplication (bounded)."""
 
 
-def report_attributes(exc: BaseException) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    """The scrubbed report of ``exc`` as event attributes, its fingerprint, the report."""
+def report_attributes(
+    exc: BaseException, free_text: bool = False
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The failure report of ``exc`` as event attributes, its fingerprint, the report.
+
+    A report is the type, module-relative frames and function names: what an
+    author needs to group failures. The message is free text: it is added
+    (scrubbed as text by the anonymizer) only when the tool opted in.
+    """
     from .anonymize import exceptions
 
     rep = exceptions.report(exc)
@@ -52,10 +59,11 @@ def report_attributes(exc: BaseException) -> tuple[dict[str, Any], str, dict[str
     fingerprint = hashlib.sha1(f"{rep['type']}\n{stack}".encode()).hexdigest()[:12]
     attrs = {
         "exception.type": rep["type"],
-        "exception.message": rep["message"],
         "exception.stacktrace": stack,
         "optel.failure.id": fingerprint,
     }
+    if free_text:
+        attrs["exception.message"] = rep["message"] = str(exc)
     return attrs, fingerprint, rep
 
 
@@ -130,7 +138,7 @@ class Run:
             exc._optel_reported = True  # type: ignore[attr-defined]
         except AttributeError:  # exceptions with __slots__: dedup by fingerprint only
             pass
-        attrs, fingerprint, rep = report_attributes(exc)
+        attrs, fingerprint, rep = report_attributes(exc, self._pipeline.anonymizer.free_text)
         with self._lock:
             entry = self._failures.get(fingerprint)
             first = entry is None
@@ -174,7 +182,7 @@ class Run:
             self.crashed = True
         noted = self._note(exc)
         if noted is None:  # already reported in this run: the crash is still one fact
-            attrs, _, rep = report_attributes(exc)
+            attrs, _, rep = report_attributes(exc, self._pipeline.anonymizer.free_text)
         else:
             attrs, rep = noted
         from . import system  # on first need: the facts cost start-up

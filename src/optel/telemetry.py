@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .consent import Decision
+    from .kinds import Declarations
     from .pipeline import Pipeline
     from .run import Run
     from .usage import NullTracker
@@ -59,7 +60,7 @@ class Setup:
         "app",
         "version",
         "policy",
-        "keys",
+        "declarations",
         "overrides",
         "capture_crashes",
         "log_level",
@@ -72,7 +73,7 @@ class Setup:
         app: str,
         version: str | None,
         policy: str,
-        keys: list[str],
+        declarations: Declarations,
         overrides: dict[str, Any],
         capture_crashes: Any = False,
         capture_logs: Any = False,
@@ -81,7 +82,8 @@ class Setup:
         notice_version: int = 1,
     ):
         """Raises ``ValueError`` for the crash, logging and rate-limit arguments."""
-        self.app, self.version, self.policy, self.keys = app, version, policy, keys
+        self.app, self.version, self.policy = app, version, policy
+        self.declarations = declarations
         self.overrides = overrides
         self.notice_version = notice_version
         if not isinstance(capture_crashes, bool):
@@ -123,6 +125,12 @@ class NullTelemetry:
     @property
     def reason(self) -> str:
         return self.decision.reason
+
+    @property
+    def declarations(self) -> Declarations:
+        """The keys this tool declared, each with its kind (:class:`optel.Declarations`):
+        what can leave, readable with or without consent."""
+        return self._setup.declarations
 
     # cached_property: after the first call the object sits in the instance
     # dict, so ``telemetry.tracer`` costs a plain attribute lookup
@@ -216,7 +224,7 @@ class Telemetry(NullTelemetry):
     def configure(self, setup: Setup) -> None:
         """Apply a (later) ``init()`` of the same app: declared keys, crash
         capture and log capture are added; caps stay those of the first."""
-        self._pipeline.anonymizer.declare(setup.keys)
+        self._pipeline.anonymizer.declare(setup.declarations)
         if setup.capture_crashes:
             from . import crash
 
@@ -231,6 +239,11 @@ class Telemetry(NullTelemetry):
     @property
     def enabled(self) -> bool:  # type: ignore[override]
         return self._pipeline.enabled and not self._pipeline.closed
+
+    @property
+    def declarations(self) -> Declarations:
+        """The keys this tool declared so far (``init`` and ``event()``), with their kinds."""
+        return self._pipeline.anonymizer.declarations
 
     @cached_property
     def tracer(self) -> Tracer:
@@ -303,7 +316,9 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
             from .anonymize import Anonymizer
             from .pipeline import Pipeline
 
-            pipeline = Pipeline(cfg, setup.app, setup.version, setup.policy, Anonymizer(setup.keys))
+            pipeline = Pipeline(
+                cfg, setup.app, setup.version, setup.policy, Anonymizer(setup.declarations)
+            )
             result = active[setup.app] = Telemetry(setup, decision, pipeline)
         if isinstance(result, Telemetry):
             with _errors.guard("init-configure"):

@@ -29,29 +29,51 @@ def _logs(t: optel.Telemetry) -> list[dict[str, Any]]:
     return [json.loads(r.payload) for r in testing.pending() if r.signal == "log"]
 
 
-def test_capture_logs_sends_warnings_and_errors_scrubbed(granted: Granted) -> None:
+def test_capture_logs_sends_templates_never_arguments(granted: Granted) -> None:
     t = granted(capture_logs=True)
     log = logging.getLogger("mytool.convert")
-    log.info("converting /home/alice/a.onnx")  # below WARNING: not sent
-    log.warning("disk almost full under /home/alice/models")
+    log.info("converting %s", "/home/alice/a.onnx")  # below WARNING: not sent
+    log.warning("disk almost full under %s (%d%%)", "/home/alice/models", 97)
     try:
         open("/home/alice/missing.onnx")  # noqa: SIM115
     except OSError:
-        log.exception("failed for alice@example.com")
+        log.exception("failed for %s", "alice@example.com")
     logs = _logs(t)
     assert [r["severity"] for r in logs] == ["WARNING", "ERROR"]
-    assert logs[0]["body"] == "disk almost full under <home>/models"
+    assert logs[0]["body"] == "disk almost full under %s (%d%%)"  # the template only
     assert "alice" not in json.dumps(logs)
+    assert logs[1]["body"] == "failed for %s"
     assert logs[1]["attributes"]["exception.type"] == "FileNotFoundError"
+    assert "exception.message" not in logs[1]["attributes"]  # free text: off by default
+    assert logs[1]["attributes"]["exception.stacktrace"].startswith("<user-code>:")
     assert logs[1]["scope"]["name"] == "mytool.convert"
+    assert "message" not in logs[0]  # the formatted text never reaches the spool
+
+
+def test_a_message_without_arguments_is_free_text(granted: Granted) -> None:
+    # log.error(f"...") formats data into the message: nothing tells it apart
+    # from a constant, so it is free text, off by default
+    t = granted(capture_logs=True)
+    path = "/home/alice/models/x.onnx"
+    logging.getLogger("mytool").warning(f"cannot open {path}")
+    (rec,) = _logs(t)
+    assert rec["body"] == "" and "alice" not in json.dumps(rec)
+    assert rec["attributes"]["code.function"] == "test_a_message_without_arguments_is_free_text"
+
+
+def test_free_text_opt_in_sends_the_scrubbed_message(granted: Granted) -> None:
+    t = granted(capture_logs=True, free_text=True)
+    logging.getLogger("mytool").warning("cannot open %s for %s", "/home/alice/x.onnx", "a@b.org")
+    (rec,) = _logs(t)
+    assert rec["body"] == "cannot open <file:.onnx@home> for <email>"
 
 
 def test_capture_logs_level_and_single_handler(granted: Granted) -> None:
     t = granted(capture_logs="ERROR")
     optel.init(app="mytool", capture_logs="ERROR")  # a second init adds no second handler
-    logging.getLogger("x").warning("not sent")
-    logging.getLogger("x").error("sent once")
-    assert [r["body"] for r in _logs(t)] == ["sent once"]
+    logging.getLogger("x").warning("not %s", "sent")
+    logging.getLogger("x").error("sent %s", "once")
+    assert [r["body"] for r in _logs(t)] == ["sent %s"]
 
 
 def test_log_records_are_rate_limited(granted: Granted) -> None:

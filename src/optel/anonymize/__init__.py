@@ -1,33 +1,47 @@
 """The anonymizer: what may leave the machine, and in what form.
 
 Runs on the worker thread on every record before it is written to the
-spool, so nothing unscrubbed reaches the disk. Three small modules hold the
-rules, none of them imports OpenTelemetry:
+spool, so nothing unshaped reaches the disk. What leaves is what the tool
+declared, in the shape it declared (:mod:`optel.kinds`):
 
-- :mod:`.keys`: the key policy (allowlist first, deny list always wins);
-- :mod:`.values`: value scrubbers with typed placeholders (``RULES``, in
-  order, each with a cheap hint), memoized;
-- :mod:`.exceptions`: failure reports with module-relative frames.
+- :mod:`.keys`: which keys never leave (secret and identity families), and
+  the reserved ``optel.`` prefix;
+- :mod:`.fit`: a value made to fit its key's kind (labels, numbers, bools,
+  versions, closed sets, path kinds, keyed hashes), else a typed
+  placeholder, counted; names reduced to identifiers;
+- :mod:`.exceptions`: failure reports (type and module-relative frames)
+  and stack-trace text parsed by an allowlist of line shapes;
+- :mod:`.values`: the pattern scrubbers, the second line, for the text kind
+  only (``optel.Text`` attributes, free text when the tool opted in).
 
 (:mod:`.hashing` holds ``optel.hashed``: keyed hashes, salt kept local.)
 
-Precedence: a denied key is dropped even when declared; an allowed key's
-value is still scrubbed; a record field this package does not know is
-scrubbed as text or as attributes, never passed through (fail closed).
-The pipeline talks to it only through :class:`Anonymizer`.
+Precedence: a denied key is dropped even when declared; a key without a
+kind (not declared, not optel's, not a built-in semantic-convention key) is
+dropped and counted on the record (``dropped_attributes``); a value that
+does not fit its kind is replaced and counted per app
+(:meth:`Anonymizer.take_mismatches`, shown by ``optel status``). Every
+record field is handled by name (the README's field table); a field this
+package does not know is dropped (fail closed). The pipeline talks to it
+only through :class:`Anonymizer`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable
 
-from .exceptions import is_traceback, scrub_traceback_text
-from .keys import SAFE_KEYS, SAFE_PREFIXES, KeyPolicy, denied
+from ..kinds import BUILTIN_KEYS, OPTEL_KEYS, Declarations, Kind, OneOf, Version, check_key
+from ..kinds import Label as _Label
+from ..kinds import Text as _TEXT
+from .fit import DROP, label_ok, name
+from .fit import fit as fit_value
+from .keys import SAFE_KEYS, SAFE_PREFIXES, denied
+from .shapes import mentions_identity
 from .values import scrub_text, scrub_value
 
 __all__ = [
     "Anonymizer",
-    "KeyPolicy",
     "SAFE_KEYS",
     "SAFE_PREFIXES",
     "denied",
@@ -35,113 +49,359 @@ __all__ = [
     "scrub_value",
 ]
 
-# Record fields (see optel.records) that hold no free text: ids, times,
-# enums, numbers, and what the tool author set in init (app, version).
-_AS_IS = frozenset(
-    {
-        "signal", "app", "version", "policy", "session_id", "time", "time_ns", "trace_id",
-        "span_id", "parent_span_id", "kind", "start_ns", "end_ns", "links", "severity",
-        "type", "monotonic", "temporality", "dropped_attributes",
-    }
-)  # fmt: skip
-_TEXT = frozenset({"name", "description", "unit", "body"})
-_SMALL = frozenset({"status", "scope", "report"})
-_KNOWN = _AS_IS | _TEXT | _SMALL | {"attributes", "resource", "events", "points"}
+_SPAN_KINDS = OneOf("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUS = OneOf("UNSET", "OK", "ERROR")
+_POLICIES = OneOf("opt-in", "opt-out")
+_METRIC_TYPES = OneOf("sum", "gauge", "histogram")
+_TEMPORALITY = OneOf("delta", "cumulative")
+_MESSAGE = BUILTIN_KEYS["exception.message"]
+_NUMBER_FIELDS = frozenset({"time", "time_ns", "start_ns", "end_ns", "links", "dropped_attributes"})
+_POINT_NUMBERS = frozenset({"start_ns", "time_ns", "value", "count", "sum", "min", "max"})
+_POINT_LISTS = frozenset({"bounds", "bucket_counts"})
+_UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789{}/.*%^_-[]")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Count:
+    """What one record's scrubbing dropped and replaced."""
+
+    __slots__ = ("dropped", "mismatched")
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self.mismatched = 0
 
 
 class Anonymizer:
-    """Key allowlist plus value scrubbing for optel records.
+    """Declared keys, kinds and names for optel records.
 
-    Dropped attributes are counted on the record (``dropped_attributes``),
-    like the collector's redaction processor summary.
+    ``declared`` is a :class:`~optel.kinds.Declarations` (from ``init()``) or
+    a list of keys (labels, as ``OPTEL_ALLOWED_ATTRIBUTES`` gives them).
     """
 
-    def __init__(self, declared: Iterable[str] = ()):
-        self.keys = KeyPolicy(declared)
-        self._resources: dict[int, tuple[dict[str, Any], dict[str, Any], int]] = {}
+    def __init__(self, declared: Declarations | Iterable[str] = ()):
+        if isinstance(declared, Declarations):
+            self.declarations = declared.copy()
+        else:
+            self.declarations = Declarations()
+            self.declarations.add(declared)
+        self._kinds: dict[str, Kind | None] = {}
+        self._resources: dict[int, tuple[dict[str, Any], dict[str, Any], int, int]] = {}
+        self._mismatches: dict[str, int] = {}
+        self._lock = threading.Lock()
 
-    def declare(self, keys: Iterable[str]) -> None:
-        # telemetry.event() declares its keys on every call: rescrub the
-        # resources only when the allowlist actually grew
-        if self.keys.declare(keys):
+    # -- declarations -----------------------------------------------------------------
+
+    @property
+    def free_text(self) -> bool:
+        """Did the tool opt in to free text (messages, status descriptions, log text)?"""
+        return self.declarations.free_text
+
+    def declare(self, keys: Declarations | Iterable[str]) -> list[Any]:
+        """Add declarations (``event()`` keys: labels unless declared otherwise);
+        returns the keys refused. Never raises."""
+        before = (len(self.declarations), self.declarations.free_text)
+        refused = self.declarations.add(keys)
+        if (len(self.declarations), self.declarations.free_text) != before:
+            self._kinds.clear()
             self._resources.clear()
+        return refused
+
+    def kind(self, key: str) -> Kind | None:
+        """The kind ``key`` is sent as, or ``None`` when it is never sent."""
+        try:
+            return self._kinds[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable key from a host's SDK: never sent
+            return None
+        kind: Kind | None = None
+        if isinstance(key, str) and not denied(key):
+            if key.startswith(SAFE_PREFIXES):
+                kind = OPTEL_KEYS.get(key)  # reserved: only optel's registered keys
+            else:
+                kind = self.declarations.get(key) or BUILTIN_KEYS.get(key)
+        if len(self._kinds) < 10_000:  # keys are few, but stay bounded
+            self._kinds[key] = kind
+        return kind
 
     def allowed(self, key: str) -> bool:
-        return self.keys.allowed(key)
+        return self.kind(key) is not None
 
-    def attributes(self, attrs: dict[str, Any], dropped: list[int]) -> dict[str, Any]:
+    @property
+    def kinds(self) -> dict[str, Kind]:
+        """Every key that can leave, with its kind: the tool's (denied ones
+        left out), optel's own and the built-in ones."""
+        out = {k: v for k, v in self.declarations.items() if not denied(k)}
+        for table in (OPTEL_KEYS, BUILTIN_KEYS):
+            for k, v in table.items():
+                out.setdefault(k, v)
+        return out
+
+    def take_mismatches(self) -> dict[str, int]:
+        """Values replaced (and keys refused) per app since the last call."""
+        with self._lock:
+            out, self._mismatches = self._mismatches, {}
+        return out
+
+    # -- attributes -----------------------------------------------------------------------
+
+    def attributes(self, attrs: dict[str, Any], count: _Count) -> dict[str, Any]:
         kept: dict[str, Any] = {}
-        allowed = self.keys.allowed
+        kinds = self._kinds
+        free_text = self.declarations.free_text
         for key, value in attrs.items():
-            if not allowed(key):
-                dropped[0] += 1
+            kind = kinds[key] if key in kinds else self.kind(key)
+            if kind is None:
+                count.dropped += 1
+                if check_key(key) is not None and not (
+                    isinstance(key, str) and key.startswith(SAFE_PREFIXES)
+                ):
+                    count.mismatched += 1  # not even an identifier: counted as a violation
                 continue
-            if key == "exception.stacktrace" and isinstance(value, str) and is_traceback(value):
-                kept[key] = scrub_traceback_text(value)
-            elif type(value) is str:
-                kept[key] = scrub_text(value)
-            else:
-                kept[key] = scrub_value(value)
+            if kind is _Label and type(value) is str and label_ok(value):
+                kept[key] = value  # the common case, without the dispatch
+                continue
+            out, bad = fit_value(kind, value, free_text)
+            if bad:
+                count.mismatched += 1
+            if out is DROP:
+                count.dropped += 1
+                continue
+            kept[key] = out
         return kept
 
-    def _resource(self, resource: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        # Records of one process share one resource dict: scrub it once.
+    def _resource(self, resource: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+        # Records of one process share one resource dict: shape it once.
         hit = self._resources.get(id(resource))
         if hit is not None and hit[0] is resource:
-            return hit[1], hit[2]
-        dropped = [0]
-        clean = self.attributes(resource, dropped)
+            return hit[1], hit[2], 0  # its mismatches were counted the first time
+        count = _Count()
+        clean = self.attributes(resource, count)
         if len(self._resources) > 64:
             self._resources.clear()
-        self._resources[id(resource)] = (resource, clean, dropped[0])
-        return clean, dropped[0]
+        self._resources[id(resource)] = (resource, clean, count.dropped, count.mismatched)
+        return clean, count.dropped, count.mismatched
 
-    def _event(self, event: dict[str, Any], dropped: list[int]) -> dict[str, Any]:
-        out = dict(event)
-        out["name"] = scrub_text(str(event.get("name", "")))
-        out["attributes"] = self.attributes(event.get("attributes") or {}, dropped)
-        return out
-
-    def _point(self, point: dict[str, Any], dropped: list[int]) -> dict[str, Any]:
-        out = dict(point)  # the rest is numbers: times, value, count, sum, buckets
-        out["attributes"] = self.attributes(point.get("attributes") or {}, dropped)
-        return out
+    # -- records --------------------------------------------------------------------------
 
     def scrub(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A scrubbed copy of ``record`` (the input is left untouched).
+        """The record as it may leave (the input is left untouched).
 
         Every field is handled by name; a field this module does not know is
-        treated as attributes when it is a mapping and as text otherwise, so
-        a new record field can never slip through unscrubbed (fail closed).
+        dropped, so a field added later can never slip through (fail closed).
         """
-        out = dict(record)  # the _AS_IS fields stay as they are
-        dropped = [0]
-        for field in _TEXT.intersection(record):
-            value = record[field]
-            out[field] = scrub_text(value) if type(value) is str else scrub_value(value)
-        if "attributes" in record:
-            out["attributes"] = self.attributes(record["attributes"] or {}, dropped)
-        if "resource" in record:
-            out["resource"], _ = self._resource(record["resource"] or {})
-        if "events" in record:
-            out["events"] = [self._event(e, dropped) for e in record["events"] or ()]
-        if "points" in record:
-            out["points"] = [self._point(p, dropped) for p in record["points"] or ()]
-        for field in _SMALL.intersection(record):
-            # status {code, message}, scope {name, version}, report {type,
-            # message, frames}: small structures of text
-            value = record[field]
-            out[field] = (
-                {k: scrub_text(v) if type(v) is str else scrub_value(v) for k, v in value.items()}
-                if isinstance(value, dict)
-                else scrub_value(value)
-            )
-        unknown = () if record.keys() <= _KNOWN else record.keys() - _KNOWN
-        for field in unknown:  # fail closed: a field added later is scrubbed too
-            value = record[field]
-            out[field] = (
-                self.attributes(value, dropped) if isinstance(value, dict) else scrub_value(value)
-            )
-        if dropped[0]:
-            out["dropped_attributes"] = out.get("dropped_attributes", 0) + dropped[0]
+        out: dict[str, Any] = {}
+        count = _Count()
+        for field, value in record.items():
+            handler = _FIELDS.get(field)
+            if handler is not None:
+                handler(self, value, out, count)
+        if "message" in record and self.free_text and record.get("signal") == "log":
+            body, _ = fit_value(_MESSAGE, record["message"], True)
+            if body is not DROP:
+                out["body"] = body  # free text opted in: the whole message, as text
+        if count.dropped:
+            out["dropped_attributes"] = out.get("dropped_attributes", 0) + count.dropped
+        if count.mismatched:
+            app = str(out.get("app") or "")
+            with self._lock:
+                self._mismatches[app] = self._mismatches.get(app, 0) + count.mismatched
         return out
+
+
+# -- one handler per record field (the README's field table) -----------------------------------
+
+Handler = Callable[[Anonymizer, Any, dict[str, Any], _Count], None]
+
+
+def _as_is(field: str) -> Handler:
+    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[field] = value
+
+    return handle
+
+
+def _numeric(field: str) -> Handler:
+    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+        if value is None or _number(value):
+            out[field] = value
+
+    return handle
+
+
+def _of_kind(field: str, kind: Kind, default: Any = None) -> Handler:
+    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+        if value is None:
+            out[field] = None
+            return
+        v, bad = fit_value(kind, value)
+        if bad:
+            count.mismatched += 1
+            v = default if default is not None else v
+        out[field] = v
+
+    return handle
+
+
+def _name(field: str) -> Handler:
+    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+        out[field] = name(value if isinstance(value, str) else str(value or ""))
+
+    return handle
+
+
+def _template(field: str) -> Handler:
+    # text the tool's author wrote in the code (a log template, a metric's
+    # description): scrubbed by the patterns as a second line
+    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+        if isinstance(value, str):
+            out[field], _ = fit_value(_TEXT, value, True)
+        else:
+            out[field] = ""
+
+    return handle
+
+
+def _unit(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    # UCUM-like: ms, By/s, {request}; not a path, nothing about who
+    if (
+        isinstance(value, str)
+        and len(value) <= 32
+        and set(value) <= _UNIT_CHARS
+        and not value.startswith(("/", "~"))
+        and "//" not in value
+        and not mentions_identity(value)
+    ):
+        out["unit"] = value
+    else:
+        out["unit"] = ""
+        count.mismatched += 1
+
+
+def _attributes(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    out["attributes"] = a.attributes(value, count) if isinstance(value, dict) else {}
+
+
+def _resource(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    if not isinstance(value, dict):
+        out["resource"] = {}
+        return
+    clean, _dropped, mismatched = a._resource(value)
+    count.mismatched += mismatched
+    out["resource"] = clean
+
+
+def _status(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    value = value if isinstance(value, dict) else {}
+    code, _ = fit_value(_STATUS, value.get("code") or "UNSET")
+    status = {"code": "UNSET" if code == "<other>" else code, "message": ""}
+    message, _ = fit_value(_MESSAGE, value.get("message") or "", a.free_text)
+    if message is not DROP and message:
+        status["message"] = message
+    out["status"] = status
+
+
+def _scope(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    value = value if isinstance(value, dict) else {}
+    scope_version = value.get("version")
+    if scope_version is not None:
+        scope_version, bad = fit_value(Version, scope_version)
+        if bad:
+            scope_version = None
+            count.mismatched += 1
+    out["scope"] = {"name": name(str(value.get("name") or "")), "version": scope_version}
+
+
+def _events(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    events = []
+    for e in value if isinstance(value, list) else ():
+        if not isinstance(e, dict):
+            continue
+        events.append(
+            {
+                "name": name(str(e.get("name") or "")),
+                "time_ns": e.get("time_ns") if _number(e.get("time_ns")) else None,
+                "attributes": a.attributes(e.get("attributes") or {}, count),
+            }
+        )
+    out["events"] = events
+
+
+def _points(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    points = []
+    for p in value if isinstance(value, list) else ():
+        if not isinstance(p, dict):
+            continue
+        point: dict[str, Any] = {"attributes": a.attributes(p.get("attributes") or {}, count)}
+        for k, v in p.items():
+            if k in _POINT_NUMBERS and (v is None or _number(v)):
+                point[k] = v
+            elif k in _POINT_LISTS and isinstance(v, (list, tuple)):
+                point[k] = [x for x in v if _number(x)]
+        points.append(point)
+    out["points"] = points
+
+
+def _report(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
+    from .exceptions import _frame_location
+
+    value = value if isinstance(value, dict) else {}
+    rep: dict[str, Any] = {"type": name(str(value.get("type") or "")), "frames": []}
+    message, _ = fit_value(_MESSAGE, value.get("message") or "", a.free_text)
+    if message is not DROP and message:
+        rep["message"] = message
+    for f in value.get("frames") or ():
+        if not isinstance(f, dict):
+            continue
+        loc = _frame_location(str(f.get("file") or ""))
+        rep["frames"].append(
+            {
+                "file": loc or "<unknown>",
+                "function": name(str(f.get("function") or "?")),
+                "line": f.get("line") if _number(f.get("line")) else 0,
+            }
+        )
+    out["report"] = rep
+
+
+_FIELDS: dict[str, Handler] = {
+    # optel's own facts: ids, enums, times, counts
+    "signal": _of_kind("signal", OneOf("span", "event", "log", "metric"), "event"),
+    "policy": _of_kind("policy", _POLICIES, "opt-in"),
+    "session_id": _as_is("session_id"),
+    "trace_id": _as_is("trace_id"),
+    "span_id": _as_is("span_id"),
+    "parent_span_id": _as_is("parent_span_id"),
+    **{f: _numeric(f) for f in _NUMBER_FIELDS},
+    "monotonic": _of_kind("monotonic", OneOf(True, False), False),
+    # what the tool set in init, kind-checked all the same
+    "app": _of_kind("app", _Label),
+    "version": _of_kind("version", Version),
+    # enums of the SDK
+    "kind": _of_kind("kind", _SPAN_KINDS, "INTERNAL"),
+    "type": _of_kind("type", _METRIC_TYPES, "sum"),
+    "temporality": _of_kind("temporality", _TEMPORALITY),
+    "severity": _of_kind("severity", _Label, "INFO"),
+    # names are identifiers
+    "name": _name("name"),
+    "scope": _scope,
+    # text the tool's author wrote in the code: pattern-scrubbed
+    "body": _template("body"),
+    "description": _template("description"),
+    "unit": _unit,
+    # free text: off unless the tool opted in
+    "status": _status,
+    "report": _report,
+    # declared keys with kinds
+    "attributes": _attributes,
+    "resource": _resource,
+    "events": _events,
+    "points": _points,
+}
+"""Record field -> how it is made safe; ``message`` (a log's free text) is
+used only as the body when the tool opted in; any other field is dropped."""

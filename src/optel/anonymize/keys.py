@@ -1,68 +1,81 @@
-"""Key policy: allowlist first, with a deny list that even a tool cannot override.
+"""Key policy: which attribute keys may leave, and which never do.
 
-A key survives when it is built in (:data:`SAFE_KEYS`, :data:`SAFE_PREFIXES`)
-or declared by the tool, and never when its name signals a secret or an
-identity (:data:`DENY_WORDS`, :data:`DENY_KEYS`, :data:`DENY_PREFIXES`).
+A key leaves when it is a valid identifier (:func:`optel.kinds.check_key`)
+and has a kind: declared by the tool, one of optel's own registered keys
+(:data:`optel.kinds.OPTEL_KEYS`: the ``optel.`` prefix is reserved, an
+unregistered ``optel.`` key is dropped) or a built-in semantic-convention
+key (:data:`optel.kinds.BUILTIN_KEYS`). It never leaves, even when declared,
+when its name signals a secret or an identity (:func:`denied`).
+
+The deny rule works on families, not lists of examples: the key is
+lower-cased and split into words (``dbPassword``, ``DB_PASS`` and
+``db.pass`` alike), and it is denied when a word is one of
+:data:`DENY_WORDS`, when its letters with separators removed contain one of
+:data:`DENY_STEMS` (``PGPASSWORD``, ``x-api-key``, ``homePhone``), or when it
+is one of :data:`DENY_KEYS` or starts with one of :data:`DENY_PREFIXES`.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Iterable
 
-SAFE_KEYS = frozenset(
-    {
-        "service.name",
-        "service.version",
-        "service.namespace",
-        "telemetry.sdk.name",
-        "telemetry.sdk.language",
-        "telemetry.sdk.version",
-        "os.type",
-        "process.runtime.name",
-        "process.runtime.version",
-        "process.runtime.description",
-        "exception.type",
-        "exception.message",
-        "exception.stacktrace",
-        "exception.escaped",
-        "event.name",
-        "code.function",
-        "code.lineno",
-    }
-)
-"""Keys safe by construction: what the tool is, not who runs it."""
+from ..kinds import BUILTIN_KEYS
+
+SAFE_KEYS = frozenset(BUILTIN_KEYS)
+"""Semantic-convention keys optel sends without a declaration (each with a kind)."""
 
 SAFE_PREFIXES = ("optel.",)
-"""optel's own facts (``optel.version``, ``optel.dropped_attributes``, ...)."""
+"""Reserved for optel's own registered keys (:data:`optel.kinds.OPTEL_KEYS`)."""
 
-SECRET_WORDS = (
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "access_key",
-    "access-key",
-    "auth",
-    "cookie",
-    "session",
-    "credential",
-    "private_key",
-    "privatekey",
-)
-"""The one list of words that name a secret. A key holding one is dropped even
-when declared; in free text, ``<word>=<value>`` has its value scrubbed
-(:mod:`.values`)."""
+SECRET_STEMS = (
+    "password", "passwd", "passwort", "passphrase", "passcode", "passkey", "pwd", "secret",
+    "apikey", "accesskey", "privatekey", "secretkey", "signingkey", "encryptionkey",
+    "masterkey", "clientkey", "licensekey", "credential", "cookie", "session", "authorization",
+    "authentication", "authtoken", "oauth", "bearer", "jwt", "dbpass", "pgpass", "mysqlpass",
+    "signature", "connectionstring", "connstr", "dsn",
+)  # fmt: skip
+"""Secret families, matched inside the key with separators removed."""
 
-DENY_WORDS = SECRET_WORDS
-"""Substrings of a key name that signal a secret: dropped even when declared."""
+_TOKEN = re.compile(r"token(?!s|iz|is)")  # token, accessToken; not max_tokens, tokenizer
+
+IDENTITY_STEMS = (
+    "username", "userid", "useremail", "usermail", "userlogin", "userprofile", "loginname",
+    "loginid", "enduser", "hostname", "hostid", "hostip", "hostmac", "machineid", "machinename",
+    "computername", "devicename", "deviceid", "nodename", "fqdn", "serialnumber", "macaddr",
+    "ipaddr", "email", "phone", "mobilenumber", "creditcard", "cardnumber", "iban", "passport",
+    "birthdate", "birthday", "dateofbirth", "firstname", "lastname", "surname", "fullname",
+    "realname", "displayname", "nickname", "givenname", "familyname", "personname",
+    "customername", "customerid", "customeremail", "streetaddress", "postcode", "postalcode",
+    "zipcode", "accountnumber", "accountid", "accountname", "homedir", "homepath", "homefolder",
+    "latitude", "longitude", "geolocation", "socialsecurity", "nationalid", "taxid",
+)  # fmt: skip
+"""Identity families, matched inside the key with separators removed."""
+
+DENY_STEMS = SECRET_STEMS + IDENTITY_STEMS
+
+DENY_WORDS = frozenset(
+    {
+        # secrets
+        "pass", "pw", "otp", "totp", "mfa", "sid", "auth", "authn", "authz", "salt", "nonce",
+        "csrf", "xsrf",
+        # identities
+        "login", "owner", "ip", "mac", "address", "addr", "mail", "fax", "ssn", "nino",
+        "cvv", "cvc", "dob", "gps", "lat", "lon", "lng", "geo", "cwd", "home", "tel",
+    }
+)  # fmt: skip
+"""Whole words of a key that name a secret or an identity (``db_pass``, ``auth.header``,
+``client_ip``, ``server.address``)."""
+
+SECRET_WORDS = ("password", "passwd", "passphrase", "pwd", "secret", "token", "api_key",
+                "apikey", "access_key", "private_key", "auth", "cookie", "session", "credential",
+                "pass")  # fmt: skip
+"""Words that name a secret in free text: ``<word>=<value>`` has its value
+scrubbed (:mod:`.values`)."""
 
 DENY_KEYS = frozenset(
     {
+        "user",
         "client.address",
         "host.name",
         "host.ip",
@@ -70,8 +83,16 @@ DENY_KEYS = frozenset(
         "host.id",
         "process.owner",
         "process.executable.path",
+        "process.executable.name",
         "process.pid",
+        "process.parent_pid",
+        "process.runtime.description",
         "service.instance.id",
+        "os.description",
+        "container.id",
+        "container.name",
+        "k8s.pod.name",
+        "k8s.pod.uid",
     }
 )
 """Identity keys: dropped even when declared."""
@@ -80,11 +101,24 @@ DENY_PREFIXES = (
     "user.",
     "enduser.",
     "process.command",
+    "process.environment",
     "net.peer.",
+    "net.host.",
     "network.peer.",
+    "network.local.",
     "client.",
+    "server.",
+    "source.",
+    "destination.",
+    "url.",
+    "http.request.header.",
+    "http.response.header.",
+    "geo.",
 )
 """Identity key families: dropped even when declared."""
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 @lru_cache(maxsize=4096)
@@ -93,38 +127,8 @@ def denied(key: str) -> bool:
     low = key.lower()
     if low in DENY_KEYS or low.startswith(DENY_PREFIXES):
         return True
-    # optel's own counters may say "session" in their name; they are ours
-    if low.startswith(SAFE_PREFIXES):
-        return False
-    return any(word in low for word in DENY_WORDS)
-
-
-class KeyPolicy:
-    """Which attribute keys may be kept: built-in safe keys plus declared ones."""
-
-    def __init__(self, declared: Iterable[str] = ()):
-        self._declared: set[str] = set()
-        self._cache: dict[str, bool] = {}
-        self.declare(declared)
-
-    @property
-    def declared(self) -> frozenset[str]:
-        return frozenset(self._declared)
-
-    def declare(self, keys: Iterable[str]) -> bool:
-        """Add keys to the allowlist; True when any of them was new."""
-        new = set(keys) - self._declared
-        if new:
-            self._declared |= new
-            self._cache.clear()
-        return bool(new)
-
-    def allowed(self, key: str) -> bool:
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = not denied(key) and (
-                key in SAFE_KEYS or key in self._declared or key.startswith(SAFE_PREFIXES)
-            )
-            if len(self._cache) < 10_000:  # bounded: keys are few, but be safe
-                self._cache[key] = hit
-        return hit
+    words = _SPLIT.split(_CAMEL.sub("_", key).lower())
+    if not DENY_WORDS.isdisjoint(words):
+        return True
+    compact = "".join(words)
+    return _TOKEN.search(compact) is not None or any(s in compact for s in DENY_STEMS)
