@@ -75,6 +75,12 @@ def status_data(app: str | None, policy: str = "opt-in") -> dict[str, Any]:
             for k, v in stats.items()
             if k.startswith("rate_limited:") and (app is None or k == "rate_limited:" + app)
         ),
+        # values that did not fit their declared kind, replaced (optel.kinds), per app
+        "kind_mismatch": sum(
+            v
+            for k, v in stats.items()
+            if k.startswith("kind_mismatch:") and (app is None or k == "kind_mismatch:" + app)
+        ),
         "sent": stats.get("sent", 0),
         "last_error": last_error,
         "home": cfg.paths.config_dir,
@@ -100,6 +106,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"pending:      {data['pending']} record(s) waiting")
     if data["rate_limited"]:
         print(f"rate limited: {data['rate_limited']} event(s) over the tool's caps, not recorded")
+    if data["kind_mismatch"]:
+        print(
+            f"kind mismatch: {data['kind_mismatch']} value(s) did not fit their declared kind"
+            " and were replaced by a placeholder"
+        )
     if data["dropped"]:
         print("dropped:      " + ", ".join(f"{k}={v}" for k, v in sorted(data["dropped"].items())))
     if data["last_error"]:
