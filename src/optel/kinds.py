@@ -252,6 +252,7 @@ _RUNS = ("first", "<=10", "<=100", "<=1000", ">1000")
 _OS_TYPES = ("linux", "darwin", "windows", "freebsd", "netbsd", "openbsd", "dragonflybsd",
              "hpux", "aix", "solaris", "sunos", "z_os", "cygwin", "msys", "emscripten", "wasi",
              "ios", "android")  # fmt: skip
+_IMPLEMENTATIONS = ("cpython", "pypy", "ironpython", "jython", "graalvm", "graalpy", "micropython")
 _LANGUAGES = ("cpp", "dotnet", "erlang", "go", "java", "nodejs", "php", "python", "ruby",
               "rust", "swift", "webjs")  # fmt: skip
 
@@ -262,7 +263,7 @@ OPTEL_KEYS: dict[str, Kind] = {
     "optel.os.version": _labels(" ", "coarse OS version: ubuntu 22.04, macos 14.5, windows 10"),
     "optel.arch": Label("CPU architecture"),
     "optel.python.version": Version("Python version"),
-    "optel.python.implementation": Label("cpython, pypy, ..."),
+    "optel.python.implementation": OneOf(*_IMPLEMENTATIONS, doc="Python implementation"),
     "optel.cpu.count": Number("CPU count"),
     "optel.memory": OneOf(*_MEMORY, doc="memory size bucket"),
     "optel.accelerators": _labels(",", "nvidia, rocm, apple, or none"),
@@ -292,12 +293,11 @@ OPTEL_KEYS: dict[str, Kind] = {
 BUILTIN_KEYS: dict[str, Kind] = {
     "service.name": Label("the tool's name"),
     "service.version": Version("the tool's version"),
-    "service.namespace": Label(),
     "telemetry.sdk.name": OneOf("opentelemetry"),
     "telemetry.sdk.language": OneOf(*_LANGUAGES),
     "telemetry.sdk.version": Version(),
     "os.type": OneOf(*_OS_TYPES),
-    "process.runtime.name": Label(),
+    "process.runtime.name": OneOf(*_IMPLEMENTATIONS),
     "process.runtime.version": Version(),
     "exception.type": Name("the exception's type"),
     "exception.message": _Message("the exception's message"),

@@ -1,154 +1,261 @@
-"""The leak corpus, driven through the public API in real processes: no needle
-survives into any file under OPTEL_HOME (spool, WAL, state), ``optel show``,
-or the bytes a GA4 or OTLP receiver gets on the wire."""
+"""The leak corpus, driven through the public API in real processes.
+
+Every case of the generated corpus (tests/leaks/corpus.py: classes x
+variants) goes through every path into optel (tests/leaks/emit.py). Three
+runs capture everything that could leave:
+
+- local: every file under OPTEL_HOME (the SQLite spool and its WAL, state
+  files) and ``optel show`` (JSON and text);
+- wires: the bodies a GA4 and an OTLP receiver get on loopback, both at
+  once, and the files left afterwards;
+- debug: ``OPTEL_DEBUG=1`` output, with the SDK's attribute length limit at
+  40 characters, so values arrive cut short.
+
+No fragment of any case may survive in any capture; detect-secrets, which
+knows none of optel's rules, must find nothing in any of them; and the
+useful facts (labels, versions, numbers, exception types, library frames,
+names such as convert, GET, SELECT) must all arrive.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, run_python
+from optel import env
+from tests.conftest import ROOT, _scrubbed_environ, run_cli
 from tests.fakes.ga4_server import FakeGA4
-from tests.leaks.corpus import DENIED_KEYS, LEAKS, LOCAL_USER, RESOURCE
-
-EMIT = """
-import logging, sys
-sys.path.insert(0, {root!r})
-import optel
-from opentelemetry.trace import Status, StatusCode
-from tests.leaks.corpus import LEAKS, DENIED_KEYS
-
-t = optel.init(app="leaktool", allowed_attributes=["detail"] + [k for k, _ in DENIED_KEYS],
-               max_events_per_minute=100_000, max_events_per_run=100_000)
-assert t.enabled, t
-tracer = t.tracer
-log = logging.getLogger("leaktool")
-log.addHandler(t.log_handler())
-log.propagate = False
-seen = t.meter.create_counter("leaks_seen")
-for text, _ in LEAKS:
-    with tracer.start_as_current_span("step " + text, attributes={{"detail": text}}) as span:
-        span.add_event("event " + text, {{"detail": text}})
-        span.set_status(Status(StatusCode.ERROR, text))
-        try:
-            raise RuntimeError(text)
-        except RuntimeError as exc:
-            span.record_exception(exc)
-            t.error(exc)
-    try:
-        with tracer.start_as_current_span("auto"):
-            raise KeyError(text)  # recorded by the SDK on the way out, traceback and all
-    except KeyError:
-        pass
-    seen.add(1, {{"detail": text}})
-    t.event("leak_event", detail=text)
-    log.warning("problem: %s", text)
-    try:
-        raise ValueError(text)
-    except ValueError:
-        log.exception("failed with %s", text)
-for key, value in DENIED_KEYS:
-    with tracer.start_as_current_span("denied", attributes={{key: value}}):
-        pass
-    t.event("denied_event", **{{key: value}})
-t.shutdown()
-print("emitted", len(LEAKS))
-"""
-
-
-def _needles() -> list[str]:
-    needles = [n for _, ns in LEAKS for n in ns]
-    needles += [v for _, v in DENIED_KEYS]
-    needles += list(RESOURCE.values())
-    return needles
-
-
-def _emit(home: Path, extra_env: dict[str, str]) -> None:
-    assert run_cli("opt-in", home=home).returncode == 0
-    environ = {
-        "OTEL_RESOURCE_ATTRIBUTES": ",".join(f"{k}={v}" for k, v in RESOURCE.items()),
-        "LOGNAME": LOCAL_USER,  # getpass.getuser() reads these first
-        "USER": LOCAL_USER,
-        **extra_env,
-    }
-    r = run_python(EMIT.format(root=str(ROOT)), home, environ, timeout=180)
-    assert r.returncode == 0, r.stderr
-    assert f"emitted {len(LEAKS)}" in r.stdout
-
-
-def _survivors(blob: bytes | str) -> list[str]:
-    data = blob.encode() if isinstance(blob, str) else blob
-    return [n for n in _needles() if n.encode() in data]
-
-
-def _files(home: Path) -> bytes:
-    """Raw bytes of every file optel left: the SQLite spool, its WAL, state files."""
-    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
-
-
-def test_corpus_has_at_least_100_distinct_leaks() -> None:
-    assert len(set(_needles())) >= 100
-
+from tests.fakes.otlp_server import OtlpServer
+from tests.leaks import oracle
+from tests.leaks.corpus import (
+    CASES,
+    LOCAL_USER,
+    RESOURCE_KEYS,
+    USEFUL,
+    fragments,
+    resource_needles,
+)
+from tests.leaks.emit import PATHS
 
 SAFE_RESOURCE = ("service.", "telemetry.sdk.", "os.type", "process.runtime.", "optel.")
 
 
-def test_no_leak_reaches_the_spool_or_show(home: Path) -> None:
-    # the SDK's identity detectors add host.name, host.arch, process.pid,
-    # process.command_args, process.executable.path, process.owner, ...
-    _emit(home, {"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel,host,process,os,service_instance"})
-    shown = run_cli("show", "--json", "--limit", "100000", home=home).stdout
-    items = json.loads(shown)
+@dataclass
+class Capture:
+    """What one run let out, by where it was captured."""
+
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    resource: dict[str, str] = field(default_factory=dict)
+    stdout: str = ""
+    stats: dict[str, object] = field(default_factory=dict)
+
+    def needles(self) -> list[str]:
+        return sorted(set(fragments()) | set(self.resource.values()))
+
+    def survivors(self) -> dict[str, list[str]]:
+        out = {}
+        for where, blob in self.blobs.items():
+            found = [n for n in self.needles() if n.encode() in blob]
+            if found:
+                out[where] = found
+        return out
+
+
+def _files(home: Path, pattern: str = "*") -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(home.rglob(pattern)) if p.is_file())
+
+
+def _start(
+    home: Path, offset: int, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    assert run_cli("opt-in", home=home).returncode == 0
+    resource = resource_needles(offset)
+    environ = _scrubbed_environ()
+    environ.update(
+        {
+            env.OPTEL_HOME: str(home),
+            "OTEL_RESOURCE_ATTRIBUTES": ",".join(f"{k}={v}" for k, v in resource.items()),
+            # the SDK's identity detectors add host.name, process.owner, command args, ...
+            "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel,host,process,os",
+            "LOGNAME": LOCAL_USER,  # getpass.getuser() reads these first
+            "USER": LOCAL_USER,
+            "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+            **extra_env,
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.leaks.emit"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return proc, resource
+
+
+def _finish(proc: subprocess.Popen[str], resource: dict[str, str]) -> Capture:
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert f"emitted {len(CASES)} cases" in stdout
+    return Capture(resource=resource, stdout=stdout, blobs={"stderr": stderr.encode()})
+
+
+def _otlp_json(messages: list[Any]) -> bytes:
+    """OTLP requests as JSON, attributes as {key: value}; trace and span ids
+    (random bytes from the SDK, which in base64 would spell any short
+    fragment by chance) left out."""
+    from google.protobuf import json_format
+
+    def flat(obj: Any) -> Any:
+        if isinstance(obj, list):
+            if obj and all(isinstance(o, dict) and set(o) == {"key", "value"} for o in obj):
+                return {o["key"]: flat(o["value"]) for o in obj}
+            return [flat(o) for o in obj]
+        if isinstance(obj, dict):
+            if len(obj) == 1 and next(iter(obj)).endswith("Value"):
+                return flat(next(iter(obj.values())))
+            return {
+                k: flat(v) for k, v in obj.items() if k not in ("traceId", "spanId", "parentSpanId")
+            }
+        return obj
+
+    return "\n".join(
+        json.dumps(flat(json_format.MessageToDict(m)), indent=1, ensure_ascii=False)
+        for m in messages
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Capture]:
+    """The three runs, at once (each is a process of its own)."""
+    homes = {name: tmp_path_factory.mktemp(f"leaks-{name}") for name in ("local", "wire", "debug")}
+    with FakeGA4() as ga4, OtlpServer() as otlp:
+        started = {
+            "local": _start(homes["local"], 0, {}),
+            "wire": _start(
+                homes["wire"],
+                1,
+                {
+                    "OPTEL_DESTINATIONS": "ga4,otlp",
+                    "OPTEL_GA4_MEASUREMENT_ID": "G-LEAKS",
+                    "OPTEL_GA4_API_SECRET": "leak-test-secret",
+                    "OPTEL_GA4_ENDPOINT": ga4.url,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+                    "OPTEL_EXIT_BUDGET_MS": "60000",  # the most allowed: send everything at exit
+                },
+            ),
+            # values cut by the SDK's length limit on the way in
+            "debug": _start(
+                homes["debug"], 2, {"OPTEL_DEBUG": "1", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "40"}
+            ),
+        }
+        caps = {name: _finish(*p) for name, p in started.items()}
+        wire = caps["wire"]
+        wire.blobs["ga4 wire"] = b"".join(h.raw for h in ga4.collected())
+        accepted = otlp.accepted()
+        wire.blobs["otlp wire"] = b"".join(r.raw for r in accepted)  # protobuf, decompressed
+        wire.blobs["otlp wire as json"] = _otlp_json([r.message for r in accepted])
+        wire.stats = {
+            "ga4 events": {e["name"] for e in ga4.events()},
+            "otlp spans": len(otlp.spans()),
+            "otlp logs": len(otlp.log_records()),
+            "otlp metrics": len(otlp.metrics()),
+        }
+    local = caps["local"]
+    local.blobs["disk"] = _files(homes["local"])
+    local.blobs["spool"] = _files(homes["local"], "spool*")
+    show = ("show", "--limit", "100000")
+    local.blobs["show --json"] = run_cli(*show, "--json", home=homes["local"]).stdout.encode()
+    local.blobs["show"] = run_cli(*show, home=homes["local"]).stdout.encode()
+    wire.blobs["disk after sending"] = _files(homes["wire"])
+    debug = caps["debug"]
+    debug.blobs["debug output"] = debug.blobs.pop("stderr")
+    debug.blobs["disk"] = _files(homes["debug"])
+    return caps
+
+
+@pytest.fixture(scope="module")
+def local_run(runs: dict[str, Capture]) -> Capture:
+    return runs["local"]
+
+
+@pytest.fixture(scope="module")
+def wire_run(runs: dict[str, Capture]) -> Capture:
+    return runs["wire"]
+
+
+@pytest.fixture(scope="module")
+def debug_run(runs: dict[str, Capture]) -> Capture:
+    return runs["debug"]
+
+
+def test_the_corpus_is_generated_wide() -> None:
+    classes = {cls.split(".")[0] for cls, _, _ in CASES}
+    # every class of the outside audit (issue 12)
+    assert {
+        "email", "home", "local_user", "file_name", "dataset", "repo", "fqdn", "sql_literal",
+        "phone", "ssn", "nino", "iban", "iban_spaced", "card", "mac", "ipv4", "ipv6",
+        "password", "token", "url",
+    } <= classes  # fmt: skip
+    variants = {cls for cls, _, _ in CASES}
+    assert len(CASES) >= 300 and len(variants) >= 50 and PATHS >= 20
+    assert len({text for _, _, text in CASES}) == len(CASES)
+
+
+def test_the_oracle_is_not_blind() -> None:
+    # the same detect-secrets, over the corpus as it goes in
+    findings = oracle.scan([text.encode() for _, _, text in CASES])
+    assert len(findings) >= 20 and len({f[0] for f in findings}) >= 6, findings
+
+
+def test_nothing_leaks_to_disk_or_show(local_run: Capture) -> None:
+    assert local_run.survivors() == {}
+    items = json.loads(local_run.blobs["show --json"])
+    assert {i["signal"] for i in items} == {"span", "event", "metric", "log"}
+    assert len(items) > 4 * len(CASES)  # everything recorded, just shaped
     resource_keys = {k for i in items for k in i["payload"].get("resource", {})}
     assert resource_keys and all(k.startswith(SAFE_RESOURCE) for k in resource_keys), resource_keys
-    signals = {i["signal"] for i in items}
-    assert signals == {"span", "event", "metric", "log"}, signals
-    assert len(items) > 4 * len(LEAKS)  # everything recorded, just scrubbed
-
-    on_disk = _files(home)
-    assert b"SQLite format 3" in on_disk  # the spool itself was read
-    assert _survivors(shown) == []
-    assert _survivors(on_disk) == []
-
-    # the meaning stays: typed placeholders where the data was
-    for placeholder in ("<email>", "<home>", "<ip>", "<mac>", "<secret>", "<card>", "<user>"):
-        assert placeholder in shown, placeholder
+    assert set(RESOURCE_KEYS) - resource_keys  # the identity keys were dropped
+    assert b"SQLite format 3" in local_run.blobs["spool"]  # the spool itself was read
+    findings = oracle.scan([local_run.blobs["spool"], local_run.blobs["show --json"]])
+    assert findings == []
 
 
-def test_no_leak_reaches_the_ga4_wire(home: Path) -> None:
-    with FakeGA4() as ga4:
-        _emit(
-            home,
-            {
-                "OPTEL_DESTINATIONS": "ga4",
-                "OPTEL_GA4_MEASUREMENT_ID": "G-LEAKS",
-                "OPTEL_GA4_API_SECRET": "leak-test-secret",
-                "OPTEL_GA4_ENDPOINT": ga4.url,
-                "OPTEL_EXIT_BUDGET_MS": "30000",  # send everything before exit
-            },
-        )
-        wire = b"".join(h.raw for h in ga4.collected())
-        names = {e["name"] for e in ga4.events()}
-    assert {"leak_event", "exception"} <= names, names  # the corpus did go out
-    assert _survivors(wire) == []
-    assert _survivors(_files(home)) == []
+def test_nothing_leaks_on_either_wire(wire_run: Capture) -> None:
+    stats = wire_run.stats
+    assert {"leak_event", "exception", "convert"} <= stats["ga4 events"]  # type: ignore[operator]
+    assert stats["otlp spans"] >= 3 * len(CASES) and stats["otlp logs"] and stats["otlp metrics"]
+    assert wire_run.survivors() == {}
+    # the OTLP wire in its JSON form: the same strings, without protobuf's binary framing
+    findings = oracle.scan([wire_run.blobs["ga4 wire"], wire_run.blobs["otlp wire as json"]])
+    assert findings == []
 
 
-def test_no_leak_reaches_the_otlp_wire(home: Path) -> None:
-    otlp = pytest.importorskip("tests.fakes.otlp_server", reason="no OTLP fake receiver yet")
-    with otlp.OtlpServer() as server:
-        _emit(
-            home,
-            {
-                "OPTEL_DESTINATIONS": "otlp",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": server.url,
-                "OPTEL_EXIT_BUDGET_MS": "30000",
-            },
-        )
-        wire = b"".join(r.raw for r in server.accepted())  # protobuf, decompressed
-        spans, logs, metrics = server.spans(), server.log_records(), server.metrics()
-    assert len(spans) >= 2 * len(LEAKS) and logs and metrics  # the corpus did go out
-    assert _survivors(wire) == []
-    assert _survivors(_files(home)) == []
+def test_nothing_leaks_in_debug_output_even_cut_short(debug_run: Capture) -> None:
+    out = debug_run.blobs["debug output"]
+    assert out.count(b"optel debug [local]") > 4 * len(CASES)
+    assert debug_run.survivors() == {}
+    assert (
+        b"SQLite" not in debug_run.blobs["disk"] or b'"leak_event"' not in debug_run.blobs["disk"]
+    )
+    assert oracle.scan([out]) == []
+
+
+@pytest.mark.parametrize("fact, variants", USEFUL, ids=[f for f, _ in USEFUL])
+def test_useful_facts_still_arrive(
+    fact: str, variants: dict[str, str], local_run: Capture, wire_run: Capture, debug_run: Capture
+) -> None:
+    for where, blob in [
+        ("show", local_run.blobs["show --json"]),
+        ("otlp", wire_run.blobs["otlp wire as json"]),
+        ("ga4", wire_run.blobs["ga4 wire"]),
+        ("debug", debug_run.blobs["debug output"]),
+    ]:
+        expected = variants.get(where, fact)
+        assert expected.encode() in blob, (where, expected)

@@ -288,7 +288,7 @@ def test_a_value_cut_by_the_sdk_length_limit_loses_its_tail(home: Path) -> None:
     r = run_python(code, home, {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "24"})
     assert r.returncode == 0, r.stderr
     # cut to "contact jurgen.muller@ex": no pattern sees an address any more
-    assert r.stdout.strip() == "contact…"
+    assert r.stdout.strip() == "…"  # within CUT_MARGIN of the cut: all dropped
 
 
 def test_resource_values_from_the_environment_have_kinds(home: Path) -> None:
@@ -302,14 +302,14 @@ def test_resource_values_from_the_environment_have_kinds(home: Path) -> None:
         print(json.dumps(json.loads(testing.pending()[0].payload)["resource"]))
         """
     resource_env = (
-        "telemetry.sdk.name=jsmith,service.namespace=kwame.osei@acme.org,"
+        "telemetry.sdk.name=jsmith,service.namespace=kwame.osei,"
         "process.runtime.description=CPython on jsmith-laptop,os.type=linux"
     )
     r = run_python(code, home, {"OTEL_RESOURCE_ATTRIBUTES": resource_env})
     assert r.returncode == 0, r.stderr
     resource = json.loads(r.stdout)
     assert resource["telemetry.sdk.name"] == "<other>"  # a safe key is not a safe value
-    assert resource["service.namespace"] == "<not-label>"
+    assert "service.namespace" not in resource  # not a key optel sends
     assert "process.runtime.description" not in resource
     assert resource["os.type"] == "linux"
 

@@ -37,7 +37,7 @@ from ..kinds import Text as _TEXT
 from .fit import DROP, label_ok, name
 from .fit import fit as fit_value
 from .keys import SAFE_KEYS, SAFE_PREFIXES, denied
-from .shapes import mentions_identity
+from .shapes import key_ok, mentions_identity
 from .values import scrub_text, scrub_value
 
 __all__ = [
@@ -119,7 +119,7 @@ class Anonymizer:
         except TypeError:  # an unhashable key from a host's SDK: never sent
             return None
         kind: Kind | None = None
-        if isinstance(key, str) and not denied(key):
+        if isinstance(key, str) and not denied(key) and key_ok(key):
             if key.startswith(SAFE_PREFIXES):
                 kind = OPTEL_KEYS.get(key)  # reserved: only optel's registered keys
             else:
@@ -157,10 +157,10 @@ class Anonymizer:
             kind = kinds[key] if key in kinds else self.kind(key)
             if kind is None:
                 count.dropped += 1
-                if check_key(key) is not None and not (
-                    isinstance(key, str) and key.startswith(SAFE_PREFIXES)
+                if not (isinstance(key, str) and key.startswith(SAFE_PREFIXES)) and (
+                    check_key(key) is not None or not key_ok(key)
                 ):
-                    count.mismatched += 1  # not even an identifier: counted as a violation
+                    count.mismatched += 1  # not an identifier, or one naming someone: counted
                 continue
             if kind is _Label and type(value) is str and label_ok(value):
                 kept[key] = value  # the common case, without the dispatch

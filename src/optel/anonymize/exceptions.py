@@ -106,9 +106,11 @@ def _type_ok(typ: str) -> bool:
 
 
 def _frame_location(loc: str) -> str | None:
-    if loc.startswith("<"):
-        return loc if _LOCATION.fullmatch(loc) else None
-    return loc if all(label_ok(p) for p in loc.split("/")[1:] if p) else None
+    """A location as optel writes it (``<user-code>``, ``<stdlib>/json/decoder.py``,
+    ``site-packages/torch/x.py``), checked again; ``None`` for anything else."""
+    if loc.startswith(("site-packages/", "<stdlib>/")):
+        return loc if all(label_ok(p) for p in loc.split("/")[1:] if p) else None
+    return loc if _LOCATION.fullmatch(loc) else None
 
 
 def scrub_stacktrace(trace: str, free_text: bool = False) -> str:

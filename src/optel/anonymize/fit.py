@@ -23,6 +23,7 @@ import re
 from typing import Any, Callable
 
 from ..kinds import Kind
+from ..records import Cut
 from .exceptions import is_traceback, scrub_stacktrace
 from .shapes import card_int, label_ok, name, path_kind, version_ok
 from .values import text
@@ -45,6 +46,8 @@ PLACEHOLDER = {
 
 def _label(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
     if isinstance(value, str):
+        if isinstance(value, Cut):
+            return PLACEHOLDER["label"], True  # a cut value is not a whole label
         return (value, False) if label_ok(value) else (PLACEHOLDER["label"], True)
     if isinstance(value, bool) or value is None:
         return value, False

@@ -272,8 +272,8 @@ def looks_secret(token: str) -> bool:
     return len(token) >= 16 and random_looking(token, 3.5)
 
 
-def _is_label(text: str) -> bool:
-    if _LABEL.fullmatch(text) is None:
+def _is_label(text: str, shape: re.Pattern[str] | None = None) -> bool:
+    if (shape or _LABEL).fullmatch(text) is None:
         return False
     if _DIGIT_RUN.search(text) or _SPLIT_DIGITS.search(text):
         return False
@@ -286,6 +286,15 @@ def _is_label(text: str) -> bool:
     if looks_secret(text):
         return False
     return not mentions_identity(text)
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,127}")
+
+
+def key_ok(key: str) -> bool:
+    """Is ``key`` an attribute key that says nothing about who (the label rules,
+    up to 128 identifier characters)? Not memoized here: the anonymizer caches keys."""
+    return _is_label(key, _KEY)
 
 
 def label_ok(text: str) -> bool:
@@ -408,6 +417,11 @@ _CHUNK_PART = re.compile(
     r"(?P<num>[-+]?\.?\d[\w.]*)|(?P<word>[^\W\d][\w.\-]*)|(?P<punct>[!-/:-@\[-`{-~])|(?P<other>.)",
     re.S,
 )
+_EMAIL_WORDS = re.compile(
+    r"(?i)\b[\w.+\-]+\s*(?:\[at\]|\(at\)|\{at\}|<at>|\s+at\s+)\s*[\w\-]+"
+    r"(?:\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>|\s+dot\s+|\.)\s*[\w\-]+)*"
+    r"\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>|\s+dot\s+|\.)\s*(?:com|net|org|edu|gov|io|co|de|uk|fr|info)\b"
+)
 _ADDRESSY = re.compile(r"@|%40|%2[fF]|%5[cC]|＠")
 
 
@@ -421,30 +435,70 @@ def _chunk(chunk: str) -> str:
         return "?"
     if "/" in chunk or "\\" in chunk:
         return "<path>"
+    if len(chunk) >= 16 and (looks_secret(chunk) or _PADDED.search(chunk)):
+        return "?"
+    m = _SHORT_FLAG.match(chunk)
+    if m is not None:
+        return m.group(1) + "?"  # -uroot, -pS3cret: a short option glued to its value
+    if len(chunk) >= 6 and _PASSWORDY.search(chunk):
+        return "?"  # letters mixed with ! & $ # % ^ ~: a password, not a name
     out = []
+    after_equals = False
     for m in _CHUNK_PART.finditer(chunk):
         kind = m.lastgroup
         text = m.group(0)
         if kind == "word":
-            out.append(text if label_ok(text) else "?")
+            # a word after '=' is a value (key=value), not part of the name
+            out.append("?" if after_equals or not label_ok(text) else text)
         elif kind == "num":
             out.append("?")
         elif kind == "punct":
             out.append(text)
         # other characters (zero-width, symbols outside ASCII) are dropped
+        if kind != "other":
+            after_equals = text == "="
     return "".join(out)
 
 
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
+_SHORT_FLAG = re.compile(r"(-[A-Za-z])[^\s=\-]+$")
+_PASSWORDY = re.compile(r"[!$&#%^~]")
+_PADDED = re.compile(r"[A-Za-z0-9+/]{6,}==?$")
+_SECRET_WORDS = frozenset(
+    [
+        "bearer",
+        "basic",
+        "token",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "secret",
+        "apikey",
+        "api_key",
+        "key",
+        "auth",
+    ]
+)
+
+
 def _name(text: str) -> str:
+    text = _EMAIL_WORDS.sub("?", text)  # name at domain dot com
+    if "-----BEGIN" in text:
+        text = _PEM_BLOCK.sub("?", text)
     out: list[str] = []
     size = 0
+    secret_next = False
     for m in _NAME_TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "ws":
             if out and out[-1] != " ":
                 out.append(" ")
             continue
-        piece = "?" if kind == "q" else _chunk(m.group(0))
+        chunk = m.group(0)
+        # the chunk after "Bearer", "password", ... is the secret itself
+        piece = "?" if kind == "q" or secret_next else _chunk(chunk)
+        secret_next = chunk.lower().strip("-:") in _SECRET_WORDS
         if not piece:
             continue
         if len(out) >= 2 * MAX_NAME_TOKENS or size + len(piece) > MAX_NAME_CHARS:

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from .keys import SECRET_WORDS
 from .shapes import (
+    _EMAIL_WORDS,
     ON_IDENTITY_CHANGE,
     is_card,
     library_location,
@@ -181,6 +182,20 @@ def _bare_url(m: re.Match[str]) -> str:
     return (host.lower() if host.lower() in PUBLIC_HOSTS else "<host>") + "/<path>"
 
 
+# in SQL, quoted strings and numbers compared with something are data: WHERE name = ?
+_SQL = re.compile(r"(?i)\b(?:select|insert|update|delete|where|values)\b")
+_SQL_LITERAL = re.compile(
+    r"""(?i)((?:=|<>|!=|<=|>=|<|>|\blike|\bin\s*\(|,|\bvalues\s*\()\s*)(?:'(?:[^'\\]|\\.|'')*'|\d[\d.]*)"""
+)
+
+
+def _sql(text: str) -> str:
+    prev = None
+    while prev != text:  # IN ('a', 'b'): each literal after the one before
+        prev, text = text, _SQL_LITERAL.sub(lambda m: m.group(1) + "?", text)
+    return text
+
+
 _QUERY = re.compile(r"\?[^\s\"'<>`=&]+=[^\s\"'<>`]*")
 
 _PATH = re.compile(
@@ -208,11 +223,6 @@ def _path(m: re.Match[str]) -> str:
 # -- addresses and numbers ------------------------------------------------------------------
 
 _EMAIL = re.compile(r"[\w.%+\-]+@[\w\-\[\]:]+(?:\.[\w\-\[\]:]+)*")
-_EMAIL_WORDS = re.compile(
-    r"(?i)\b[\w.+\-]+\s*(?:\[at\]|\(at\)|\{at\}|<at>|\s+at\s+)\s*[\w\-]+"
-    r"(?:\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>|\s+dot\s+|\.)\s*[\w\-]+)*"
-    r"\s*(?:\[dot\]|\(dot\)|\{dot\}|<dot>|\s+dot\s+|\.)\s*(?:com|net|org|edu|gov|io|co|de|uk|fr|info)\b"
-)
 _MAC = re.compile(
     r"(?i)(?<![\w:\-.])(?:(?:[0-9a-f]{2}([:\-]))(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}"
     r"|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?![\w:\-])"
@@ -435,6 +445,8 @@ def _scrub(text: str) -> str:
     text = normalize(text)
     if _PLAIN.fullmatch(text) and "." not in text and not mentions_identity(text):
         return text
+    if ("'" in text or "=" in text) and _SQL.search(text):
+        text = _sql(text)
     low = text.lower()
     for _, hint, pattern, replace in RULES:
         if hint(text, low):
@@ -478,19 +490,27 @@ MAX_TEXT_OUT = 1000
 """Text-kind values are cut to this many characters after scrubbing, at a token boundary."""
 
 
+CUT_MARGIN = 64
+"""How much of a cut value's end is dropped: a datum cut in two (``x at y dot c``,
+``4111 1111 1111``) starts at most this far before the cut."""
+
+
 def text(value: str) -> str:
     """Free text through the pattern scrubbers, cut after scrubbing at a token boundary.
 
     A value cut before it got here (:class:`optel.records.Cut`, the SDK's
-    length limit) ends in a partial token no pattern can recognise any more:
-    that tail is dropped.
+    length limit; or longer than :data:`MAX_TEXT`) may end in part of a datum
+    that no pattern recognises any more (``write to kwame at acme dot c``):
+    its last :data:`CUT_MARGIN` characters are dropped before scrubbing.
     """
     from ..records import Cut
 
-    cut = isinstance(value, Cut) or len(value) > MAX_TEXT
-    out = scrub_text(str(value))
-    if cut:
-        out = _drop_tail(out)
+    raw = str(value)
+    if isinstance(value, Cut) or len(raw) > MAX_TEXT:
+        raw = raw[:MAX_TEXT]
+        out = _drop_tail(scrub_text(raw[: max(0, len(raw) - CUT_MARGIN)]))
+    else:
+        out = scrub_text(raw)
     if len(out) > MAX_TEXT_OUT:
         out = _drop_tail(out[:MAX_TEXT_OUT])
     return out
@@ -498,7 +518,7 @@ def text(value: str) -> str:
 
 def _drop_tail(text: str) -> str:
     i = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
-    return (text[:i] if i > 0 else "") + "…"
+    return (text[:i] if i > 0 else "") + "…"  # the last token may be part of a datum
 
 
 def scrub_value(value: Any) -> Any:
