@@ -72,7 +72,7 @@ class Kind:
     author's own description of the key (for ``optel describe``-like pages).
     """
 
-    __slots__ = ("name", "description", "example", "doc", "values", "sep")
+    __slots__ = ("name", "description", "example", "doc", "values", "sep", "fitted")
 
     def __init__(
         self,
@@ -89,6 +89,8 @@ class Kind:
         self.doc = doc
         self.values = values
         self.sep = sep
+        self.fitted: dict[Any, Any] = {}
+        """The anonymizer's memo of values already made to fit this kind."""
 
     def __call__(self, doc: str = "") -> Kind:
         """A copy of this kind carrying the tool author's description of the key."""

@@ -49,11 +49,7 @@ __all__ = [
     "scrub_value",
 ]
 
-_SPAN_KINDS = OneOf("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = OneOf("UNSET", "OK", "ERROR")
-_POLICIES = OneOf("opt-in", "opt-out")
-_METRIC_TYPES = OneOf("sum", "gauge", "histogram")
-_TEMPORALITY = OneOf("delta", "cumulative")
 _MESSAGE = BUILTIN_KEYS["exception.message"]
 _NUMBER_FIELDS = frozenset({"time", "time_ns", "start_ns", "end_ns", "links", "dropped_attributes"})
 _POINT_NUMBERS = frozenset({"start_ns", "time_ns", "value", "count", "sum", "min", "max"})
@@ -89,6 +85,7 @@ class Anonymizer:
             self.declarations = Declarations()
             self.declarations.add(declared)
         self._kinds: dict[str, Kind | None] = {}
+        self._invalid: set[str] = set()  # keys that are no identifiers, or name someone
         self._resources: dict[int, tuple[dict[str, Any], dict[str, Any], int, int]] = {}
         self._mismatches: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -119,13 +116,21 @@ class Anonymizer:
         except TypeError:  # an unhashable key from a host's SDK: never sent
             return None
         kind: Kind | None = None
-        if isinstance(key, str) and not denied(key) and key_ok(key):
+        if (
+            isinstance(key, str)
+            and not key.startswith(SAFE_PREFIXES)
+            and (check_key(key) is not None or not key_ok(key))
+        ):
+            self._invalid.add(key)
+        if isinstance(key, str) and key not in self._invalid and not denied(key):
             if key.startswith(SAFE_PREFIXES):
                 kind = OPTEL_KEYS.get(key)  # reserved: only optel's registered keys
             else:
                 kind = self.declarations.get(key) or BUILTIN_KEYS.get(key)
-        if len(self._kinds) < 10_000:  # keys are few, but stay bounded
-            self._kinds[key] = kind
+        if len(self._kinds) >= 10_000:  # keys are few, but stay bounded
+            self._kinds.clear()
+            self._invalid.clear()
+        self._kinds[key] = kind
         return kind
 
     def allowed(self, key: str) -> bool:
@@ -157,9 +162,7 @@ class Anonymizer:
             kind = kinds[key] if key in kinds else self.kind(key)
             if kind is None:
                 count.dropped += 1
-                if not (isinstance(key, str) and key.startswith(SAFE_PREFIXES)) and (
-                    check_key(key) is not None or not key_ok(key)
-                ):
+                if key in self._invalid:
                     count.mismatched += 1  # not an identifier, or one naming someone: counted
                 continue
             if kind is _Label and type(value) is str and label_ok(value):
@@ -194,12 +197,25 @@ class Anonymizer:
         Every field is handled by name; a field this module does not know is
         dropped, so a field added later can never slip through (fail closed).
         """
-        out: dict[str, Any] = {}
+        out = dict(record)  # optel's own ids, clocks, counts and enums stay as they are
+        fields = record.keys()
         count = _Count()
-        for field, value in record.items():
-            handler = _FIELDS.get(field)
-            if handler is not None:
-                handler(self, value, out, count)
+        if not fields <= _KNOWN:
+            for field in fields - _KNOWN:
+                del out[field]  # fail closed: a field this module does not know
+        for field in _KINDED_FIELDS.keys() & fields:
+            value = record[field]
+            if value is None:
+                continue
+            kind, default = _KINDED_FIELDS[field]
+            v, bad = fit_value(kind, value)
+            if bad:
+                count.mismatched += 1
+                if default is not None:
+                    v = default
+            out[field] = v
+        for field in _FIELDS.keys() & fields:
+            _FIELDS[field](self, record[field], out, count)
         if "message" in record and self.free_text and record.get("signal") == "log":
             body, _ = fit_value(_MESSAGE, record["message"], True)
             if body is not DROP:
@@ -216,36 +232,6 @@ class Anonymizer:
 # -- one handler per record field (the README's field table) -----------------------------------
 
 Handler = Callable[[Anonymizer, Any, dict[str, Any], _Count], None]
-
-
-def _as_is(field: str) -> Handler:
-    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
-        if value is None or isinstance(value, (str, int, float, bool)):
-            out[field] = value
-
-    return handle
-
-
-def _numeric(field: str) -> Handler:
-    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
-        if value is None or _number(value):
-            out[field] = value
-
-    return handle
-
-
-def _of_kind(field: str, kind: Kind, default: Any = None) -> Handler:
-    def handle(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
-        if value is None:
-            out[field] = None
-            return
-        v, bad = fit_value(kind, value)
-        if bad:
-            count.mismatched += 1
-            v = default if default is not None else v
-        out[field] = v
-
-    return handle
 
 
 def _name(field: str) -> Handler:
@@ -300,9 +286,11 @@ def _status(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> No
     value = value if isinstance(value, dict) else {}
     code, _ = fit_value(_STATUS, value.get("code") or "UNSET")
     status = {"code": "UNSET" if code == "<other>" else code, "message": ""}
-    message, _ = fit_value(_MESSAGE, value.get("message") or "", a.free_text)
-    if message is not DROP and message:
-        status["message"] = message
+    message = value.get("message")
+    if message and a.free_text:  # free text: only when the tool opted in
+        text, _ = fit_value(_MESSAGE, message, True)
+        if text is not DROP and text:
+            status["message"] = text
     out["status"] = status
 
 
@@ -314,7 +302,11 @@ def _scope(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> Non
         if bad:
             scope_version = None
             count.mismatched += 1
-    out["scope"] = {"name": name(str(value.get("name") or "")), "version": scope_version}
+    scope_name = value.get("name")
+    out["scope"] = {
+        "name": name(scope_name if type(scope_name) is str else str(scope_name or "")),
+        "version": scope_version,
+    }
 
 
 def _events(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
@@ -369,24 +361,23 @@ def _report(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> No
     out["report"] = rep
 
 
+_AS_IS = frozenset(
+    {"signal", "policy", "session_id", "trace_id", "span_id", "parent_span_id", "kind", "type",
+     "monotonic", "temporality", "links", *_NUMBER_FIELDS}
+)  # fmt: skip
+"""Set by optel or the SDK, never by the tool's data: ids, clocks, counts, enums."""
+
+_KINDED_FIELDS: dict[str, tuple[Kind, Any]] = {
+    # what the tool set in init (or a host's resource, for the GA4 SDK exporter)
+    "app": (_Label, None),
+    "version": (Version, None),
+    # a logging level name: custom levels are any string
+    "severity": (_Label, "INFO"),
+}
+"""Fields of one kind each: (kind, what replaces a value that does not fit, or
+None for the kind's own placeholder)."""
+
 _FIELDS: dict[str, Handler] = {
-    # optel's own facts: ids, enums, times, counts
-    "signal": _of_kind("signal", OneOf("span", "event", "log", "metric"), "event"),
-    "policy": _of_kind("policy", _POLICIES, "opt-in"),
-    "session_id": _as_is("session_id"),
-    "trace_id": _as_is("trace_id"),
-    "span_id": _as_is("span_id"),
-    "parent_span_id": _as_is("parent_span_id"),
-    **{f: _numeric(f) for f in _NUMBER_FIELDS},
-    "monotonic": _of_kind("monotonic", OneOf(True, False), False),
-    # what the tool set in init, kind-checked all the same
-    "app": _of_kind("app", _Label),
-    "version": _of_kind("version", Version),
-    # enums of the SDK
-    "kind": _of_kind("kind", _SPAN_KINDS, "INTERNAL"),
-    "type": _of_kind("type", _METRIC_TYPES, "sum"),
-    "temporality": _of_kind("temporality", _TEMPORALITY),
-    "severity": _of_kind("severity", _Label, "INFO"),
     # names are identifiers
     "name": _name("name"),
     "scope": _scope,
@@ -403,5 +394,9 @@ _FIELDS: dict[str, Handler] = {
     "events": _events,
     "points": _points,
 }
-"""Record field -> how it is made safe; ``message`` (a log's free text) is
-used only as the body when the tool opted in; any other field is dropped."""
+"""Record field -> how it is made safe, with :data:`_AS_IS` and
+:data:`_KINDED_FIELDS`; ``message`` (a log's free text) is used only as the
+body when the tool opted in (and never left in the record); any other field
+is dropped."""
+
+_KNOWN = _AS_IS | _KINDED_FIELDS.keys() | _FIELDS.keys()

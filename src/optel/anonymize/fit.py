@@ -25,7 +25,7 @@ from typing import Any, Callable
 from ..kinds import Kind
 from ..records import Cut
 from .exceptions import is_traceback, scrub_stacktrace
-from .shapes import card_int, label_ok, name, path_kind, version_ok
+from .shapes import ON_IDENTITY_CHANGE, card_int, label_ok, name, path_kind, version_ok
 from .values import text
 
 DROP: Any = object()
@@ -190,21 +190,57 @@ FITTERS: dict[str, Fitter] = {
 _SCALAR = (str, bool, int, float)
 
 
+_MEMOIZED = frozenset({"label", "labels", "number", "bool", "version", "path", "oneof", "name",
+                       "fingerprint"})  # fmt: skip
+"""Kinds whose result depends on the value alone (not text: it has its own memo;
+not hashed: the salt may change)."""
+MEMO_MAX = 4096
+_MEMOS: dict[int, dict[Any, Any]] = {}
+"""Every kind's memo in use, so a change of the local user or host names can drop them."""
+
+
+def _forget() -> None:
+    for memo in _MEMOS.values():
+        memo.clear()
+
+
+ON_IDENTITY_CHANGE.append(_forget)
+
+
 def fit(kind: Kind, value: Any, free_text: bool = False) -> tuple[Any, bool]:
     """(what is sent, whether it was a mismatch) for ``value`` of ``kind``.
 
     Sequences (OpenTelemetry's homogeneous arrays) fit item by item; a
     value of any other type is a mismatch. ``DROP`` means: send nothing.
+    Scalars are memoized per kind: values repeat.
     """
+    t = type(value)
+    if t is str or t is int or t is float or t is bool:
+        memo = kind.fitted
+        key = value if t is str else (t, value)  # True == 1, but not as a label
+        hit = memo.get(key)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        fitter = FITTERS.get(kind.name)
+        if fitter is None:
+            return DROP, True  # a kind this module does not know: fail closed
+        out = fitter(kind, value, free_text)
+        if kind.name in _MEMOIZED:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            elif not memo:
+                _MEMOS[id(memo)] = memo
+            memo[key] = out
+        return out
     fitter = FITTERS.get(kind.name)
     if fitter is None:
-        return DROP, True  # a kind this module does not know: fail closed
+        return DROP, True
     if isinstance(value, (list, tuple)) and kind.name not in ("message", "stacktrace"):
-        out, bad = [], False
+        items, bad = [], False
         for item in value:
             v, b = fitter(kind, item, free_text) if isinstance(item, _SCALAR) else (None, True)
             bad = bad or b
             if v is not DROP:
-                out.append(v)
-        return out, bad
+                items.append(v)
+        return items, bad
     return fitter(kind, value, free_text)

@@ -72,6 +72,7 @@ def set_local_identity(user: str | None = None, host: str | None = None) -> None
         )
     _label_memo.clear()
     _name_memo.clear()
+    _path_memo.clear()
     for forget in ON_IDENTITY_CHANGE:
         forget()
 
@@ -383,8 +384,21 @@ def where(path: str) -> str:
     return "relative"
 
 
+_path_memo: dict[str, str] = {}
+
+
 def path_kind(path: str) -> str:
     """What ``path`` is, never the path: ``file:.onnx@home``, ``dir@temp``, ``url:https``."""
+    hit = _path_memo.get(path)
+    if hit is None:
+        hit = _path_kind(path)
+        if len(_path_memo) >= 4096:
+            _path_memo.clear()
+        _path_memo[path] = hit
+    return hit
+
+
+def _path_kind(path: str) -> str:
     p = path.strip()
     m = _SCHEME.match(p)
     if m is not None and not _WIN_DRIVE.match(p):

@@ -364,75 +364,74 @@ def scrub_blocks(text: str) -> str:
 
 # -- the rules, in order ------------------------------------------------------------------------
 
-_ASSIGNMENT_HINT = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred|cookie|sess|sid|salt")
-_DIGITS = re.compile(r"\d")
 
 Hint = Callable[[str, str], bool]
 """(text, text.lower()) -> False only when the rule cannot match."""
 
+
+def _contains(*words: str, lower: bool = True) -> Hint:
+    """A hint: one of ``words`` is in the text (in its lower-case form with ``lower``)."""
+    if lower:
+        return lambda t, low: any(w in low for w in words)
+    return lambda t, low: any(w in t for w in words)
+
+
+_TOKEN_PREFIXES = ("eyJ", "gh", "gl", "hf_", "k-", "k_", "xox", "AKIA", "ASIA", "AGPA", "AIDA",
+                   "AROA", "ANPA", "ANVA", "AIPA", "dapi", "npm_", "pypi-", "AIza", "ya29", "SG.",
+                   "shp", "dop_v1_", "Q~")  # fmt: skip
+_ASSIGNMENT_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "cookie", "sess",
+                     "sid", "salt")  # fmt: skip
+
+
+def _has(pattern: str) -> Hint:
+    """A hint: a small pattern every match of the rule contains (cheaper to look for)."""
+    found = re.compile(pattern).search
+    return lambda t, low: found(t) is not None
+
+
 RULES: list[tuple[str, Hint, re.Pattern[str], Replace | str]] = [
     ("pem", lambda t, low: "-----BEGIN" in t, _PEM, "<secret>"),
     ("url", lambda t, low: "://" in t, _URL, _url),
-    (
-        "header",
-        lambda t, low: "auth" in low or "cookie" in low or "key" in low or "token" in low,
-        _HEADER,
-        _keep_group(1, ": <secret>"),
-    ),  # fmt: skip
-    ("known_token", lambda t, low: True, _KNOWN_TOKENS, "<secret>"),
-    (
-        "scheme_word",
-        lambda t, low: True,
-        _SCHEME_WORD,
-        _scheme_word,
-    ),
-    (
-        "assignment",
-        lambda t, low: _ASSIGNMENT_HINT.search(t) is not None,
-        _ASSIGNMENT,
-        _keep_group(1, "<secret>"),
-    ),  # fmt: skip
+    ("header", _contains("auth", "cookie", "key", "token"), _HEADER, _keep_group(1, ": <secret>")),
+    ("known_token", _contains(*_TOKEN_PREFIXES, lower=False), _KNOWN_TOKENS, "<secret>"),
+    ("scheme_word", _contains("bearer", "basic", "token", "digest", "key", "secret"), _SCHEME_WORD,
+     _scheme_word),
+    ("assignment", _contains(*_ASSIGNMENT_WORDS), _ASSIGNMENT, _keep_group(1, "<secret>")),
     ("flag", lambda t, low: "-" in t, _FLAG, _keep_group(1, "<secret>")),
     ("mysql_p", lambda t, low: "-p" in t, _MYSQL_P, _keep_group(1, "<secret>")),
     ("netrc", lambda t, low: "pass" in low, _NETRC, lambda m: m.group(1) + m.group(2) + "<secret>"),
-    (
-        "netrc_login",
-        lambda t, low: "login" in low,
-        _NETRC_LOGIN,
-        lambda m: m.group(1) + "<host>" + m.group(2) + "<user>",
-    ),  # fmt: skip
-    ("user_assignment", lambda t, low: True, _USER_ASSIGNMENT, _keep_group(1, "<user>")),
+    ("netrc_login", lambda t, low: "login" in low, _NETRC_LOGIN,
+     lambda m: m.group(1) + "<host>" + m.group(2) + "<user>"),
+    ("user_assignment", _contains("user", "login", "owner", "email", "account", "customer",
+                                  "author"), _USER_ASSIGNMENT, _keep_group(1, "<user>")),
     ("user_flag", lambda t, low: "--" in t, _USER_FLAG, _keep_group(1, "<user>")),
     ("email", lambda t, low: "@" in t, _EMAIL, "<email>"),
-    (
-        "email_words",
-        lambda t, low: (
-            " at " in low or "[at]" in low or "(at)" in low or "{at}" in low or "<at>" in low
-        ),
-        _EMAIL_WORDS,
-        "<email>",
-    ),  # fmt: skip
-    ("bare_url", lambda t, low: "/" in t or "?" in t, _BARE_URL, _bare_url),
+    ("email_words",
+     lambda t, low: " at " in low or "[at]" in low or "(at)" in low or "{at}" in low or "<at>" in low,
+     _EMAIL_WORDS, "<email>"),
+    ("bare_url", _has(r"\w\.\w+(?::\d+)?[/?]"), _BARE_URL, _bare_url),
     ("query", lambda t, low: "?" in t, _QUERY, "?<query>"),
     ("path", lambda t, low: "/" in t or "\\" in t or "~" in t, _PATH, _path),
-    ("uuid", lambda t, low: "-" in t, _UUID, "<uuid>"),
+    ("uuid", _has(r"[0-9a-fA-F]{8}-"), _UUID, "<uuid>"),
     # numbers with checksums or fixed shapes before the looser address shapes
-    ("iban", lambda t, low: _DIGITS.search(t) is not None, _IBAN, _iban),
-    ("ssn", lambda t, low: _DIGITS.search(t) is not None, _SSN, "<ssn>"),
-    ("nino", lambda t, low: _DIGITS.search(t) is not None, _NINO, "<id>"),
-    ("card", lambda t, low: _DIGITS.search(t) is not None, _CARD, _card),
-    ("mac", lambda t, low: ":" in t or "-" in t or "." in t, _MAC, "<mac>"),
+    ("iban", _has(r"[A-Za-z]{2}\d\d"), _IBAN, _iban),
+    ("ssn", _has(r"\d{3}[- ]\d\d[- ]\d"), _SSN, "<ssn>"),
+    ("nino", _has(r"[A-Za-z]{2} ?\d\d ?\d\d"), _NINO, "<id>"),
+    ("card", _has(r"\d{4}"), _CARD, _card),
+    ("mac", _has(r"[0-9A-Fa-f]{2}[:\-][0-9A-Fa-f]{2}[:\-]|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\."),
+     _MAC, "<mac>"),
     # IPv4 first: "::ffff:192.168.0.1" would otherwise lose only its "::ffff:192"
-    ("ipv4", lambda t, low: "." in t, _IPV4, _ipv4),
-    ("ipv6", lambda t, low: ":" in t, _IPV6, _ipv6),
-    ("phone", lambda t, low: _DIGITS.search(t) is not None, _PHONE, _phone),
-    ("long_number", lambda t, low: _DIGITS.search(t) is not None, _LONG_NUMBER, "<number>"),
-    ("bare_mac", lambda t, low: len(t) >= 12, _BARE_MAC, "<mac>"),
-    ("hex", lambda t, low: len(t) >= 20, _HEX, "<hex>"),
+    ("ipv4", _has(r"\d\.\d{1,3}\.\d"), _IPV4, _ipv4),
+    ("ipv6", _has(r"::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]"), _IPV6, _ipv6),
+    ("phone", _has(r"\+\d|\d{2}[ .\-)]+\d{2}"), _PHONE, _phone),
+    ("long_number", _has(r"\d{9}"), _LONG_NUMBER, "<number>"),
+    ("bare_mac", _has(r"[0-9A-Fa-f]{12}"), _BARE_MAC, "<mac>"),
+    ("hex", _has(r"[0-9a-fA-F]{20}"), _HEX, "<hex>"),
     ("base64", lambda t, low: "=" in t, _BASE64, "<secret>"),
-    ("token", lambda t, low: len(t) >= 16, _TOKEN, _token),
-    ("hostname", lambda t, low: "." in t, _HOSTNAME, _hostname),
-]
+    ("token", _has(r"[A-Za-z0-9+/_~=\-]{16}"), _TOKEN, _token),
+    ("hostname", _has(r"\w\.\w+\.\w|\w\.(?:com|net|org|edu|gov|internal|local|lan|corp)\b"),
+     _HOSTNAME, _hostname),
+]  # fmt: skip
 """Every value rule, in the order applied: (name, hint, pattern, replacement).
 
 The hint is a cheap test implied by every match of the pattern; when it is
