@@ -17,8 +17,8 @@ def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     converted = telemetry.meter.create_counter("models_converted", unit="1")
     duration = telemetry.meter.create_histogram("convert_duration", unit="ms")
     start = time.perf_counter()
-    # input_path carries a home folder and user.email is personal: watch them
-    # go in here and come out scrubbed or dropped in the spool
+    # input_path is a path in the user's home: only its kind comes out
+    # (file:.onnx@home); user.email is not declared and names a person: dropped
     with tracer.start_as_current_span(
         "convert",
         attributes={"framework": framework, "input_path": path, "user.email": "alice@example.com"},
@@ -37,7 +37,14 @@ def main() -> None:
     telemetry = optel.init(
         app="democonvert",
         version="1.0.0",
-        allowed_attributes=["framework", "input_path", "model.size_mb", "optimize"],
+        # what may leave, each with its kind: anything else is dropped
+        attributes={
+            "framework": ("onnx", "tensorflow", "pytorch"),  # a closed set
+            "input_path": optel.PathKind,  # what a path is, never the path
+            "model.size_mb": float,
+            "optimize": optel.Label,
+            "duration_ms": float,
+        },
     )
     print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
     # usage: one event with duration and outcome; its first use records
@@ -49,7 +56,7 @@ def main() -> None:
         open(DEMO_BROKEN, "rb")  # noqa: SIM115 - the caught failure
     except OSError as exc:
         telemetry.error(exc)
-        print("democonvert: broken.onnx failed (reported, scrubbed)")
+        print("democonvert: broken.onnx failed (reported: type and frames, no message)")
     # a library that only knows the OpenTelemetry API is traced through optel too
     from opentelemetry import trace
 

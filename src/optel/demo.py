@@ -66,11 +66,13 @@ def _crash_step(environ: dict[str, str]) -> int:
     reports = [
         p for p in payloads if isinstance(p, dict) and p.get("attributes", {}).get("optel.crash")
     ]
-    print(f"== crash reports in the spool: {len(reports)} (scrubbed):")
+    print(f"== crash reports in the spool: {len(reports)} (type and frames; no message):")
     for rep in reports:
         attrs = rep["attributes"]
-        for key in ("exception.type", "exception.message", "exception.stacktrace"):
+        for key in ("exception.type", "exception.stacktrace"):
             print(f"  {key}: {attrs.get(key)!s}".replace("\n", "\n      "))
+        message = attrs.get("exception.message", "(not sent: free text, off by default)")
+        print(f"  exception.message: {message}")
     return 0 if same and len(reports) == 1 else 1
 
 
@@ -79,16 +81,24 @@ def _print_scrubbing(environ: dict[str, str]) -> None:
     items = _shown_payloads(environ)
     convert = next((p for p in items if p.get("name") == "convert"), None)
     failure = next((p for p in items if p.get("name") == "exception"), None)
-    print("\n== personal data in, scrubbed data out:")
+    print("\n== what went in, and what comes out (only what was declared, in its kind):")
     if convert is not None:
         kept = convert.get("attributes", {})
         print(f"  input_path  in:  {DEMO_PATH}")
-        print(f"              out: {kept.get('input_path', '(dropped)')}")
+        print(
+            f"              out: {kept.get('input_path', '(dropped)')}   (a path kind, never the path)"
+        )
         print("  user.email  in:  alice@example.com")
-        print(f"              out: {kept.get('user.email', '(dropped: not an allowed key)')}")
+        print(
+            f"              out: {kept.get('user.email', '(dropped: not declared, names a person)')}"
+        )
     if failure is not None:
+        attrs = failure.get("attributes", {})
         print(f"  error       in:  [Errno 2] No such file or directory: '{DEMO_BROKEN}'")
-        print(f"              out: {failure.get('attributes', {}).get('exception.message')}")
+        print(
+            f"              out: {attrs.get('exception.type')} at {attrs.get('exception.stacktrace')}"
+        )
+        print("                   (the message is free text: not sent unless the tool opts in)")
 
 
 def _shown_payloads(environ: dict[str, str]) -> list[Any]:

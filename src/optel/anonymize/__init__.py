@@ -205,8 +205,8 @@ class Anonymizer:
                 del out[field]  # fail closed: a field this module does not know
         for field in _KINDED_FIELDS.keys() & fields:
             value = record[field]
-            if value is None:
-                continue
+            if value is None or value == "":
+                continue  # absent
             kind, default = _KINDED_FIELDS[field]
             v, bad = fit_value(kind, value)
             if bad:
@@ -296,7 +296,7 @@ def _status(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> No
 
 def _scope(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
     value = value if isinstance(value, dict) else {}
-    scope_version = value.get("version")
+    scope_version = value.get("version") or None  # the SDK's "" means none
     if scope_version is not None:
         scope_version, bad = fit_value(Version, scope_version)
         if bad:
