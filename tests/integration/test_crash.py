@@ -71,7 +71,7 @@ def test_unhandled_exception_prints_the_same_bytes_and_spools_one_report(
     attrs = report["attributes"]
     assert attrs["optel.crash"] is True and attrs["optel.crash.thread"] == "main"
     assert attrs["exception.type"] == "FileNotFoundError"
-    assert attrs["exception.message"] == "cannot open <home>/models/resnet.onnx for <email>"
+    assert "exception.message" not in attrs  # free text: off by default
     assert "alice" not in json.dumps(report)
     assert attrs["exception.stacktrace"] == "<user-code>:9 in <module>\n<user-code>:8 in load"
 

@@ -199,8 +199,8 @@ def test_validate_pending_checks_what_waits(home: Path, fake: FakeGA4) -> None:
     run_cli("opt-in", home=home)
     code = """
     import optel, optel.testing
-    t = optel.init(app="pendingtool", destinations="ga4")
-    t.event("session_start", **{"ga_x": "v" * 300})
+    t = optel.init(app="pendingtool", destinations="ga4", attributes={"ga_x": optel.Text})
+    t.event("session_start", **{"ga_x": "v" * 300})  # 300 characters: no label, text
     optel.testing.pipeline(t).drain()
     """
     env = _env(fake, OPTEL_EXIT_BUDGET_MS="0")

@@ -9,14 +9,21 @@ from typing import Iterator
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from optel.anonymize import Anonymizer, values
-from optel.anonymize.shapes import looks_like_host
+import optel
+from optel.anonymize import Anonymizer, fit, values
+from optel.anonymize.shapes import label_ok, looks_like_host
+from optel.anonymize.shapes import name as reduce_name
 from optel.anonymize.values import scrub_text
 
 name = st.text(string.ascii_lowercase, min_size=3, max_size=10)
 # arbitrary text around the leak: any printable character, any script
 word = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
 octet = st.integers(0, 255)
+# the words around a datum in a span or event name
+names_words = st.lists(
+    st.sampled_from(["convert", "GET", "SELECT", "step", "for", "user", "=", "load", "model_v2"]),
+    max_size=4,
+).map(" ".join)
 
 emails = st.builds(
     lambda u, d, t: f"{u}@{d}.{t}", name, name, st.sampled_from(["com", "org", "io", "de"])
@@ -97,6 +104,24 @@ def test_personal_data_embedded_in_text_never_survives(
     text, needle = leak
     assume(needle not in before and needle not in after)
     assert needle not in scrub_text(f"{before} {text} {after}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(leak=leaks)
+def test_personal_data_is_never_a_label(leak: tuple[str, str]) -> None:
+    text, _ = leak
+    assert not label_ok(text)
+    assert fit.fit(optel.Label, text) == ("<not-label>", True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=names_words, leak=leaks, after=names_words)
+def test_personal_data_never_survives_in_a_name(
+    before: str, leak: tuple[str, str], after: str
+) -> None:
+    text, needle = leak
+    assume(needle not in before and needle not in after)
+    assert needle not in reduce_name(f"{before} {text} {after}")
 
 
 @contextmanager

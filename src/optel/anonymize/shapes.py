@@ -447,10 +447,12 @@ def _chunk(chunk: str) -> str:
         return "<url>"
     if _ADDRESSY.search(chunk):
         return "?"
-    if "/" in chunk or "\\" in chunk:
-        return "<path>"
+    if "/" in chunk or "\\" in chunk or (chunk.startswith("~") and len(chunk) > 1):
+        return "<path>"  # ~alice is alice's home folder
     if len(chunk) >= 16 and (looks_secret(chunk) or _PADDED.search(chunk)):
         return "?"
+    if ":" in chunk and (_MAC.search(chunk) or _IPV6.search(chunk)):
+        return "?"  # aa:bb:cc:dd:ee:ff, fe80::1 are addresses, not words and colons
     m = _SHORT_FLAG.match(chunk)
     if m is not None:
         return m.group(1) + "?"  # -uroot, -pS3cret: a short option glued to its value
