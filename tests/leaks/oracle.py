@@ -52,26 +52,53 @@ def _set_ids_aside(text: str) -> str:
     return _HASH.sub("h:<id>", _ID_FIELD.sub(replace, text))
 
 
+_COMPACT = re.compile(r'"\s*:\s+')
+
+
 def lines(blobs: Iterable[bytes]) -> list[str]:
     """Distinct short lines of every capture, ids and clocks set aside."""
     seen: set[str] = set()
     for blob in blobs:
-        for run in _PRINTABLE.findall(blob):
-            text = _set_ids_aside(run.decode("utf-8", "replace"))
-            for part in _FIELD_SPLIT.split(text):
-                part = part.strip()
-                # SQLite page headers and protobuf framing read as text are no text
-                if len(part) >= 4 and part.count("\ufffd") * 5 <= len(part):
-                    seen.add(part[:2000])
+        seen |= _lines(blob)
     return sorted(seen)
+
+
+def _lines(blob: bytes) -> set[str]:
+    out = set()
+    for run in _PRINTABLE.findall(blob):
+        text = _set_ids_aside(run.decode("utf-8", "replace"))
+        for part in _FIELD_SPLIT.split(text):
+            # one form for compact and indented JSON, so captures share their lines
+            part = _COMPACT.sub('":', part.strip()).rstrip(",")
+            # SQLite page headers and protobuf framing read as text are no text
+            if len(part) >= 4 and part.count("\ufffd") * 5 <= len(part):
+                out.add(part[:2000])
+    return out
+
+
+def scan_captures(captures: dict[str, bytes]) -> dict[str, list[tuple[str, str, str]]]:
+    """Findings by capture, from one scan of the lines of them all (captures
+    share most of their lines: detect-secrets reads each once)."""
+    by_line: dict[str, list[str]] = {}
+    for name, blob in captures.items():
+        for line in _lines(blob):
+            by_line.setdefault(line, []).append(name)
+    out: dict[str, list[tuple[str, str, str]]] = {name: [] for name in captures}
+    for finding in _scan_lines(sorted(by_line)):
+        for name in by_line.get(finding[2], ()):
+            out[name].append(finding)
+    return out
 
 
 def scan(blobs: Iterable[bytes]) -> list[tuple[str, str, str]]:
     """(plugin, secret, line) for every finding of detect-secrets' default plugins."""
+    return _scan_lines(lines(blobs))
+
+
+def _scan_lines(found: list[str]) -> list[tuple[str, str, str]]:
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
-    found = lines(blobs)
     fd, path = tempfile.mkstemp(suffix=".txt")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
