@@ -138,9 +138,9 @@ class Anonymizer:
 
     @property
     def kinds(self) -> dict[str, Kind]:
-        """Every key that can leave, with its kind: the tool's (denied ones
-        left out), optel's own and the built-in ones."""
-        out = {k: v for k, v in self.declarations.items() if not denied(k)}
+        """Every key that can leave, with its kind: the tool's (denied ones and
+        ones naming someone left out), optel's own and the built-in ones."""
+        out = {k: v for k, v in self.declarations.items() if self.kind(k) is not None}
         for table in (OPTEL_KEYS, BUILTIN_KEYS):
             for k, v in table.items():
                 out.setdefault(k, v)
