@@ -158,7 +158,12 @@ def _int_in(lo: int, hi: int) -> Callable[[Any], int]:
 
 def parse_destinations(value: Any) -> tuple[str, ...]:
     """``"ga4,otlp"`` or a list -> validated tuple; ``none`` means no sending."""
-    items = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"expected a comma list of ga4, otlp, local, none, got {value!r}")
     names = [str(v).strip().lower() for v in items if str(v).strip()]
     if not names:
         raise ValueError("expected a comma list of ga4, otlp, local, none")
@@ -212,15 +217,24 @@ def _float_in(lo: float, hi: float) -> Callable[[Any], float]:
 # -- the settings ----------------------------------------------------------------
 
 
+# The JSON types a setting may have in the settings file: anything else is
+# a wrong type (one warning, ignored), never handed to a parser.
+TEXT: tuple[type, ...] = (str,)
+NUMBER: tuple[type, ...] = (int, float, str)  # a number, or its text (a hand edit)
+BOOL: tuple[type, ...] = (bool, str)
+LIST: tuple[type, ...] = (list, str)  # a list of names, or a comma list
+
+
 class Setting:
     """One setting: its default, parser, environment variable and meaning.
 
     ``signal`` marks the per-signal form of an OTLP setting
     (``OTEL_EXPORTER_OTLP_TRACES_HEADERS``): it wins over the general one for
     that signal, and ``optel settings`` lists it only when it is set.
+    ``types``: the JSON types it may have in the settings file.
     """
 
-    __slots__ = ("name", "default", "parse", "env", "doc", "secret", "signal")
+    __slots__ = ("name", "default", "parse", "env", "doc", "secret", "signal", "types")
 
     def __init__(
         self,
@@ -231,9 +245,37 @@ class Setting:
         doc: str,
         secret: bool = False,
         signal: str | None = None,
+        types: tuple[type, ...] = TEXT,
     ):
         self.name, self.default, self.parse = name, default, parse
         self.env, self.doc, self.secret, self.signal = env, doc, secret, signal
+        self.types = types
+
+    def file_type_error(self, raw: Any) -> str | None:
+        """Why ``raw`` (a value from the settings file) has the wrong type, or ``None``."""
+        ok = isinstance(raw, self.types) and not (isinstance(raw, bool) and bool not in self.types)
+        if ok and isinstance(raw, list):
+            ok = all(isinstance(item, str) for item in raw)
+        if ok:
+            return None
+        names = {str: "text", int: "a number", float: "a number", bool: "true/false",
+                 list: "a list of names"}  # fmt: skip
+        wanted = " or ".join(dict.fromkeys(names[t] for t in self.types))
+        return f"expected {wanted}, got {_json_type(raw)}"
+
+
+def _json_type(raw: Any) -> str:
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return "true/false"
+    if isinstance(raw, (int, float)):
+        return "a number"
+    if isinstance(raw, str):
+        return "text"
+    if isinstance(raw, list):
+        return "a list" if all(isinstance(i, str) for i in raw) else "a list of non-text items"
+    return "an object"
 
 
 def _otlp(name: str, parse: Callable[[Any], Any], var: str, doc: str, **kw: Any) -> list[Setting]:
@@ -262,6 +304,7 @@ _TABLE = (
         parse_destinations,
         env.OPTEL_DESTINATIONS,
         "where records go: ga4, otlp, local, none (default: every configured one, else local)",
+        types=LIST,
     ),
     Setting(
         "exit_budget_ms",
@@ -269,8 +312,11 @@ _TABLE = (
         _int_in(0, 60_000),
         env.OPTEL_EXIT_BUDGET_MS,
         "most milliseconds optel may add to the host's exit",
+        types=NUMBER,
     ),
-    Setting("debug", False, parse_bool, env.OPTEL_DEBUG, "print payloads, send nothing"),
+    Setting(
+        "debug", False, parse_bool, env.OPTEL_DEBUG, "print payloads, send nothing", types=BOOL
+    ),
     Setting("ga4_measurement_id", None, _text, env.OPTEL_GA4_MEASUREMENT_ID, "GA4 measurement id"),
     Setting(
         "ga4_api_secret",
@@ -336,6 +382,7 @@ _TABLE = (
         _float_in(1, 600_000),
         env.OTEL_EXPORTER_OTLP_TIMEOUT,
         "most milliseconds one OTLP request may take (the exit budget still bounds it)",
+        types=NUMBER,
     ),
     *_otlp(
         "certificate",
@@ -360,6 +407,7 @@ _TABLE = (
         parse_bool,
         env.OTEL_EXPORTER_OTLP_INSECURE,
         "gRPC without TLS (an http:// endpoint is plain anyway)",
+        types=BOOL,
     ),
     Setting(
         "spool_max_records",
@@ -367,6 +415,7 @@ _TABLE = (
         _int_in(10, 10_000_000),
         env.OPTEL_SPOOL_MAX_RECORDS,
         "most records waiting on disk (oldest dropped first)",
+        types=NUMBER,
     ),
     Setting(
         "spool_max_bytes",
@@ -374,6 +423,7 @@ _TABLE = (
         _int_in(10_000, 10_000_000_000),
         env.OPTEL_SPOOL_MAX_BYTES,
         "most payload bytes waiting on disk",
+        types=NUMBER,
     ),
     Setting(
         "spool_max_age_hours",
@@ -381,6 +431,7 @@ _TABLE = (
         _int_in(1, 24 * 365),
         env.OPTEL_SPOOL_MAX_AGE_HOURS,
         "records older than this are dropped unsent",
+        types=NUMBER,
     ),
     Setting(
         "flush_interval_ms",
@@ -388,6 +439,7 @@ _TABLE = (
         _int_in(50, 600_000),
         env.OPTEL_FLUSH_INTERVAL_MS,
         "how often the worker spools and sends in the background",
+        types=NUMBER,
     ),
     Setting(
         "prompt_timeout_s",
@@ -395,6 +447,7 @@ _TABLE = (
         _float_in(0, 600),
         env.OPTEL_PROMPT_TIMEOUT_S,
         "seconds the consent question waits for an answer (0: never ask)",
+        types=NUMBER,
     ),
 )
 
@@ -418,15 +471,26 @@ def check_key(key: str) -> Setting:
 
 
 def read_file(p: Paths) -> dict[str, Any]:
-    """Settings stored in the file, validated; bad entries skipped with a warning."""
+    """Settings stored in the file, validated; bad entries skipped with a warning.
+
+    Never raises: a file that cannot be used (unreadable, not JSON, too big or
+    too deeply nested, a link, in a folder others can write) is ignored with
+    one warning; an unknown key, a value of the wrong JSON type (``null``, an
+    object, a number where text belongs) or a value its setting rejects is
+    skipped with one warning each.
+    """
     try:
         data = _fs.read_json(p.settings)
     except NotADirectoryError:
         return {}  # the state folder cannot exist, so neither can the file (consent says why)
+    except _fs.UntrustedFolder as exc:
+        _errors.warn_once("settings-file", f"ignoring the settings file: {exc.strerror}")
+        return {}
     except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         _errors.warn_once(
             "settings-file",
-            f"ignoring unreadable settings file {p.settings} ({exc.__class__.__name__}); "
+            f"ignoring unreadable settings file {p.settings} ({why}); "
             f"fix it or run '{commands.command('settings reset')}'",
         )
         return {}
@@ -440,8 +504,12 @@ def read_file(p: Paths) -> dict[str, Any]:
         if key.startswith("_"):
             continue  # metadata such as _schema
         try:
-            values[key] = check_key(key).parse(raw)
-        except ValueError as exc:
+            setting = check_key(key)
+            wrong = setting.file_type_error(raw)
+            if wrong:
+                raise ValueError(wrong)
+            values[key] = setting.parse(raw)
+        except (ValueError, TypeError) as exc:
             _errors.warn_once(
                 f"settings-file:{key}", f"ignoring setting {key} in {p.settings}: {exc}"
             )
