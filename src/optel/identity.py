@@ -79,10 +79,7 @@ def client_id(p: Paths, create: bool = True) -> str | None:
 
 def forget(p: Paths) -> None:
     """Delete the client id (opt-out); the next grant creates a new one."""
-    if not os.path.exists(p.identity):
+    if not os.path.lexists(p.identity):
         return
     with _fs.file_lock(p.lock):  # not while another process is creating one
-        try:
-            os.unlink(p.identity)
-        except FileNotFoundError:
-            pass
+        _fs.remove(p.identity)
