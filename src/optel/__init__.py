@@ -48,22 +48,14 @@ __all__ = [
 settings = Settings()
 """The user's stored settings (dict-like; ``update()``, ``reset()``)."""
 
-_APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _POLICIES = ("opt-in", "opt-out")
 _active = _telemetry.active  # the enabled telemetry of each app (tests reset it)
 
 
 def _check(app: Any, version: Any, policy: Any) -> None:
-    if (
-        not isinstance(app, str)
-        or not 1 <= len(app) <= 64
-        or not app[0].isalnum()
-        or not set(app) <= _APP_CHARS
-    ):
-        raise ValueError(
-            "app must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit,"
-            f" got {app!r}"
-        )
+    from .consent.rule import check_app  # the one rule, shared with `optel ... --app`
+
+    check_app(app)
     if version is not None and (not isinstance(version, str) or not version.strip()):
         raise ValueError(f"version must be a non-empty string or None, got {version!r}")
     if policy not in _POLICIES:
@@ -89,6 +81,8 @@ def init(
     prompt: bool = False,
     notice_version: int = 1,
     telemetry_command: str | None = None,
+    notice_text: str | None = None,
+    notice_url: str | None = None,
 ) -> NullTelemetry:
     """Set up telemetry for ``app`` and return the object the tool keeps.
 
@@ -127,6 +121,12 @@ def init(
     it instead of ``optel``. Mounting the commands sets it too, but ``init``
     may run first.
 
+    Under ``opt-out`` nothing is sent until the notice reached a person (a
+    terminal or a notebook's output; not a pipe, file or ``/dev/null``).
+    ``notice_text`` words what is collected in the tool's own words (at most
+    1000 characters, 10 lines) and ``notice_url`` adds a link (http/https);
+    how to turn it off is always added by optel.
+
     An argument that is ``None`` or an empty string (``os.environ.get(X,
     "")`` for an unset ``X``) is not set.
     """
@@ -146,6 +146,9 @@ def init(
 
     if telemetry_command and telemetry_command.strip():
         commands.register(app, telemetry_command)
+    if notice_text is not None or notice_url is not None:  # the notice module loads only then
+        notice_text = consent.check_text(notice_text)
+        notice_url = consent.check_url(notice_url)
     overrides = {
         "ga4_measurement_id": ga4_measurement_id,
         "ga4_api_secret": ga4_api_secret,
@@ -159,7 +162,9 @@ def init(
         notice_version,
     )  # fmt: skip
     cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
-    decision = consent.settle(app, policy, notice_version, prompt, cfg.paths)
+    decision = consent.settle(
+        app, policy, notice_version, prompt, cfg.paths, notice_text, notice_url
+    )
     return _telemetry.start(setup, cfg, decision)
 
 

@@ -86,7 +86,8 @@ def test_kill_switches_are_read_on_every_call(home: Path) -> None:
     "global_, app, policy, enabled, scope",
     [
         (None, None, "opt-in", False, ""),
-        (None, None, "opt-out", True, ""),
+        (None, None, "opt-out", False, ""),  # off until its notice reached a person
+        ("notice", None, "opt-out", True, ""),
         ("granted", None, "opt-in", True, "global"),
         ("denied", None, "opt-out", False, "global"),
         ("granted", "denied", "opt-in", False, "app"),
@@ -99,6 +100,9 @@ def test_the_tools_own_decision_wins_over_the_global_one(
     home: Path, global_: str | None, app: str | None, policy: str, enabled: bool, scope: str
 ) -> None:
     p = paths()
+    if global_ == "notice":
+        consent.note_notice("mytool", 1, p)
+        global_ = None
     if global_:
         consent.record(global_, p=p)
     if app:
@@ -110,13 +114,50 @@ def test_the_tools_own_decision_wins_over_the_global_one(
     assert other.scope == ("global" if global_ else "")
 
 
+def test_a_global_refusal_withdraws_every_per_tool_grant_and_keeps_refusals(home: Path) -> None:
+    p = paths()
+    consent.record(consent.GRANTED, "alpha", p=p)
+    consent.record(consent.DENIED, "beta", p=p)
+    assert consent.record(consent.DENIED, p=p) == ["alpha"]  # what the message names
+    assert not consent.decide("alpha", p=p).enabled  # "every tool" is true
+    assert consent.decide("beta", p=p).scope == "app"  # its own refusal stands
+    consent.record(consent.GRANTED, "alpha", p=p)  # a per-tool grant after it: that tool only
+    assert consent.decide("alpha", p=p).enabled and not consent.decide("gamma", p=p).enabled
+    consent.record(consent.GRANTED, p=p)  # a global grant leaves per-tool refusals standing
+    assert consent.decide("gamma", p=p).enabled and not consent.decide("beta", p=p).enabled
+
+
+def test_an_older_per_tool_grant_yields_to_a_newer_global_refusal(home: Path) -> None:
+    """A record written by an older optel (the grant was never withdrawn)."""
+    write(home, {"schema": 2, "global": {"decision": "denied", "time": 200},
+                 "apps": {"t": {"decision": "granted", "time": 100}}})  # fmt: skip
+    d = consent.decide("t", p=paths())
+    assert (d.enabled, d.scope) == (False, "global")
+    write(home, {"schema": 2, "global": {"decision": "denied", "time": 100},
+                 "apps": {"t": {"decision": "granted", "time": 200}}})  # fmt: skip
+    assert consent.decide("t", p=paths()).enabled
+
+
+def test_app_names_compare_case_insensitively(home: Path) -> None:
+    p = paths()
+    consent.record(consent.GRANTED, "MyTool", p=p)
+    assert consent.decide("mytool", p=p).enabled and consent.decide("MYTOOL", p=p).enabled
+    consent.record(consent.DENIED, "mytool", p=p)
+    assert not consent.decide("MyTool", p=p).enabled
+    assert list(json.loads(Path(p.consent).read_text())["apps"]) == ["mytool"]
+    # two spellings in a hand-edited file: the newer decision applies
+    write(home, {"apps": {"T": {"decision": "granted", "time": 1},
+                          "t": {"decision": "denied", "time": 2}}})  # fmt: skip
+    assert consent.decide("t", p=paths()).consent == "denied"
+
+
 # -- the record ----------------------------------------------------------------------------
 
 
 def test_record_holds_schema_decision_time_source_and_notice_version(home: Path) -> None:
     p = paths()
-    consent.record(consent.GRANTED, "mytool", source="prompt", p=p, notice_version=3)
     consent.record(consent.DENIED, source="cli", p=p)
+    consent.record(consent.GRANTED, "mytool", source="prompt", p=p, notice_version=3)
     doc = json.loads(Path(p.consent).read_text())
     assert doc["schema"] == consent.SCHEMA
     entry = doc["apps"]["mytool"]
@@ -240,34 +281,73 @@ def test_unwritable_state_records_raise_oserror_and_init_stays_off(
     with pytest.raises(OSError):
         consent.record(consent.GRANTED, p=p)
     assert not consent.decide("mytool", "opt-in", p=p).enabled
-    # opt-out policy: the notice cannot be recorded, so nothing is sent
+    # opt-out policy, a person at the terminal: the notice cannot be recorded,
+    # so nothing is sent
+    err = FakeErr()
+    monkeypatch.setattr("sys.stderr", err)
     t = optel.init(app="mytool", policy="opt-out")
     assert not t.enabled and "writable" in t.reason
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.text.count("\n") == 1 and "Traceback" not in err.text
 
 
 # -- the opt-out notice -------------------------------------------------------------------
 
 
 def test_opt_out_notice_is_shown_once_and_again_for_a_newer_version(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    err = FakeErr()  # a terminal: a person reads it
+    monkeypatch.setattr("sys.stderr", err)
     t = optel.init(app="mytool", policy="opt-out")
     assert t.enabled
-    err = capsys.readouterr().err
-    assert "optel opt-out --app mytool" in err and "DO_NOT_TRACK=1" in err
+    assert "optel opt-out --app mytool" in err.text and "DO_NOT_TRACK=1" in err.text
     t.shutdown()
     optel._active.clear()
+    err.text = ""
     assert optel.init(app="mytool", policy="opt-out").enabled
-    assert capsys.readouterr().err == ""
+    assert err.text == ""
     optel._active.clear()
     assert optel.init(app="mytool", policy="opt-out", notice_version=2).enabled
-    assert "optel opt-out --app mytool" in capsys.readouterr().err
+    assert "optel opt-out --app mytool" in err.text
     doc = json.loads(Path(paths().consent).read_text())
     assert doc["notices"]["mytool"]["notice_version"] == 2
     assert doc["notices"]["mytool"]["source"] == "notice"
     assert doc["apps"] == {} and doc["global"] is None  # a notice is not a decision
+
+
+def test_a_notice_nobody_can_see_is_not_shown_and_nothing_is_sent(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = optel.init(app="mytool", policy="opt-out")  # pytest's stderr: not a terminal
+    assert not t.enabled and "could not reach a person" in t.reason
+    assert capsys.readouterr().err == "" and not home.exists()  # not printed, not recorded
+
+
+def test_a_tool_words_its_notice_and_adds_a_link(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    err = FakeErr()
+    monkeypatch.setattr("sys.stderr", err)
+    text = "mytool counts which converters you use.\nNothing else."
+    t = optel.init(app="mytool", policy="opt-out", notice_text=text,
+                   notice_url="https://example.org/telemetry")  # fmt: skip
+    assert t.enabled
+    lines = err.text.splitlines()
+    assert lines[:3] == ["optel: mytool counts which converters you use.", "optel: Nothing else.",
+                         "optel: Details: https://example.org/telemetry"]  # fmt: skip
+    assert "optel opt-out --app mytool" in lines[3]  # how to turn it off: always there
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"notice_text": 5}, {"notice_text": "x" * 1001},
+     {"notice_text": "\n".join("x" * 11)}, {"notice_text": "red \x1b[31m alert"},
+     {"notice_url": "ftp://example.org"}, {"notice_url": "https://a b"},
+     {"notice_url": "https://" + "a" * 300}, {"notice_url": 1}],
+)  # fmt: skip
+def test_init_checks_the_notice_text_and_link(home: Path, bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        optel.init(app="mytool", policy="opt-out", **bad)
 
 
 def test_no_notice_when_a_kill_switch_or_a_decision_applies(
@@ -347,7 +427,9 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.mark.parametrize("typed, expected", [("y\n", "granted"), ("YES\n", "granted"),
-                                             ("n\n", "denied"), ("\n", None), ("what\n", None)])  # fmt: skip
+                                             ("n\n", "denied"), ("\n", "denied"),
+                                             ("what\n", None), ("what\ny\n", "granted"),
+                                             ("yes please\nno\n", "denied")])  # fmt: skip
 def test_prompt_records_a_clear_answer_only(
     home: Path, terminal: Any, typed: str, expected: str | None
 ) -> None:
@@ -360,7 +442,8 @@ def test_prompt_records_a_clear_answer_only(
     assert d.consent == (expected or "unset")
     if expected:
         assert (d.scope, d.source, d.notice_version) == ("app", "prompt", 1)
-    assert "mytool" in err.text
+    assert "mytool" in err.text and "[y/N]" in err.text  # Enter: the shown default, No
+    assert (consent.AGAIN in err.text) == typed.startswith(("what", "yes please"))
 
 
 def test_prompt_times_out_without_an_answer(home: Path, terminal: Any) -> None:
@@ -373,7 +456,34 @@ def test_prompt_times_out_without_an_answer(home: Path, terminal: Any) -> None:
     finally:
         stdin.close()
     assert 0.25 < time.monotonic() - start < 2
-    assert consent.decide("mytool").consent == "unset" and not home.exists()
+    d = consent.decide("mytool")
+    assert d.consent == "unset"  # no decision recorded
+    assert "not asked again for 7 days" in err.text
+    assert not consent.should_ask(d, 1, paths())  # but not asked again for 7 days
+    doc = json.loads(Path(paths().consent).read_text())
+    doc["asked"]["mytool"]["time"] -= consent.ASK_AGAIN_S + 1
+    Path(paths().consent).write_text(json.dumps(doc))
+    assert consent.should_ask(consent.decide("mytool"), 1, paths())  # a week later: again
+
+
+def test_ctrl_c_at_the_prompt_exits_quietly_with_nothing_recorded(
+    home: Path, terminal: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optel.consent import prompt
+
+    def interrupted(self: Any, timeout_s: float) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prompt._Lines, "read", interrupted)
+    stdin, err = terminal(None)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            optel.init(app="mytool", prompt=True)
+    finally:
+        stdin.close()
+    assert exc.value.code == 130 and "no decision recorded" in err.text
+    d = consent.decide("mytool")
+    assert d.consent == "unset" and not consent.should_ask(d, 1, paths())
 
 
 def test_a_grant_at_the_init_prompt_enables_this_run(home: Path, terminal: Any) -> None:

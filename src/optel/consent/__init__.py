@@ -8,10 +8,14 @@
    ``OPTEL_ALLOW_CI=1`` -> off;
 3. a consent record that cannot be read or parsed -> off (fail closed, one
    warning per process);
-4. the tool's own recorded decision, else the global one -> that decision;
-5. no decision: policy ``opt-out`` -> on (after a one-time notice, see
-   :func:`notice_due`; a notice that cannot be recorded means off),
-   ``opt-in`` -> off.
+   (also: a state folder another user owns or others can write: nothing in
+   it is used, as ssh refuses such a folder);
+4. the tool's own recorded decision, else the global one -> that decision
+   (a global refusal withdraws every per-tool grant made before it; app
+   names compare case-insensitively);
+5. no decision: policy ``opt-out`` -> on once the tool's notice reached a
+   person (a terminal or a notebook's output, see :func:`notice_due`; until
+   then, or when it cannot be recorded, off), ``opt-in`` -> off.
 
 The environment is read on every call, the record only when it changed, so
 the re-check before each send is cheap and still sees ``optel opt-out``
@@ -44,28 +48,57 @@ from .rule import (
     SEND,
     UNSET,
     Decision,
+    app_problem,
+    check_app,
     decide,
     disposition,
     kill_switch,
     notice_due,
     notice_unrecorded,
+    notice_unseen,
 )
-from .store import DENIED, GRANTED, SCHEMA, SOURCES, ConsentFileError, note_notice, record
+from .store import (
+    ASK_AGAIN_S,
+    DENIED,
+    GRANTED,
+    SCHEMA,
+    SOURCES,
+    ConsentFileError,
+    UntrustedState,
+    app_key,
+    cached_records,
+    note_asked,
+    note_notice,
+    record,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
     from .effect import take_effect
-    from .notice import notice_text, show_notice
-    from .prompt import PARENT_ENV, ask, is_child, mark_parent, parse_answer, should_ask, why_not
+    from .notice import check_text, check_url, notice_text, show_notice, why_unseen
+    from .prompt import (
+        AGAIN,
+        PARENT_ENV,
+        ask,
+        is_child,
+        mark_parent,
+        parse_answer,
+        should_ask,
+        why_not,
+    )
 
 # Loaded on first use (PEP 562), see above.
 _LAZY = {
     "take_effect": "effect",
     "notice_text": "notice",
     "show_notice": "notice",
+    "why_unseen": "notice",
+    "check_text": "notice",
+    "check_url": "notice",
     "PARENT_ENV": "prompt",
+    "AGAIN": "prompt",
     "ask": "prompt",
     "is_child": "prompt",
     "mark_parent": "prompt",
@@ -85,18 +118,30 @@ __all__ = [
     "HOLD",
     "PURGE",
     "PARENT_ENV",
+    "AGAIN",
+    "ASK_AGAIN_S",
     "Decision",
     "ConsentFileError",
+    "UntrustedState",
+    "app_key",
+    "app_problem",
+    "check_app",
+    "cached_records",
     "decide",
     "kill_switch",
     "disposition",
     "notice_due",
     "notice_unrecorded",
+    "notice_unseen",
     "record",
     "note_notice",
+    "note_asked",
     "take_effect",
     "notice_text",
     "show_notice",
+    "why_unseen",
+    "check_text",
+    "check_url",
     "why_not",
     "is_child",
     "mark_parent",
@@ -116,24 +161,40 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def settle(app: str, policy: str, notice_version: int, prompt: bool, p: Paths) -> Decision:
+def settle(
+    app: str,
+    policy: str,
+    notice_version: int,
+    prompt: bool,
+    p: Paths,
+    notice_text: str | None = None,
+    notice_url: str | None = None,
+) -> Decision:
     """The decision ``optel.init`` acts on, asking first when the tool wants to.
 
     Decides; with ``prompt`` asks when :func:`should_ask` and the terminal
-    allow it (an answer counts in this run); shows the opt-out notice when
-    due, and stays off when it cannot be recorded. Never raises for state on
-    disk or in the environment.
+    allow it (an answer counts in this run); under the ``opt-out`` policy
+    shows the notice when due and a person can see it, and stays off until
+    one did (or when it cannot be recorded). Never raises for state on disk
+    or in the environment (Ctrl-C at the question ends the program quietly).
     """
-    decision = decide(app, policy, p=p)
+    decision = decide(app, policy, p=p, notice_version=notice_version)
     if prompt:
         with _errors.guard("prompt"):
             from .prompt import ask, should_ask
 
-            if should_ask(decision, notice_version) and ask(app, p, notice_version, policy):
-                decision = decide(app, policy, p=p)  # the answer counts now
+            if should_ask(decision, notice_version, p) and ask(app, p, notice_version, policy):
+                decision = decide(app, policy, p=p, notice_version=notice_version)
     if notice_due(decision, policy, notice_version):
-        from .notice import show_notice
+        import sys
 
-        if not show_notice(app, notice_version, p):
+        from .notice import show_notice, why_unseen
+
+        unseen = why_unseen(sys.stderr)
+        if unseen:
+            decision = notice_unseen(decision, unseen)
+        elif show_notice(app, notice_version, p, notice_text, notice_url):
+            decision = decide(app, policy, p=p, notice_version=notice_version)
+        else:
             decision = notice_unrecorded(decision, p)
     return decision

@@ -1,12 +1,22 @@
 """The opt-out policy's one-time notice: what is collected, how to turn it off.
 
-Shown on stderr, once per ``notice_version``, when :func:`.rule.notice_due`
-says so; recorded before it is printed, so two processes starting together
-show it once, and a notice that cannot be recorded keeps sending off.
+Under the ``opt-out`` policy nothing is sent until the notice reached a
+person, once per ``notice_version``: it counts only when stderr is a
+terminal, or a notebook's output (a Jupyter kernel's stream); into a pipe,
+a file or ``/dev/null`` it is not printed, not recorded, and sending stays
+off (fail closed). It is recorded before it is printed, so two processes
+starting together show it once, and a notice that cannot be recorded keeps
+sending off.
+
+A tool may word the first part itself (``init(notice_text=...)``) and add a
+link (``init(notice_url=...)``); how to turn it off is always optel's own
+line, so it is never missing.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 from .. import _errors
@@ -14,24 +24,116 @@ from ..commands import command
 from ..config import Paths
 from .store import note_notice
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any
 
-def notice_text(app: str) -> str:
-    """The one-time notice of an opt-out tool: what is collected, how to turn it off
-    (naming the tool's own commands when it offers them, see :mod:`optel.commands`)."""
-    return (
+MAX_TEXT = 1000
+MAX_LINES = 10
+MAX_URL = 300
+
+
+def check_text(text: Any) -> str | None:
+    """A tool's own notice wording, validated (``ValueError``); ``None`` or an empty
+    string stays optel's."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"notice_text must be a string or None, got {text!r}")
+    text = text.strip()
+    if len(text) > MAX_TEXT or text.count("\n") >= MAX_LINES:
+        raise ValueError(f"notice_text must be at most {MAX_TEXT} characters in {MAX_LINES} lines")
+    if any(ch != "\n" and not ch.isprintable() for ch in text):
+        raise ValueError("notice_text must not hold control characters (a terminal obeys them)")
+    return text
+
+
+def check_url(url: Any) -> str | None:
+    """The notice's link, validated (``ValueError``): an http(s) URL without spaces
+    (``None`` or an empty string: no link)."""
+    if url is None or (isinstance(url, str) and not url.strip()):
+        return None
+    if (
+        not isinstance(url, str)
+        or not url.startswith(("https://", "http://"))
+        or len(url) > MAX_URL
+        or any(ch.isspace() or not ch.isprintable() for ch in url)
+    ):
+        raise ValueError(
+            f"notice_url must be an http:// or https:// URL of at most {MAX_URL} characters"
+            f" without spaces, got {url!r}"
+        )
+    return url
+
+
+def notice_text(app: str, text: str | None = None, url: str | None = None) -> str:
+    """The one-time notice of an opt-out tool: what is collected, how to turn it off."""
+    what = text or (
         f"{app} sends anonymous usage telemetry (commands used, durations, errors with"
         " scrubbed stack traces, OS and Python versions; no file names, paths, user or host"
-        " names) to help its authors improve it.\n"
+        " names) to help its authors improve it."
+    )
+    lines = [what]
+    if url:
+        lines.append(f"Details: {url}")
+    lines.append(  # naming the tool's own commands when it offers them (optel.commands)
         f"Turn it off with '{command('opt-out', app)}' (or for every tool:"
         f" '{command('opt-out', app, every_tool=True)}', or set DO_NOT_TRACK=1);"
         f" '{command('status', app)}' shows what is sent. This notice is shown once."
     )
+    return "\n".join(lines)
 
 
-def show_notice(app: str, notice_version: int, p: Paths) -> bool:
-    """Record, then print, the opt-out notice; ``False`` (stay off) when it cannot
-    be recorded: a notice that cannot be remembered would be shown on every run,
-    and state that cannot be written means off (fail closed)."""
+def _in_notebook_output(stream: Any) -> bool:
+    """``stream`` is a Jupyter kernel's output stream (shown in the notebook)."""
+    from .. import system
+
+    return system.in_notebook() and type(stream).__module__.split(".")[0] == "ipykernel"
+
+
+def why_unseen(stream: Any) -> str | None:
+    """Why text written to ``stream`` would reach no person now, or ``None`` when
+    it would: a terminal, or a notebook's output."""
+    if stream is None:
+        return "there is no stderr"
+    try:
+        if stream.isatty():
+            return None
+    except (AttributeError, ValueError, OSError):
+        pass
+    if _in_notebook_output(stream):
+        return None
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, ValueError, OSError):
+        return "stderr is not a terminal"
+    if stat.S_ISFIFO(mode):
+        return "stderr is a pipe"
+    if stat.S_ISREG(mode):
+        return "stderr is a file"
+    if stat.S_ISCHR(mode):
+        return "stderr is /dev/null or another device, not a terminal"
+    if stat.S_ISSOCK(mode):
+        return "stderr is a socket"
+    return "stderr is not a terminal"
+
+
+def show_notice(
+    app: str,
+    notice_version: int,
+    p: Paths,
+    text: str | None = None,
+    url: str | None = None,
+    stream: Any = None,
+) -> bool:
+    """Record, then print, the opt-out notice on ``stream`` (default stderr),
+    which the caller found to reach a person (:func:`why_unseen`).
+
+    ``False`` (stay off) when it cannot be recorded: a notice that cannot be
+    remembered would be shown on every run, and state that cannot be written
+    means off. When another process recorded it first it is not printed again.
+    """
+    stream = sys.stderr if stream is None else stream
     try:
         new = note_notice(app, notice_version, p)
     except OSError as exc:
@@ -43,9 +145,9 @@ def show_notice(app: str, notice_version: int, p: Paths) -> bool:
         return False
     if new:
         try:
-            sys.stderr.write("\n".join("optel: " + line for line in notice_text(app).splitlines()))
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            lines = notice_text(app, text, url).splitlines()
+            stream.write("\n".join("optel: " + line for line in lines) + "\n")
+            stream.flush()
         except Exception:  # a closed stderr must not hurt the host
             pass
     return True

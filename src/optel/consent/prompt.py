@@ -8,9 +8,19 @@ A tool may ask for consent (``optel.init(prompt=True)`` or
 - not in CI (even with ``OPTEL_ALLOW_CI=1``), not in a notebook kernel, not
   in a child process (``multiprocessing`` workers, or a process started by
   a process that already initialised optel: ``OPTEL_PARENT_PID``);
-- with a timeout (default 10 s, ``OPTEL_PROMPT_TIMEOUT_S``): no answer, end of
-  input or an unclear answer is no decision, so the policy applies
-  (``opt-in``: off).
+- not when the same question went unanswered less than 7 days ago.
+
+The answers:
+
+- ``y``/``yes`` grants, ``n``/``no`` refuses; Enter takes the shown default,
+  which is always No (``[y/N]``), and records a refusal;
+- an unclear answer (``yes please``) is asked once more; unclear again counts
+  as no answer;
+- no answer within the timeout (default 10 s, ``OPTEL_PROMPT_TIMEOUT_S``), end
+  of input, or Ctrl-C records no decision (the policy applies; ``opt-in``:
+  off) and the question waits 7 days (``asked`` in ``consent.json``);
+- Ctrl-C ends the program quietly (exit status 130, as a shell reports an
+  interrupted command), never with a traceback from inside optel.
 
 It never blocks a non-interactive run: every check above is made before
 anything is read, and reading waits on ``select`` with the timeout, so no
@@ -28,7 +38,15 @@ from ..commands import command
 from ..config import Paths
 from .effect import take_effect
 from .rule import UNSET, Decision, kill_switch
-from .store import DENIED, GRANTED, record
+from .store import (
+    DENIED,
+    GRANTED,
+    ConsentFileError,
+    asked_recently,
+    cached_records,
+    note_asked,
+    record,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -53,14 +71,16 @@ def _collected(app: str) -> str:
 
 
 def question_text(app: str, policy: str, timeout_s: float) -> str:
-    default = "Y/n" if policy == "opt-out" else "y/N"
     return (
         f"{_collected(app)}\n"
         f"You can change your answer at any time with '{command('opt-in', app)}'"
         f" / '{command('opt-out', app)}'.\n"
-        f"Share anonymous usage statistics for {app}? [{default}]"
-        f" (no answer in {int(timeout_s)} s counts as no decision) "
+        f"Share anonymous usage statistics for {app}? [y/N]"
+        f" (Enter means no; no answer in {int(timeout_s)} s asks again in 7 days) "
     )
+
+
+AGAIN = "Please answer y or n: "
 
 
 def is_child(environ: Mapping[str, str] | None = None) -> bool:
@@ -111,44 +131,91 @@ def why_not(
     return None
 
 
-def _read_answer(stdin: TextIO, timeout_s: float) -> str | None:
-    """One line typed within ``timeout_s``; ``None`` on timeout or end of input."""
-    deadline = time.monotonic() + timeout_s
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        import msvcrt
+class _Lines:
+    """Lines typed on ``stdin``, each waited for at most a timeout.
 
-        chars: list[str] = []
-        while time.monotonic() < deadline:
-            if msvcrt.kbhit():  # type: ignore[attr-defined]
-                ch = msvcrt.getwche()  # type: ignore[attr-defined]
-                if ch in "\r\n":
-                    return "".join(chars)
-                chars.append(ch)
-            else:
-                time.sleep(0.05)
-        return None
-    import select
+    Reads the descriptor itself (``os.read``), so a line already typed is
+    never stuck in a Python buffer that ``select`` cannot see; whatever
+    follows the answer stays unread by the host only on a terminal, where
+    each read returns one line anyway.
+    """
 
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
+    def __init__(self, stdin: TextIO):
+        self.stdin = stdin
+        self.pending = b""
+        try:
+            self.fd: int | None = stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            self.fd = None
+
+    def read(self, timeout_s: float) -> str | None:
+        """One line within ``timeout_s``; ``None`` on timeout or end of input."""
+        deadline = time.monotonic() + timeout_s
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            import msvcrt
+
+            chars: list[str] = []
+            while time.monotonic() < deadline:
+                if msvcrt.kbhit():  # type: ignore[attr-defined]
+                    ch = msvcrt.getwche()  # type: ignore[attr-defined]
+                    if ch in "\r\n":
+                        return "".join(chars)
+                    chars.append(ch)
+                else:
+                    time.sleep(0.05)
             return None
-        ready, _, _ = select.select([stdin], [], [], left)
-        if ready:
-            line = stdin.readline()
-            return line if line else None  # "" is end of input
+        import select
+
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select(
+                [self.fd if self.fd is not None else self.stdin], [], [], left
+            )
+            if not ready:
+                continue
+            if self.fd is None:
+                text = self.stdin.readline()
+                return text if text else None  # "" is end of input
+            chunk = os.read(self.fd, 1024)
+            if not chunk:  # end of input
+                return None
+            self.pending += chunk
+        typed, _, self.pending = self.pending.partition(b"\n")
+        return typed.decode("utf-8", "replace")
+
+
+UNCLEAR = "unclear"
 
 
 def parse_answer(text: str | None) -> str | None:
-    """``granted``, ``denied`` or ``None`` (no decision) for what was typed."""
+    """``granted``, ``denied``, :data:`UNCLEAR`, or ``None`` (no answer: timeout
+    or end of input) for what was typed. Enter alone takes the shown default, No."""
     if text is None:
         return None
     word = text.strip().lower()
     if word in ("y", "yes"):
         return GRANTED
-    if word in ("n", "no"):
+    if word in ("n", "no", ""):
         return DENIED
-    return None  # Enter or anything unclear: no decision, the policy applies
+    return UNCLEAR
+
+
+def _snooze(app: str, p: Paths) -> None:
+    """No answer: remember it, so the question waits 7 days (best effort)."""
+    try:
+        note_asked(app, p)
+    except OSError:
+        pass  # not remembered: asked again next run, still nothing recorded
+
+
+def _say(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except Exception:  # a closed terminal must not hurt the host
+        pass
 
 
 def ask(
@@ -160,13 +227,15 @@ def ask(
     stdin: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> str | None:
-    """Ask once, record the answer for ``app`` (source ``prompt``) and return it
+    """Ask, record the answer for ``app`` (source ``prompt``) and return it
     (``granted`` or ``denied``).
 
-    Returns ``None`` without asking when :func:`why_not` says no, and when
-    no clear answer came within ``timeout_s``. The answer takes effect like
-    ``optel opt-in/opt-out`` (:func:`.effect.take_effect`): a "no" deletes
-    what waits in the spool for ``app`` and the client id.
+    Returns ``None`` without asking when :func:`why_not` says no, and when no
+    clear answer came (see the module docstring: the question then waits 7
+    days). Ctrl-C raises ``SystemExit(130)`` after saying that nothing was
+    recorded. The answer takes effect like ``optel opt-in/opt-out``
+    (:func:`.effect.take_effect`): a "no" deletes what waits in the spool for
+    ``app``, the client id and the hashing salt.
     """
     stdin = sys.stdin if stdin is None else stdin
     stderr = sys.stderr if stderr is None else stderr
@@ -174,12 +243,20 @@ def ask(
     if timeout_s <= 0 or why_not(None, stdin, stderr) is not None:
         return None
     mark_parent()  # children of this process never ask again
-    stderr.write(question_text(app, policy, timeout_s))
-    stderr.flush()
-    answer = parse_answer(_read_answer(stdin, timeout_s))
-    if answer is None:
-        stderr.write("\n(no decision recorded)\n")
-        stderr.flush()
+    _say(stderr, question_text(app, policy, timeout_s))
+    lines = _Lines(stdin)
+    try:
+        answer = parse_answer(lines.read(timeout_s))
+        if answer == UNCLEAR:
+            _say(stderr, AGAIN)
+            answer = parse_answer(lines.read(timeout_s))
+    except KeyboardInterrupt:
+        _say(stderr, "\n(no decision recorded; Ctrl-C)\n")
+        _snooze(app, p)
+        raise SystemExit(130) from None  # quiet, as an interrupted command; no traceback
+    if answer not in (GRANTED, DENIED):
+        _say(stderr, "\n(no decision recorded; not asked again for 7 days)\n")
+        _snooze(app, p)
         return None
     try:
         record(answer, app, "prompt", p, notice_version)
@@ -190,11 +267,14 @@ def ask(
             f"telemetry is off: could not record your answer ({exc.__class__.__name__})",
         )
         return None
+    if answer == DENIED:
+        _say(stderr, f"(no: nothing is sent for {app}; '{command('opt-in', app)}' changes it)\n")
     return answer
 
 
-def should_ask(d: Decision, notice_version: int) -> bool:
-    """No decision yet, or a grant made at a prompt for an older notice of this tool.
+def should_ask(d: Decision, notice_version: int, p: Paths | None = None) -> bool:
+    """No decision yet (and not asked in the last 7 days), or a grant made at a
+    prompt for an older notice of this tool.
 
     A refusal is never asked again (that would be nagging); a broken record
     or a kill switch means asking could not turn anything on.
@@ -202,7 +282,12 @@ def should_ask(d: Decision, notice_version: int) -> bool:
     if d.broken or kill_switch(os.environ):
         return False
     if d.consent == UNSET:
-        return True
+        from ..config import paths
+
+        try:
+            return not asked_recently(cached_records(p or paths()), d.app)
+        except ConsentFileError:
+            return False
     return (
         d.consent == GRANTED
         and d.source == "prompt"

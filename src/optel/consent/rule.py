@@ -12,7 +12,7 @@ import os
 
 from .. import _errors, commands, env
 from ..config import TRUE_WORDS, Paths, paths
-from .store import DENIED, GRANTED, ConsentFileError, cached_records
+from .store import DENIED, GRANTED, ConsentFileError, UntrustedState, app_key, cached_records
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -113,9 +113,57 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+_APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def app_problem(app: object) -> str | None:
+    """Why ``app`` is not a tool name, or ``None``: the one rule for ``init(app=)``
+    and ``optel ... --app``. Names compare case-insensitively."""
+    if (
+        not isinstance(app, str)
+        or not 1 <= len(app) <= 64
+        or not app[0].isalnum()
+        or not set(app) <= _APP_CHARS
+    ):
+        return (
+            "app must be 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit,"
+            f" got {app!r}"
+        )
+    return None
+
+
+def check_app(app: object) -> str:
+    """``app`` when it is a tool name (:func:`app_problem`); ``ValueError`` otherwise."""
+    problem = app_problem(app)
+    if problem:
+        raise ValueError(problem)
+    return app  # type: ignore[return-value]
+
+
 def _cmd(action: str, app: str) -> str:
     # the tool's own command when it offers optel's under its name (optel.commands)
     return commands.command(action, app or None, every_tool=not app)
+
+
+def _applying(records: dict[str, Any], app: str) -> tuple[str, dict[str, Any] | None]:
+    """The decision that applies to ``app``: its own, else the global one.
+
+    A per-tool grant older than a global refusal does not apply (the refusal
+    said "every tool"; :func:`.store.record` removes such grants, this also
+    covers a record written by an older optel).
+    """
+    own = records["apps"].get(app_key(app)) if app else None
+    every = records["global"]
+    if own and not (
+        own["decision"] == GRANTED
+        and every
+        and every["decision"] == DENIED
+        and (every.get("time") or 0) > (own.get("time") or 0)
+    ):
+        return "app", own
+    if every:
+        return "global", every
+    return "", None
 
 
 def decide(
@@ -123,8 +171,13 @@ def decide(
     policy: str = "opt-in",
     environ: Mapping[str, str] | None = None,
     p: Paths | None = None,
+    notice_version: int = 1,
 ) -> Decision:
-    """Decide for ``app`` under ``policy``. Never raises for state on disk."""
+    """Decide for ``app`` under ``policy``. Never raises for state on disk.
+
+    Under the ``opt-out`` policy with no decision, sending is on only once the
+    tool's notice (``notice_version`` or newer) reached a person.
+    """
     environ = os.environ if environ is None else environ
     switch = kill_switch(environ)
     p = p or paths(environ)
@@ -133,6 +186,16 @@ def decide(
     except ConsentFileError as exc:
         if switch:
             return Decision(app, UNSET, False, f"off: {switch}", problem=str(exc))
+        if isinstance(exc, UntrustedState):
+            _errors.warn_once(
+                "consent-file",
+                f"telemetry is off: {exc} (a file planted there could grant consent);"
+                " set OPTEL_HOME to a folder only you can write",
+            )
+            return Decision(
+                app, UNSET, False, f"off: {exc}; set OPTEL_HOME to a folder only you can write",
+                problem=str(exc),
+            )  # fmt: skip
         fix = f"run '{_cmd('opt-in', app)}' or '{_cmd('opt-out', app)}' to record a new decision"
         _errors.warn_once(
             "consent-file",
@@ -145,18 +208,14 @@ def decide(
             f"off: the consent record {exc}; {fix} (the broken file is kept aside)",
             problem=str(exc),
         )
-    scope, entry = "", None
-    if app and records["apps"].get(app):
-        scope, entry = "app", records["apps"][app]
-    elif records["global"]:
-        scope, entry = "global", records["global"]
+    scope, entry = _applying(records, app)
     consent = entry["decision"] if entry else UNSET
     extra: dict[str, Any] = {}
+    seen = records["notices"].get(app_key(app)) if app else None
     if entry:
         extra = {"source": entry["source"], "notice_version": entry["notice_version"],
                  "time": entry["time"]}  # fmt: skip
-    elif app in records["notices"]:
-        seen = records["notices"][app]
+    elif seen:
         extra = {"source": "notice", "notice_version": seen["notice_version"], "time": seen["time"]}
     if switch:
         return Decision(app, consent, False, f"off: {switch}", scope, **extra)
@@ -166,9 +225,15 @@ def decide(
     if consent == DENIED:
         return Decision(app, consent, False, f"off: consent denied {where}", scope, **extra)
     if policy == "opt-out":
+        if seen and seen["notice_version"] >= notice_version:
+            return Decision(
+                app, consent, True, "on: opt-out policy, no decision recorded, notice shown"
+                f" ('{_cmd('opt-out', app)}' turns it off)", **extra,
+            )  # fmt: skip
         return Decision(
-            app, consent, True, "on: opt-out policy and no decision recorded"
-            f" ('{_cmd('opt-out', app)}' turns it off)", **extra,
+            app, consent, False, "off: opt-out policy, but its notice has not reached a person"
+            " yet (it is shown on a terminal or in a notebook, then sending starts;"
+            f" '{_cmd('opt-in', app)}' or '{_cmd('opt-out', app)}' decides now)", **extra,
         )  # fmt: skip
     return Decision(
         app, consent, False, f"off: no decision recorded (run '{_cmd('opt-in', app)}')", **extra
@@ -186,12 +251,17 @@ def disposition(d: Decision) -> str:
 
 
 def notice_due(d: Decision, policy: str, notice_version: int = 1) -> bool:
-    """Must the opt-out notice be shown before anything is sent under ``d``?"""
+    """Must the opt-out notice reach a person before anything is sent under ``d``?
+
+    Only under the ``opt-out`` policy with no decision and nothing in the way
+    (a kill switch or an unusable record: showing it could not turn sending on).
+    """
     return (
         policy == "opt-out"
-        and d.enabled
         and d.consent == UNSET
-        and (d.notice_version or 0) < notice_version
+        and not d.broken
+        and kill_switch(os.environ) is None
+        and (d.source != "notice" or (d.notice_version or 0) < notice_version)
     )
 
 
@@ -203,4 +273,19 @@ def notice_unrecorded(d: Decision, p: Paths) -> Decision:
         d.consent,
         False,
         f"off: cannot write {p.consent} (set OPTEL_HOME to a writable folder)",
+    )
+
+
+def notice_unseen(d: Decision, why: str) -> Decision:
+    """``d`` when its due notice could not reach a person (``why``): off until it does."""
+    return Decision(
+        d.app,
+        d.consent,
+        False,
+        f"off: opt-out policy, but its notice could not reach a person ({why}); nothing is"
+        " sent until it is shown on a terminal or in a notebook"
+        f" ('{_cmd('opt-in', d.app)}' decides now)",
+        source=d.source,
+        notice_version=d.notice_version,
+        time=d.time,
     )

@@ -8,7 +8,15 @@ atomically under a cross-process lock)::
                 "notice_version": null},
      "apps": {"mytool": {"decision": "denied", "time": ..., "source": "prompt",
                          "notice_version": 3}},
-     "notices": {"othertool": {"notice_version": 1, "time": ..., "source": "notice"}}}
+     "notices": {"othertool": {"notice_version": 1, "time": ..., "source": "notice"}},
+     "asked": {"thirdtool": {"time": ...}}}
+
+App names are stored in lower case and compare case-insensitively
+(:func:`app_key`). ``notices`` are the opt-out notices that reached a person;
+``asked`` the questions that got no answer (not asked again for
+:data:`ASK_AGAIN_S`). A global refusal withdraws every per-tool grant (it
+says "every tool"); a later per-tool grant grants that tool only; a global
+grant leaves per-tool refusals standing (:func:`record`).
 
 ``source`` is one of ``cli``, ``prompt``, ``api``, ``notice``. Older or
 unknown schemas (schema 1, bare ``"granted"``/``true`` values) are migrated
@@ -45,15 +53,33 @@ _LEGACY = {
 }  # fmt: skip
 
 
+ASK_AGAIN_S = 7 * 24 * 3600
+"""A question that got no answer (timeout, Ctrl-C) is not asked again for 7 days."""
+
+
 class ConsentFileError(Exception):
     """The consent record exists but cannot be used."""
+
+
+class UntrustedState(ConsentFileError):
+    """The state folder belongs to someone else or others can write it."""
+
+
+def app_key(app: str) -> str:
+    """How ``app`` is stored and compared: names are case-insensitive."""
+    return app.strip().lower()
 
 
 # -- reading and migrating -------------------------------------------------------
 
 
 def _empty() -> dict[str, Any]:
-    return {"schema": SCHEMA, "global": None, "apps": {}, "notices": {}}
+    return {"schema": SCHEMA, "global": None, "apps": {}, "notices": {}, "asked": {}}
+
+
+def _newer(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    """``b`` was written after ``a`` (entries without a time count as oldest)."""
+    return a is None or (b.get("time") or 0) >= (a.get("time") or 0)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -98,8 +124,10 @@ def migrate(data: Any, where: str = "consent.json") -> dict[str, Any]:
         return _empty()
     if not isinstance(data, dict):
         raise ConsentFileError(f"{where} is not a consent record")
-    apps, notices = data.get("apps", {}), data.get("notices", {})
-    if not isinstance(apps, dict) or not isinstance(notices, dict):
+    apps, notices, asked = (
+        {} if data.get(k) is None else data[k] for k in ("apps", "notices", "asked")
+    )
+    if not all(isinstance(section, dict) for section in (apps, notices, asked)):
         raise ConsentFileError(f"{where} is not a consent record")
     out = dict(data)  # unknown keys are kept
     out["schema"] = SCHEMA
@@ -107,17 +135,25 @@ def migrate(data: Any, where: str = "consent.json") -> dict[str, Any]:
     out["apps"] = {}
     for app, raw in apps.items():
         entry = _entry(raw, f"{where} (app {app})")
-        if entry is not None:
-            out["apps"][str(app)] = entry
+        key = app_key(str(app))
+        if entry is not None and _newer(out["apps"].get(key), entry):
+            out["apps"][key] = entry  # names differing only in case: the newest decision
     out["notices"] = {}
     for app, raw in notices.items():
         version = _int_or_none(raw.get("notice_version")) if isinstance(raw, dict) else None
-        if version is not None:
-            out["notices"][str(app)] = {
+        key = app_key(str(app))
+        seen = out["notices"].get(key)
+        if version is not None and (seen is None or version > seen["notice_version"]):
+            out["notices"][key] = {
                 "notice_version": version,
                 "time": _int_or_none(raw.get("time")),
                 "source": "notice",
             }
+    out["asked"] = {}
+    for app, raw in asked.items():
+        when = _int_or_none(raw.get("time")) if isinstance(raw, dict) else None
+        if when is not None:
+            out["asked"][app_key(str(app))] = {"time": when}
     return out
 
 
@@ -125,8 +161,11 @@ def read_records(p: Paths) -> dict[str, Any]:
     """The consent document (migrated); raises :class:`ConsentFileError` when unusable."""
     try:
         data = _fs.read_json(p.consent)
+    except _fs.UntrustedFolder as exc:
+        raise UntrustedState(str(exc.strerror)) from exc
     except (OSError, ValueError) as exc:
-        raise ConsentFileError(f"{p.consent} cannot be read ({exc.__class__.__name__})") from exc
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise ConsentFileError(f"{p.consent} cannot be read ({why})") from exc
     return migrate(data, p.consent)
 
 
@@ -139,8 +178,12 @@ def cached_records(p: Paths) -> dict[str, Any]:
     """:func:`read_records`, parsed again only when the file changed (no file:
     the empty record). Raises :class:`ConsentFileError` when unusable."""
     path = p.consent
+    for folder in dict.fromkeys((p.config_dir, p.data_dir)):
+        problem = _fs.folder_problem(folder)
+        if problem:  # a planted file there could grant consent: nothing in it is used
+            raise UntrustedState(f"not using {problem}")
     try:
-        st = os.stat(path)
+        st = os.lstat(path)  # the link itself, if one was planted: reading refuses it
         key: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
     except (FileNotFoundError, NotADirectoryError):
         key = None
@@ -167,11 +210,14 @@ def _update(p: Paths, change: Callable[[dict[str, Any]], None]) -> None:
     """Apply ``change(records)`` and write, atomically, under the lock.
 
     A record that cannot be understood is moved aside first, so nothing the
-    user decided is silently lost.
+    user decided is silently lost. An untrusted folder raises
+    :class:`optel._fs.UntrustedFolder` (an ``OSError``): nothing is written.
     """
     with _fs.file_lock(p.lock):
         try:
             records = read_records(p)
+        except UntrustedState as exc:  # the lock checked the folder; the data folder may differ
+            raise _fs.UntrustedFolder(1, str(exc), p.config_dir) from None
         except ConsentFileError:
             aside = _fs.move_aside(p.consent)
             _errors.warn_once(
@@ -190,13 +236,16 @@ def record(
     source: str = "cli",
     p: Paths | None = None,
     notice_version: int | None = None,
-) -> None:
+) -> list[str]:
     """Store ``decision`` (granted/denied) for ``app`` or, without one, globally.
 
-    Only the record: what the decision does to the data already on disk is
-    :func:`optel.consent.take_effect`. Raises ``OSError`` when the state
-    folder cannot be written (the caller says so; the previous decision
-    stays in force).
+    A global refusal also withdraws every per-tool grant (a refusal for
+    "every tool" must be true for every tool); per-tool refusals stand
+    whatever the global decision. Returns the tools whose own grant was
+    withdrawn (for the message). Only the record: what the decision does to
+    the data already on disk is :func:`optel.consent.take_effect`. Raises
+    ``OSError`` when the state folder cannot be written or is not trusted
+    (the caller says so; the previous decision stays in force).
     """
     if decision not in (GRANTED, DENIED):
         raise ValueError(f"decision must be {GRANTED!r} or {DENIED!r}")
@@ -208,27 +257,37 @@ def record(
         "source": source,
         "notice_version": notice_version,
     }
+    withdrawn: list[str] = []
 
     def change(records: dict[str, Any]) -> None:
         if app:
-            records["apps"][app] = entry
-        else:
-            records["global"] = entry
+            records["apps"][app_key(app)] = entry
+            records["asked"].pop(app_key(app), None)
+            return
+        records["global"] = entry
+        if decision == DENIED:
+            for name, own in list(records["apps"].items()):
+                if own["decision"] == GRANTED:
+                    withdrawn.append(name)
+                    del records["apps"][name]
+            records["asked"].clear()
 
     _update(p or paths(), change)
+    return sorted(withdrawn)
 
 
 def note_notice(app: str, notice_version: int, p: Paths | None = None) -> bool:
-    """Record that ``app``'s notice ``notice_version`` was shown; ``False`` when
-    another process recorded it (or a newer one) first, so it is not shown twice.
-    Raises ``OSError`` when the record cannot be written."""
+    """Record that ``app``'s notice ``notice_version`` reached a person; ``False``
+    when another process recorded it (or a newer one) first, so it is not shown
+    twice. Raises ``OSError`` when the record cannot be written."""
     noted = []
+    key = app_key(app)
 
     def change(records: dict[str, Any]) -> None:
-        seen = records["notices"].get(app)
+        seen = records["notices"].get(key)
         if seen and seen["notice_version"] >= notice_version:
             return
-        records["notices"][app] = {
+        records["notices"][key] = {
             "notice_version": notice_version,
             "time": int(time.time()),
             "source": "notice",
@@ -237,3 +296,23 @@ def note_notice(app: str, notice_version: int, p: Paths | None = None) -> bool:
 
     _update(p or paths(), change)
     return bool(noted)
+
+
+def note_asked(app: str, p: Paths | None = None) -> None:
+    """Remember that ``app``'s question got no answer now (not asked again for
+    :data:`ASK_AGAIN_S`); records no decision. Raises ``OSError`` when it cannot
+    be written."""
+
+    def change(records: dict[str, Any]) -> None:
+        records["asked"][app_key(app)] = {"time": int(time.time())}
+
+    _update(p or paths(), change)
+
+
+def asked_recently(records: dict[str, Any], app: str, now: float | None = None) -> bool:
+    """Was ``app`` asked without an answer less than :data:`ASK_AGAIN_S` ago?"""
+    seen = records.get("asked", {}).get(app_key(app))
+    if not seen:
+        return False
+    now = time.time() if now is None else now
+    return 0 <= now - seen["time"] < ASK_AGAIN_S
