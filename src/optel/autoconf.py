@@ -16,6 +16,17 @@ environment names. ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
 ``OTEL_LOGS_EXPORTER`` values ``otlp``, ``ga4`` and ``none`` map to optel
 destinations (``console`` maps to ``local``); ``OPTEL_DESTINATIONS`` still
 wins over them.
+
+Chosen, without consent (or without an app name): the SDK is switched off
+for the whole process (``OTEL_SDK_DISABLED=true``, which every SDK tracer,
+meter and logger provider reads when it is built), so no provider exports,
+not even one a plugin builds later (pytest-opentelemetry builds its own).
+Child processes inherit it, and are off too.
+
+Not chosen (``OTEL_PYTHON_CONFIGURATOR`` unset, and optel's entry point
+happened to come first): optel runs the configurator that would have run
+without optel (the next one in the same order), or none if there is none,
+so every program behaves exactly as without optel installed.
 """
 
 from __future__ import annotations
@@ -75,6 +86,16 @@ def configure(environ: Mapping[str, str] | None = None) -> Any:
         return None
 
 
+def _disable_sdk() -> None:
+    """No SDK provider in this process may export: every one built from now on
+    (the drop-in runs before the program and its plugins) is a no-op."""
+    os.environ[env.OTEL_SDK_DISABLED] = "true"
+
+
+def _chosen(environ: Mapping[str, str]) -> bool:
+    return environ.get(env.OTEL_PYTHON_CONFIGURATOR, "").strip() == NAME
+
+
 def _base() -> type:
     try:
         from opentelemetry.sdk._configuration import _BaseConfigurator
@@ -84,11 +105,61 @@ def _base() -> type:
         return object
 
 
+_LOADER_LOGGER = "opentelemetry.instrumentation.auto_instrumentation._load"
+_SKIPPED = "Configuration of %s not loaded, %s already loaded"
+
+
+class _AsIfWithoutOptel:
+    """The auto-instrumentation loader's "not loaded, optel already loaded"
+    warnings, told as they would be without optel: none about the configurator
+    that really ran (the first one after optel's: two may share a name), the
+    others naming it instead of optel."""
+
+    def __init__(self, ran: str):
+        self.ran = ran
+        self.skipped_it = False
+
+    def filter(self, record: Any) -> bool:
+        args = record.args
+        if record.msg == _SKIPPED and isinstance(args, tuple) and args[1:] == (NAME,):
+            if not self.skipped_it and args[0] == self.ran:
+                self.skipped_it = True
+                return False
+            record.args = (args[0], self.ran)
+        return True
+
+
+def _delegate(**kwargs: Any) -> str | None:
+    """Run the configurator that would have run without optel; its name, or
+    ``None`` when there is none (then nothing is configured, as without optel)."""
+    try:
+        from opentelemetry.util._importlib_metadata import entry_points
+    except ImportError:  # pragma: no cover - an SDK without the helper
+        return None
+    for ep in entry_points(group="opentelemetry_configurator"):
+        if ep.name == NAME or ep.value.split(":")[0] == __name__:
+            continue
+        import logging
+
+        logging.getLogger(_LOADER_LOGGER).addFilter(_AsIfWithoutOptel(ep.name))
+        ep.load()().configure(**kwargs)  # its failure is its own, as without optel
+        return str(ep.name)
+    return None
+
+
 class OptelConfigurator(_base()):  # type: ignore[misc]
     """The ``opentelemetry_configurator`` entry point named ``optel``."""
 
     def _configure(self, **kwargs: Any) -> None:
-        configure()
+        if not _chosen(os.environ):
+            _delegate(**kwargs)
+            return
+        telemetry = None
+        try:
+            telemetry = configure()
+        finally:
+            if telemetry is None or not telemetry.enabled:
+                _disable_sdk()  # no consent: nothing in this process exports
 
     def configure(self, **kwargs: Any) -> None:
         self._configure(**kwargs)

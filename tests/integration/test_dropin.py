@@ -33,7 +33,16 @@ def _run(home: Path, tmp_path: Path, extra: dict[str, str]) -> subprocess.Comple
     script = tmp_path / "legacy.py"
     script.write_text(SCRIPT)
     environ = _scrubbed_environ()
-    environ.update(OPTEL_HOME=str(home), OTEL_SERVICE_NAME="scripttool", **extra)
+    # exporters named: an installed distro (opentelemetry-distro sets otlp by
+    # default) must not route these spans elsewhere or wait on a dead port
+    environ.update(
+        OPTEL_HOME=str(home),
+        OTEL_SERVICE_NAME="scripttool",
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+    )
+    environ.update(extra)
     environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return subprocess.run(
         [str(INSTRUMENT), sys.executable, str(script)],
