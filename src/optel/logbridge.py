@@ -27,6 +27,25 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+HTTP_LOGGERS = frozenset(
+    {"urllib3", "requests", "charset_normalizer", "chardet", "grpc", "h2", "hpack", "httpx",
+     "httpcore"}
+)  # fmt: skip
+"""Top-level loggers of the HTTP libraries optel sends with (and their relatives)."""
+
+
+def own(record: logging.LogRecord) -> bool:
+    """A record of optel's own making: its loggers, its threads (``optel-*``),
+    or the HTTP libraries it sends with. Capturing one would send it, which
+    makes another, without end (one event became 29 requests in 6 s)."""
+    name = record.name
+    return (
+        name == "optel"
+        or name.startswith("optel.")
+        or name.partition(".")[0] in HTTP_LOGGERS
+        or (record.threadName or "").startswith("optel-")
+    )
+
 
 class Handler(logging.Handler):
     """A ``logging.Handler`` that hands records to optel; never raises."""
@@ -42,8 +61,8 @@ class Handler(logging.Handler):
         self._resource = resource
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "optel" or record.name.startswith("optel."):
-            return  # never feed optel's own messages back into optel
+        if own(record):
+            return  # never feed optel's own activity back into optel: that loops
         try:
             from . import records
 

@@ -179,6 +179,9 @@ class Destination:
         if self._http is None:
             import requests
 
+            from ... import _redact
+
+            _redact.install()  # the secret is in the URL, which urllib3 logs
             self._http = requests.Session()  # one per destination: connections are reused
         return self._http
 
