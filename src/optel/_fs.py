@@ -79,6 +79,18 @@ def folder_problem(folder: str) -> str | None:
     return None
 
 
+def warn_untrusted(problem: str) -> None:
+    """The one warning for a state folder optel will not use (once per process,
+    whoever noticed first: the consent rule or the settings)."""
+    from . import _errors
+
+    _errors.warn_once(
+        "state-folder",
+        f"telemetry is off: {problem} (a file planted there could grant consent or"
+        " redirect data); set OPTEL_HOME to a folder only you can write",
+    )
+
+
 def check_folder(folder: str) -> None:
     """Raise :class:`UntrustedFolder` when :func:`folder_problem` finds one."""
     problem = folder_problem(folder)

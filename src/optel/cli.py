@@ -116,15 +116,22 @@ def _seen(
 
 
 def _spooled(spool: Any) -> dict[str, dict[str, Any]]:
-    """Apps with records waiting: their policy and how many."""
+    """Apps with records waiting (their policy and how many) or in the sent log."""
     out: dict[str, dict[str, Any]] = {}
+
+    def item(app: str) -> dict[str, Any] | None:
+        if consent.app_problem(app) is not None:
+            return None  # not a name optel would have written
+        return out.setdefault(consent.app_key(app), {"policy": None, "pending": 0})
+
     for row in spool.pending(limit=max(1, spool.count())):
-        if consent.app_problem(row.app) is not None:
-            continue  # not a name optel would have written
-        item = out.setdefault(consent.app_key(row.app), {"policy": None, "pending": 0})
-        item["pending"] += 1
-        if row.policy in consent.POLICIES:
-            item["policy"] = row.policy
+        found = item(row.app)
+        if found is not None:
+            found["pending"] += 1
+            if row.policy in consent.POLICIES:
+                found["policy"] = row.policy
+    for entry in spool.sent_log(1000):
+        item(entry[2])
     return out
 
 

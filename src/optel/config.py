@@ -484,7 +484,7 @@ def read_file(p: Paths) -> dict[str, Any]:
     except NotADirectoryError:
         return {}  # the state folder cannot exist, so neither can the file (consent says why)
     except _fs.UntrustedFolder as exc:
-        _errors.warn_once("settings-file", f"ignoring the settings file: {exc.strerror}")
+        _fs.warn_untrusted(str(exc.strerror).removeprefix("not using "))
         return {}
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__

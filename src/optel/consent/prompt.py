@@ -243,16 +243,19 @@ def ask(
     if timeout_s <= 0 or why_not(None, stdin, stderr) is not None:
         return None
     mark_parent()  # children of this process never ask again
-    _say(stderr, question_text(app, policy, timeout_s))
-    lines = _Lines(stdin)
-    try:
+    try:  # from the first character shown: Ctrl-C may come at any moment
+        _say(stderr, question_text(app, policy, timeout_s))
+        lines = _Lines(stdin)
         answer = parse_answer(lines.read(timeout_s))
         if answer == UNCLEAR:
             _say(stderr, AGAIN)
             answer = parse_answer(lines.read(timeout_s))
     except KeyboardInterrupt:
-        _say(stderr, "\n(no decision recorded; Ctrl-C)\n")
-        _snooze(app, p)
+        try:
+            _say(stderr, "\n(no decision recorded; Ctrl-C)\n")
+            _snooze(app, p)
+        except KeyboardInterrupt:  # pressed again: just go
+            pass
         raise SystemExit(130) from None  # quiet, as an interrupted command; no traceback
     if answer not in (GRANTED, DENIED):
         _say(stderr, "\n(no decision recorded; not asked again for 7 days)\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .. import _errors, commands, env
+from .. import _errors, _fs, commands, env
 from ..config import TRUE_WORDS, Paths, paths
 from .store import DENIED, GRANTED, ConsentFileError, UntrustedState, app_key, cached_records
 
@@ -187,11 +187,7 @@ def decide(
         if switch:
             return Decision(app, UNSET, False, f"off: {switch}", problem=str(exc))
         if isinstance(exc, UntrustedState):
-            _errors.warn_once(
-                "consent-file",
-                f"telemetry is off: {exc} (a file planted there could grant consent);"
-                " set OPTEL_HOME to a folder only you can write",
-            )
+            _fs.warn_untrusted(str(exc).removeprefix("not using "))
             return Decision(
                 app, UNSET, False, f"off: {exc}; set OPTEL_HOME to a folder only you can write",
                 problem=str(exc),

@@ -1,5 +1,6 @@
 """The drop-in never sends around consent and never hijacks: real processes,
-requests counted on a loopback OTLP/HTTP server.
+requests counted on a loopback OTLP/HTTP server. These checks run as rows of
+the scenario table in test_consent_trust.py (this module is not collected).
 
 - optel chosen (``OTEL_PYTHON_CONFIGURATOR=optel``) without consent: no SDK
   provider in the process exports, not even the one pytest-opentelemetry
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -125,24 +125,26 @@ def _pytest_with_plugin(home: Path, tmp_path: Path, server: OtlpServer, **extra:
     return r
 
 
-def test_chosen_without_consent_no_provider_exports_not_even_a_plugins_own(
-    home: Path, tmp_path: Path
-) -> None:
+def check_chosen_without_consent(home: Path, tmp_path: Path) -> tuple[int, str]:
+    """pytest with pytest-opentelemetry under opentelemetry-instrument, optel
+    chosen, no consent: 0 requests (the plugin alone sends)."""
     _needs("pytest_opentelemetry")
     with OtlpServer() as plain:  # the control: pytest-opentelemetry alone exports
         _pytest_with_plugin(home, tmp_path, plain)
     assert len(plain.requests) >= 1 and SECRET_TOKEN.encode() in _bodies(plain)
     with OtlpServer() as server:
         _pytest_with_plugin(home, tmp_path, server, OTEL_PYTHON_CONFIGURATOR="optel")
-    print(f"\nplugin alone: {len(plain.requests)} request(s); optel chosen, no consent: "
-          f"{len(server.requests)}")  # fmt: skip
-    assert server.requests == []
+    assert server.requests == [], "a provider exported without consent"
     assert not home.exists()  # nothing written for a tool without consent
     status = json.loads(run_cli("status", "--json", "--app", "pytool", home=home).stdout)
     assert (status["enabled"], status["consent"], status["pending"]) == (False, "unset", 0)
+    return len(server.requests), (
+        f"plugin alone: {len(plain.requests)} request(s) with the token; status: OFF"
+    )
 
 
-def test_chosen_with_consent_sends_through_optel_scrubbed(home: Path, tmp_path: Path) -> None:
+def check_chosen_with_consent(home: Path, tmp_path: Path) -> tuple[int, str]:
+    """The same with consent: the spans go through optel, scrubbed."""
     _needs("pytest_opentelemetry")
     run_cli("opt-in", "--app", "pytool", home=home)
     with OtlpServer() as server:
@@ -153,9 +155,7 @@ def test_chosen_with_consent_sends_through_optel_scrubbed(home: Path, tmp_path: 
     assert "convert" in names, names
     body = _bodies(server)
     assert SECRET_TOKEN.encode() not in body and EMAIL.encode() not in body
-
-
-# -- not chosen: exactly as without optel ---------------------------------------------------
+    return len(server.requests), "no token, no e-mail on the wire"
 
 
 def _plain(mode: str, home: Path, tmp_path: Path) -> tuple[list[tuple[str, str]], str]:
@@ -189,40 +189,40 @@ def _plain(mode: str, home: Path, tmp_path: Path) -> tuple[list[tuple[str, str]]
     return sorted(seen), r.stderr
 
 
-def test_not_chosen_the_program_sends_exactly_what_it_sends_without_optel(
-    home: Path, tmp_path: Path
-) -> None:
+def check_not_chosen(home: Path, tmp_path: Path) -> tuple[int, str]:
+    """optel installed, not chosen, next to opentelemetry-distro: the same
+    requests (and warnings) as without optel, also when optel's entry point
+    is found first."""
     _needs("opentelemetry.distro")
     without, err_without = _plain("without", home, tmp_path)
     first, err_first = _plain("first", home, tmp_path)
     real, _ = _plain("real", home, tmp_path)
-    print(f"\nwithout optel: {without}\noptel's entry point first: {first}\nas installed: {real}")
     assert without == [("/v1/metrics", "plain.count"), ("/v1/traces", "plain_work")]
-    assert first == without and real == without
+    assert first == without, f"optel first: {first}, without optel: {without}"
+    assert real == without, f"as installed: {real}, without optel: {without}"
     assert err_first == err_without  # not even a different warning
     assert not home.exists()  # optel did nothing at all
+    return (
+        len(first),
+        f"without optel {len(without)}, optel's entry point first {len(first)}, as installed {len(real)}",
+    )
 
 
-def test_not_chosen_and_no_other_configurator_configures_nothing(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without any other configurator, opentelemetry-instrument configures
-    nothing; optel's entry point found first must not change that."""
-    from optel import autoconf
-
-    monkeypatch.setattr("opentelemetry.util._importlib_metadata.entry_points", lambda **kw: [])
-    assert autoconf._delegate() is None
+def check_not_chosen_no_other_configurator(home: Path, tmp_path: Path) -> tuple[int, str]:
+    """No other configurator installed: optel's, found first, configures nothing,
+    as opentelemetry-instrument without any configurator does."""
     code = textwrap.dedent(
         """
+        import os
         from optel.autoconf import OptelConfigurator
         from opentelemetry import trace
         import opentelemetry.util._importlib_metadata as m
         m.entry_points = lambda **kw: []
         OptelConfigurator().configure()
-        print(type(trace.get_tracer_provider()).__name__)
+        print(type(trace.get_tracer_provider()).__name__, os.environ.get("OTEL_SDK_DISABLED"))
         """
     )
     environ = {**_scrubbed_environ(), "PYTHONPATH": str(ROOT / "src"), "OPTEL_HOME": str(home)}
     r = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.strip() == "ProxyTracerProvider", r.stderr
-    assert os.environ.get("OTEL_SDK_DISABLED") is None  # only when chosen
+    assert r.returncode == 0 and r.stdout.split() == ["ProxyTracerProvider", "None"], r.stderr
+    return 0, "tracer provider stays the API's proxy"
