@@ -168,21 +168,23 @@ def _scenarios() -> list[Scenario]:
         c.cli("opt-in", "--app", "other")
         c.tool()
 
-    @add("opt-out policy, no decision: notice once, then on", SENT)
+    @add("opt-out policy, no decision: notice once (on a terminal), then on", SENT)
     def _(c: Ctx) -> None:
-        first = c.tool(policy="opt-out")
-        second = c.tool(policy="opt-out")
-        assert "optel opt-out" in first.stderr, first.stderr
-        assert "optel opt-out" not in second.stderr, second.stderr  # shown once
+        piped = c.tool(policy="opt-out")  # nobody sees a pipe: not shown, nothing sent
+        assert "optel opt-out" not in piped.stderr and not c.home.exists(), piped.stderr
+        first, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False)
+        second, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False)
+        assert "optel opt-out --app tool" in first, first
+        assert "optel opt-out --app tool" not in second, second  # shown once
         doc = json.loads((c.home / "consent.json").read_text())
         assert "tool" in doc["notices"], doc
-        c.notes.append("notice shown on run 1 only")
+        c.notes.append("notice shown on the first terminal run only")
 
     @add("opt-out policy, newer notice_version: notice again", SENT)
     def _(c: Ctx) -> None:
-        c.tool(policy="opt-out", nv=1)
-        again = c.tool(policy="opt-out", nv=2)
-        assert "optel opt-out" in again.stderr, again.stderr
+        _on_tty(c, answer=None, policy="opt-out", prompt=False, nv=1)
+        again, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False, nv=2)
+        assert "optel opt-out --app tool" in again, again
 
     @add("opt-out policy, global denial", NONE)
     def _(c: Ctx) -> None:
@@ -452,10 +454,18 @@ def _revoke_mid_run(c: Ctx, *opt_out_args: str) -> None:
     assert after == 0, f"{after} request(s) after the opt-out landed"
 
 
-def _on_tty(c: Ctx, answer: str | None, timeout_s: float = 20.0, **extra: str) -> tuple[str, int]:
-    """Run the tool with prompt=True on a pseudo-terminal; type ``answer``."""
+def _on_tty(
+    c: Ctx,
+    answer: str | None,
+    timeout_s: float = 20.0,
+    policy: str = "opt-in",
+    prompt: bool = True,
+    nv: int = 1,
+    **extra: str,
+) -> tuple[str, int]:
+    """Run the tool (by default with prompt=True) on a pseudo-terminal; type ``answer``."""
     main, sub = pty.openpty()
-    code = TAKE_TTY + TOOL.format(app="tool", policy="opt-in", nv=1, prompt=True)
+    code = TAKE_TTY + TOOL.format(app="tool", policy=policy, nv=nv, prompt=prompt)
     extra["OPTEL_PROMPT_TIMEOUT_S"] = str(timeout_s)
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
