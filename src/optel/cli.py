@@ -33,9 +33,15 @@ class UsageError(Exception):
 
 
 def _spool(cfg: config.Config, create: bool = False) -> Any:
-    """The spool, or ``None`` when there is none yet and ``create`` is off."""
+    """The spool, or ``None`` when there is none yet and ``create`` is off, or
+    when the state folder is not one optel uses (one warning says why)."""
+    from . import _fs
     from .spool import Spool, limits_from
 
+    problem = _untrusted(cfg)
+    if problem:
+        _fs.warn_untrusted(problem)
+        return None
     if not create and not os.path.exists(cfg.paths.spool):
         return None
     return Spool(cfg.paths.spool, limits_from(cfg.values))
@@ -160,7 +166,7 @@ def status_data(app: str | None, policy: str | None = None) -> dict[str, Any]:
         records: dict[str, Any] | None = consent.cached_records(p)
     except consent.ConsentFileError:
         records = None  # the decision below says why (off)
-    spool = None if untrusted else _spool(cfg)
+    spool = None if untrusted else _spool(cfg)  # (status says why in its own words)
     pending, stats, last_error, spooled = 0, {}, None, {}
     if spool is not None:
         try:

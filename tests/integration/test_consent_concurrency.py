@@ -39,9 +39,9 @@ from optel import consent
 checks_on = []  # start times of consent checks that said "on"
 real = consent.decide
 
-def decide(app, policy="opt-in", environ=None, p=None):
+def decide(app, policy="opt-in", environ=None, p=None, **kw):
     start = time.time()
-    d = real(app, policy, environ, p)
+    d = real(app, policy, environ, p, **kw)
     if d.enabled:
         checks_on.append(start)
     return d
