@@ -329,7 +329,10 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
         return 1
     # recorded first: a sender checking now already sees the refusal
     removed = consent.take_effect(decision, app, p)
-    records = consent.cached_records(p)
+    try:
+        records = consent.cached_records(p)
+    except consent.ConsentFileError:  # changed again meanwhile: describe nothing more
+        records = {"global": None, "apps": {}}
     if decision == consent.GRANTED:
         refused = sorted(a for a, e in records["apps"].items() if e["decision"] == consent.DENIED)
         if app:
