@@ -685,6 +685,7 @@ def _secrets_and_loops(add: Any) -> None:
 
 
 def _run(row: Row, root: Path) -> tuple[Row, int, str, str]:
+    start = time.monotonic()
     home = root / uuid.uuid4().hex[:8] / "home"
     home.parent.mkdir(parents=True, mode=0o700)
     with OtlpServer() as server:
@@ -702,6 +703,7 @@ def _run(row: Row, root: Path) -> tuple[Row, int, str, str]:
     observed = SENT if count > 0 else NONE
     if not error and observed != row.expected:
         error = f"expected {row.expected}, counted {count}"
+    ctx.notes.insert(0, f"{time.monotonic() - start:.1f} s")
     return row, count, error, "; ".join(ctx.notes)
 
 
