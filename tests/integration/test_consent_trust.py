@@ -395,43 +395,62 @@ class Skip(Exception):
     """This row cannot run on this machine (the reason is printed in the table)."""
 
 
-def _in_kernel(c: Ctx, code: str) -> dict[str, str]:
-    """Run ``code`` in a real ipykernel (jupyter_client); its stdout and stderr streams."""
+KERNEL = """
+import json, sys, time
+try:
+    from jupyter_client import KernelManager
+except ImportError as exc:
+    print(json.dumps({"skip": f"jupyter_client is not installed ({exc})"}))
+    sys.exit(0)
+code = sys.stdin.read()
+km = KernelManager(kernel_name="python3")
+try:
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+except Exception as exc:  # no kernel spec, no ipykernel, no zmq: it cannot start here
     try:
-        from jupyter_client import KernelManager
-    except ImportError as exc:
-        raise Skip(f"jupyter_client is not installed ({exc})") from None
-    km = KernelManager(kernel_name="python3")
-    try:
-        km.start_kernel(env=c.env())
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
-    except Exception as exc:  # no kernel spec, no ipykernel, no zmq: cannot start here
-        try:
-            km.shutdown_kernel(now=True)
-        except Exception:
-            pass
-        raise Skip(f"the notebook kernel cannot start: {type(exc).__name__}: {exc}") from None
-    streams = {"stdout": "", "stderr": ""}
-    try:
-        msg_id = kc.execute(code)
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            msg = kc.get_iopub_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                streams[content["name"]] += content["text"]
-            elif kind == "error":
-                streams["stderr"] += "\n".join(content["traceback"])
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
-    finally:
-        kc.stop_channels()
         km.shutdown_kernel(now=True)
-    return streams
+    except Exception:
+        pass
+    print(json.dumps({"skip": f"the notebook kernel cannot start: {type(exc).__name__}: {exc}"}))
+    sys.exit(0)
+streams = {"stdout": "", "stderr": ""}
+try:
+    msg_id = kc.execute(code)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            streams[content["name"]] += content["text"]
+        elif kind == "error":
+            streams["stderr"] += "\\n".join(content["traceback"])
+        elif kind == "status" and content["execution_state"] == "idle":
+            break
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+print(json.dumps(streams))
+"""
+
+
+def _in_kernel(c: Ctx, code: str) -> dict[str, str]:
+    """Run ``code`` in a real ipykernel (driven by jupyter_client from a process
+    of its own: starting a kernel imports ipykernel into the driver); its
+    stdout and stderr streams."""
+    r = subprocess.run(
+        [sys.executable, "-c", KERNEL], input=code, env=c.env(), capture_output=True,
+        text=True, timeout=180,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if "skip" in out:
+        raise Skip(out["skip"])
+    return dict(out)
 
 
 # -- the prompt on a pseudo-terminal ---------------------------------------------------------
