@@ -47,16 +47,35 @@ def test_notice_question_and_reasons_name_the_tool_command() -> None:
     assert "optel" not in question
     off = consent.decide("mytool", "opt-in", p=paths())
     assert "run 'mytool telemetry opt-in'" in off.reason
+    consent.note_notice("mytool", 1, paths())  # opt-out: on once its notice reached a person
     on = consent.decide("mytool", "opt-out", p=paths())
     assert "'mytool telemetry opt-out' turns it off" in on.reason
 
 
+class _Terminal:
+    """stderr on a terminal: the opt-out notice counts only where a person sees it."""
+
+    text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
 def test_init_telemetry_command_names_it_in_the_notice(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    err = _Terminal()
+    monkeypatch.setattr("sys.stderr", err)
     t = optel.init(app="mytool", policy="opt-out", telemetry_command="mytool telemetry")
     assert "mytool telemetry opt-out" in t.reason
-    assert "Turn it off with 'mytool telemetry opt-out'" in capsys.readouterr().err
+    assert "Turn it off with 'mytool telemetry opt-out'" in err.text
     with pytest.raises(ValueError, match="telemetry_command"):
         optel.init(app="mytool", telemetry_command=["mytool", "telemetry"])  # type: ignore[arg-type]
     optel.init(app="other", telemetry_command="")  # an unset variable: not set

@@ -280,7 +280,7 @@ def notice_unseen(d: Decision, why: str) -> Decision:
         False,
         f"off: opt-out policy, but its notice could not reach a person ({why}); nothing is"
         " sent until it is shown on a terminal or in a notebook"
-        f" ('{_cmd('opt-in', d.app)}' decides now)",
+        f" ('{_cmd('opt-in', d.app)}' or '{_cmd('opt-out', d.app)}' decides now)",
         source=d.source,
         notice_version=d.notice_version,
         time=d.time,
