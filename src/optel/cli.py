@@ -256,11 +256,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     if app:
-        guess = {"seen": "", "given": "", "assumed": ", policy assumed"}[data["policy_known"]]
-        print(f"telemetry for {app} ({data['policy']} policy{guess}):"
-              f" {'ON' if data['enabled'] else 'OFF'} ({data['reason']})")  # fmt: skip
+        print(f"telemetry for {app}: {'ON' if data['enabled'] else 'OFF'} ({data['reason']})")
         how = f" ({data['scope']} decision, {data['source']})" if data["scope"] else ""
         print(f"consent:      {data['consent']}{how}")
+        known = {"seen": "seen here", "given": "--policy", "assumed": "assumed: not seen here"}
+        print(f"policy:       {data['policy']} ({known[data['policy_known']]})")
     else:
         print(f"telemetry for tools without their own decision: {'ON' if data['enabled'] else 'OFF'}"
               f" ({data['reason']})")  # fmt: skip
