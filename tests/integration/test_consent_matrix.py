@@ -174,8 +174,8 @@ def _scenarios() -> list[Scenario]:
         assert "optel opt-out" not in piped.stderr and not c.home.exists(), piped.stderr
         first, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False)
         second, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False)
-        assert "optel opt-out --app tool" in first, first
-        assert "optel opt-out --app tool" not in second, second  # shown once
+        assert "Turn it off with" in first, first
+        assert "Turn it off with" not in second, second  # shown once
         doc = json.loads((c.home / "consent.json").read_text())
         assert "tool" in doc["notices"], doc
         c.notes.append("notice shown on the first terminal run only")
@@ -184,7 +184,7 @@ def _scenarios() -> list[Scenario]:
     def _(c: Ctx) -> None:
         _on_tty(c, answer=None, policy="opt-out", prompt=False, nv=1)
         again, _ = _on_tty(c, answer=None, policy="opt-out", prompt=False, nv=2)
-        assert "optel opt-out --app tool" in again, again
+        assert "Turn it off with" in again, again
 
     @add("opt-out policy, global denial", NONE)
     def _(c: Ctx) -> None:

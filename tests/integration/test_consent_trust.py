@@ -281,7 +281,7 @@ def _status_truth(add: Any) -> None:
     @add("status", "opt-out tool after its notice: status ON without --policy, sends", SENT)
     def _(c: Ctx) -> None:
         out, _code = c.on_tty(TOOL.format(app="s", policy="opt-out", prompt=False, extra=""), [])
-        assert "optel opt-out --app s" in out, out
+        assert "optel: Turn it off with 'optel opt-out --app s'" in out, out
         st = c.status("s")
         assert (st["enabled"], st["policy"], st["policy_known"]) == (True, "opt-out", "seen")
         _, sent = c.tool("s", "opt-out")  # later runs into a pipe: shown already, so on
@@ -378,7 +378,7 @@ def _notice(add: Any) -> None:
                 stderr = {"pipe": subprocess.PIPE, "devnull": subprocess.DEVNULL, "file": f}[where]
                 r, sent = c.tool("nt", "opt-out", stderr=stderr)
             printed = (r.stderr or "") + log.read_text()
-            assert sent == 0 and "optel opt-out" not in printed, printed
+            assert sent == 0 and "Turn it off" not in printed, printed
             assert "could not reach a person" in json.loads(r.stdout)["reason"]
             assert not c.home.exists()  # not recorded as seen
             assert c.status("nt")["enabled"] is False
@@ -386,7 +386,7 @@ def _notice(add: Any) -> None:
     @add("notice", "opt-out notice in a real Jupyter kernel: shown in the notebook, sending", SENT)
     def _(c: Ctx) -> None:
         outputs = _in_kernel(c, TOOL.format(app="nb", policy="opt-out", prompt=False, extra=""))
-        assert "optel opt-out --app nb" in outputs["stderr"], outputs
+        assert "optel: Turn it off with 'optel opt-out --app nb'" in outputs["stderr"], outputs
         assert '"enabled": true' in outputs["stdout"], outputs
         assert c.consent_doc()["notices"]["nb"]["notice_version"] == 1
 
