@@ -608,6 +608,9 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
         return
     s = sub.add_parser("demo", help="run a sample tool instrumented with optel")
     s.set_defaults(func=cmd_demo)
+    from .report.command import add_parser as add_report  # its code lives in optel.report
+
+    add_report(sub)
     s = sub.add_parser("ga4", help="Google Analytics 4 destination tools")
     ga4_sub = s.add_subparsers(dest="ga4_command", metavar="ACTION", parser_class=_Parser)
     ga4_sub.required = True
