@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint bench collector layers pythons wheel clean
+.PHONY: demo test unit integration lint bench collector chromium layers pythons wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 # The whole suite, then the unit suite on the oldest and newest Python the
 # package claims, then the wheel and sdist as users get them.
-test: $(STAMP) collector
+test: $(STAMP) collector chromium
 	$(PY) -m pytest -q tests
 	$(PY) -m tests.pythons
 	$(PY) -m tests.wheel
@@ -55,6 +55,18 @@ collector:
 	@if [ -f collector-config/build.sh ]; then \
 		bash collector-config/build.sh || { rc=$$?; [ $$rc -eq 3 ] || exit $$rc; }; \
 	else echo "collector: no build script yet; collector tests skip"; fi
+
+# Debian's chromium for the report's browser test (tests/report/test_browser.py),
+# installed only where it is missing (about a minute); where it cannot be
+# (not root, no apt-get) the test skips, saying why.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "chromium: installing Debian's chromium for the browser test"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+				|| echo "chromium: apt-get install failed; the browser test will skip"; \
+		else echo "chromium: missing, and installing it needs root and apt-get; the browser test will skip"; fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) .venv-* dist .build .pytest_cache .mypy_cache .ruff_cache
