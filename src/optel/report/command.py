@@ -128,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
 
                     home = paths().data_dir
             try:
-                from .duck import DuckStore, StoreBusy
+                import duckdb  # noqa: F401 - an optional extra: say how to get it
             except ImportError:
                 return _fail(INSTALL_HINT)
+            from .duck import DuckStore, StoreBusy
+
             store = None
             if files and not args.no_store:
                 store = Path(args.store) if args.store else default_store(files)

@@ -33,7 +33,7 @@ class StoreBusy(Exception):
 
 @dataclass
 class Ingested:
-    files: int = 0  # input files read (even partly) this time
+    files: int = 0  # input files with new complete lines this time
     records: int = 0  # event rows added this time
     stored: int = 0  # event rows in the store afterwards
 
@@ -116,13 +116,13 @@ class DuckStore:
         out = Ingested()
         for path in files:
             added = self._ingest_file(path.resolve())
-            if added is not None:
+            if added:
                 out.files += 1
                 out.records += added
         out.stored = self._count("stored_events")
         return out
 
-    def _ingest_file(self, path: Path) -> int | None:
+    def _ingest_file(self, path: Path) -> int:
         con = self.con
         key = str(path)
         inode, size = _file_identity(path)
@@ -134,7 +134,7 @@ class DuckStore:
             else:  # replaced or truncated: read it again from the start
                 again = True
         if done == size and not again:
-            return None
+            return 0
         added = 0
         con.execute("BEGIN TRANSACTION")
         try:
