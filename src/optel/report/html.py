@@ -29,7 +29,7 @@ h1 { font-size: 22px; margin: 8px 0 2px; } h2 { font-size: 17px; margin: 28px 0 
 h3 { font-size: 14px; margin: 12px 0 4px; }
 .sub { color: #666; margin: 0 0 12px; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; min-width: 120px; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; flex: 1 1 100px; }
 .card .v { font-size: 22px; font-weight: 600; } .card .k { color: #555; font-size: 12px; }
 .card .d { font-size: 12px; color: #666; } .up { color: #2a7d2a; } .down { color: #b3261e; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 16px; }
@@ -332,6 +332,7 @@ def _failures(r: dict[str, Any]) -> str:
         width=720,
         label_w=330,
         color=svg.BAD,
+        text_w=150,
     )
     data = table(
         "t-failures",

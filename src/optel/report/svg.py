@@ -179,13 +179,14 @@ def hbars(
     row: int = 22,
     label_w: int = 110,
     color: str = PALETTE[0],
+    text_w: int = 90,
 ) -> str:
-    """Horizontal bars: (name, value, text shown after the bar)."""
+    """Horizontal bars: (name, value, text shown after the bar in ``text_w``)."""
     if not items or max(v for _, v, _ in items) <= 0:
         return _empty(width, 60, label)
     height = row * len(items) + 8
     top_value = max(v for _, v, _ in items)
-    plot_w = width - label_w - 90
+    plot_w = width - label_w - text_w
     body = []
     for i, (name, v, text) in enumerate(items):
         y = 4 + i * row
