@@ -5,6 +5,12 @@ Each record is rendered as the OTLP JSON form of a one-record export request
 is sent; at send time a batch's messages are merged and posted as protobuf to
 ``{endpoint}/v1/traces|metrics|logs`` (or exported over gRPC).
 
+Each request's resources carry ``optel.install.id``, the install's random
+client id (:func:`optel.identity.client_id`, the one GA4 gets as
+``client_id``), so installs can be counted without GA4. As for GA4 it is
+added at send time, never rendered: not in the spool, not in ``optel show``,
+and an id rotated by ``optel opt-out`` is never sent afterwards.
+
 Answers are classified by :func:`optel.exporters.classify_http` and
 :func:`optel.exporters.classify_grpc`, the rules every destination shares.
 
@@ -60,6 +66,7 @@ _REQUESTS: dict[str, Any] = {
 }
 _FIELDS = {"traces": "resource_spans", "metrics": "resource_metrics", "logs": "resource_logs"}
 _SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
+INSTALL_ID = "optel.install.id"
 
 
 # -- rendering: optel record -> OTLP message -----------------------------------------------
@@ -335,6 +342,7 @@ class Destination:
                 good.append(item.key)
             if not good:
                 continue
+            self._stamp(getattr(merged, _FIELDS[signal]))
             if self.protocol(signal) == "grpc":
                 verdict = self._export_grpc(signal, merged, remaining)
             else:
@@ -345,6 +353,24 @@ class Destination:
             if verdict.kind == RETRY:
                 outcome.retry_after_s = verdict.retry_after_s
         return outcome
+
+    def _stamp(self, resources: Any) -> None:
+        """Put the install's current id on each resource (replacing any other value)."""
+        from ..identity import client_id
+
+        # created when missing, as for GA4: an opt-out policy tool has consent without a grant
+        install = client_id(self.cfg.paths, create=True)
+        for res in resources:
+            attrs = res.resource.attributes
+            for i in reversed(range(len(attrs))):
+                if attrs[i].key == INSTALL_ID:
+                    del attrs[i]
+            if install:
+                attrs.append(
+                    common_pb2.KeyValue(
+                        key=INSTALL_ID, value=common_pb2.AnyValue(string_value=install)
+                    )
+                )
 
     # -- HTTP -----------------------------------------------------------------------------
 
