@@ -2,9 +2,9 @@
 
 Records routed to ``local`` never leave the machine: they wait in the spool
 of a state folder (``OPTEL_HOME``), where ``optel show`` lists them. The
-report reads the event and log records there and renders them as the OTLP
-JSON the gateway would have stored (:func:`optel.exporters.otlp.message`),
-so one reading path serves both sources. They are one install: they get
+report reads the event and log records there and has the ``otlp``
+destination render them: the OTLP JSON the gateway would have stored, so
+one reading path serves both sources. They are one install: they get
 the install id :data:`INSTALL`, not the machine's real one (a report page
 may be shared).
 """
@@ -30,9 +30,7 @@ def _record(payload: str) -> dict[str, Any] | None:
 def lines(home: str | os.PathLike[str]) -> list[str]:
     """OTLP JSON log lines (one export request each) of the ``local`` records
     waiting in the state folder ``home``; [] when there is no spool."""
-    from google.protobuf import json_format
-
-    from ..config import paths
+    from ..config import paths, resolve
     from ..exporters import otlp
     from ..spool import Spool
 
@@ -44,12 +42,15 @@ def lines(home: str | os.PathLike[str]) -> list[str]:
         rows = spool.pending("local", limit=LIMIT)
     finally:
         spool.close()
+    # the otlp destination's own rendering: what it would have sent
+    render = otlp.Destination(resolve(environ={"OPTEL_HOME": os.fspath(home)})).render
     out = []
     for row in rows:
         rec = _record(row.payload)
         if rec is None or rec.get("signal") not in ("event", "log"):
             continue  # spans and metrics answer none of the report's questions
-        rec = {**rec, "resource": {**(rec.get("resource") or {}), "optel.install.id": INSTALL}}
-        msg = otlp.message(rec)
-        out.append(json_format.MessageToJson(msg, indent=None))
+        rec = {**rec, "resource": {**(rec.get("resource") or {}), otlp.INSTALL_ID: INSTALL}}
+        line = render(rec)
+        if line is not None:  # one line: JSON escapes the newlines inside strings
+            out.append(line)
     return out
