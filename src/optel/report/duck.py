@@ -24,7 +24,6 @@ from . import events
 
 SCHEMA = 1  # bump when the stored columns change: the store is then rebuilt
 CHUNK_BYTES = 64 << 20
-MAX_LINE = 1 << 30  # one export request per line; the gateway's batches are far smaller
 
 
 class StoreBusy(Exception):
@@ -95,10 +94,12 @@ class DuckStore:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _insert(self, table: str, json_file: Path, src: str | None) -> int:
+    def _insert(self, table: str, json_file: Path, src: str | None, longest: int) -> int:
+        # DuckDB sizes its read buffers by maximum_object_size: the longest line
+        # there is, not a generous constant (1 GiB cost 4.5 GB of memory)
         source = (
             f"read_json_objects({_quote(str(json_file))}, format = 'newline_delimited',"
-            f" maximum_object_size = {MAX_LINE})"
+            f" maximum_object_size = {max(longest + 1024, 1 << 20)})"
         )
         prefix = f"{_quote(src)} AS src, " if src is not None else ""
         before = self._count(table)
@@ -165,10 +166,11 @@ class DuckStore:
         return added
 
     def _insert_bytes(self, data: bytes, src: str) -> int:
+        longest = max(map(len, data.split(b"\n")))
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
             tmp.write(data)
         try:
-            return self._insert("stored_events", Path(tmp.name), src)
+            return self._insert("stored_events", Path(tmp.name), src, longest)
         finally:
             os.unlink(tmp.name)
 
@@ -179,7 +181,7 @@ class DuckStore:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as tmp:
             tmp.write("\n".join(lines) + "\n")
         try:
-            return self._insert("local_events", Path(tmp.name), None)
+            return self._insert("local_events", Path(tmp.name), None, max(map(len, lines)) * 4)
         finally:
             os.unlink(tmp.name)
 
