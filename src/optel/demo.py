@@ -46,6 +46,7 @@ def run() -> int:
         [sys.executable, "-m", "optel", "status", "--app", "democonvert"], env=environ
     )
     crashed = _crash_step(environ)
+    _report_step(environ, home)
     print(f"\n== it all lives in {home}; 'OPTEL_HOME={home} optel show --json' shows it again")
     return show.returncode or status.returncode or crashed
 
@@ -113,3 +114,16 @@ def _shown_payloads(environ: dict[str, str]) -> list[Any]:
         return [i["payload"] for i in json.loads(out.stdout)]
     except ValueError:
         return []
+
+
+def _report_step(environ: dict[str, str], home: str) -> None:
+    """The tool author's view of what was recorded: ``optel report`` (needs DuckDB)."""
+    page = os.path.join(home, "report.html")
+    print(f"\n== the tool author's report of these runs (optel report --home {home}):")
+    r = subprocess.run(
+        [sys.executable, "-m", "optel", "report", "--home", home, "--out", page],
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
+    print(f"  open {page}" if r.returncode == 0 else f"  {r.stderr.strip()}")
