@@ -1,0 +1,120 @@
+"""``optel report`` on a million generated records: wall time and peak memory.
+
+The data: tests/report/generate.py's fleet (5,300 installs over 56 days,
+cut at ``--records``), written once as the gateway's file exporter writes it
+(one OTLP JSON line per batch of 512 records, ~1.25 KB per record) and kept
+in ``--data`` for the next run.
+
+Each figure is one ``python -m optel report`` process (wall time, and its
+peak RSS from wait4):
+
+- floor: DuckDB parsing the file once and nothing else (the least any
+  reading of this JSON costs here), as the baseline of the ratios;
+- cold: everything read again, nothing kept (``--no-store``);
+- first: the same, writing the store;
+- warm: the store up to date (what a report costs once the gateway's files
+  were read: the goal of at most 10 s applies here);
+- appended: 1 % more records in the file since the last report.
+
+Run: ``.venv/bin/python bench/report_scale.py [--records N]`` (``make bench``
+runs it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_S = 10.0
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stderr) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, err
+
+
+def _data(folder: Path, records: int) -> Path:
+    logs = folder / f"gw-{records}.logs.json"
+    if logs.exists():
+        return logs
+    sys.path.insert(0, str(ROOT))
+    from tests.report.generate import generate
+
+    t0 = time.perf_counter()
+    gen = generate(folder / "tmp", installs=5300, days=56, keep=False, max_records=records)
+    gen.logs.rename(logs)
+    print(f"generated {gen.records:,} records, {logs.stat().st_size / 2**20:,.0f} MiB"
+          f" in {time.perf_counter() - t0:.0f} s: {logs}")  # fmt: skip
+    return logs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "optel-bench-report"))
+    args = ap.parse_args()
+    folder = Path(args.data)
+    folder.mkdir(parents=True, exist_ok=True)
+    logs = _data(folder, args.records)
+    work = Path(tempfile.mkdtemp(prefix="optel-report-bench-"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OPTEL_HOME=str(work / "home"))
+    py = sys.executable
+    try:
+        floor = _run(
+            [py, "-c", "import duckdb, sys; duckdb.sql(\"SELECT count(*) FROM read_json_objects("
+             f"'{logs}', format='newline_delimited', maximum_object_size=67108864)\").fetchall()"],
+            env,
+        )  # fmt: skip
+        report = [py, "-m", "optel", "report", "--app", "convertkit", "--out", str(work / "r.html")]
+        copy = work / logs.name
+        shutil.copyfile(logs, copy)  # the store's file: appended to below
+        store = ["--store", str(work / "store.duckdb")]
+        rows = [("floor: DuckDB parses the file once", floor)]
+        rows.append(
+            ("cold: read it all, keep nothing", _run([*report, str(logs), "--no-store"], env))
+        )
+        rows.append(("first: read it all into the store", _run([*report, str(copy), *store], env)))
+        rows.append(("warm: store up to date", _run([*report, str(copy), *store], env)))
+        with open(logs, "rb") as src, open(copy, "ab") as dst:
+            lines = src.readlines()
+            dst.writelines(lines[: max(1, len(lines) // 100)])  # 1 % more, as new records
+        rows.append(
+            ("appended: 1 % new since the last report", _run([*report, str(copy), *store], env))
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    size = logs.stat().st_size / 2**20
+    print(
+        f"optel report on {args.records:,} records ({size:,.0f} MiB of OTLP JSON), one process each:"
+    )
+    base = rows[0][1][0]
+    for label, (wall, rss, _) in rows:
+        print(f"  {label:42s} {wall:6.1f} s  x{wall / base:4.1f} floor  peak RSS {rss:6.0f} MiB")
+    warm = rows[3][1][0]
+    verdict = "met" if warm <= GOAL_S else "NOT met"
+    print(
+        f"  goal: a report in at most {GOAL_S:.0f} s: {verdict} once the store is up to date"
+        f" ({warm:.1f} s); reading the JSON the first time costs {rows[2][1][0]:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
