@@ -16,8 +16,13 @@ peak RSS from wait4):
   were read: the goal of at most 10 s applies here);
 - appended: 1 % more records in the file since the last report.
 
-Run: ``.venv/bin/python bench/report_scale.py [--records N]`` (``make bench``
-runs it too).
+With ``--clickhouse`` (not in ``make bench``: it takes minutes), the same
+records in ClickHouse (chdb, in process) as the gateway's ClickHouse
+exporter stores them: bytes on disk per record, and the report's queries
+against that table, for the sizing in collector-config/README.md.
+
+Run: ``.venv/bin/python bench/report_scale.py [--records N] [--clickhouse]``
+(``make bench`` runs it too, without ``--clickhouse``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "optel-bench-report"))
+    ap.add_argument("--clickhouse", action="store_true", help="also measure ClickHouse (chdb)")
     args = ap.parse_args()
     folder = Path(args.data)
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,6 +120,58 @@ def main() -> None:
         f"  goal: a report in at most {GOAL_S:.0f} s: {verdict} once the store is up to date"
         f" ({warm:.1f} s); reading the JSON the first time costs {rows[2][1][0]:.0f} s"
     )
+    if args.clickhouse:
+        clickhouse(logs)
+
+
+CH_LOAD = """
+import json, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from tests.report.chstore import ChStore
+ch = ChStore(Path({folder!r}))
+n = ch.load([Path({logs!r})])
+rows, size = ch.bytes_on_disk()
+print(json.dumps({{"loaded": n, "rows": rows, "bytes": size}}))
+"""
+
+CH_REPORT = """
+import sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, {src!r})
+from pathlib import Path
+from optel.report import model
+from tests.report.chstore import ChStore
+model.build(ChStore(Path({folder!r})), "convertkit")
+"""
+
+
+def clickhouse(logs: Path) -> None:
+    """The records in chdb's otel_logs: bytes per record, and a report's queries."""
+    import json
+
+    work = Path(tempfile.mkdtemp(prefix="optel-report-bench-ch-"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    py = sys.executable
+    fill = {"root": str(ROOT), "src": str(ROOT / "src"), "folder": str(work), "logs": str(logs)}
+    try:
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [py, "-c", CH_LOAD.format(**fill)], env=env, capture_output=True, text=True, check=True
+        )
+        load_s = time.perf_counter() - t0
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        wall, rss, _ = _run([py, "-c", CH_REPORT.format(**fill)], env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    per = got["bytes"] / got["rows"]
+    print(
+        f"ClickHouse (chdb) otel_logs holding {got['rows']:,} records, as the exporter stores them:"
+    )
+    print(
+        f"  on disk (ZSTD(1) codecs, merged): {got['bytes'] / 2**20:,.1f} MiB, {per:.0f} bytes a record"
+    )
+    print(f"  report (the same queries, in one process): {wall:.1f} s, peak RSS {rss:.0f} MiB")
+    print(f"  (loading took {load_s:.0f} s: the test's Python conversion, not the exporter)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ ClickHouse exporter would have written.
 rows of ``otel_logs`` the way clickhouseexporter v0.161.0 does
 (``internal/util.go`` AttributesToMap: every attribute value as
 ``pcommon.Value.AsString()``: ``true``, ``42``, ``12.5``, JSON for arrays),
-in a table with that exporter's logs columns and types
-(``internal/sqltemplates/logs_table.sql``; codecs and indexes left out).
+in a table with that exporter's logs columns, types, codecs, partitioning and
+order (``internal/sqltemplates/logs_table.sql``; its skipping indexes and
+materialized k8s columns left out).
 """
 
 from __future__ import annotations
@@ -21,26 +22,27 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 OTEL_LOGS = """
-CREATE TABLE {db}.otel_logs (
-    Timestamp DateTime64(9),
-    TraceId String,
-    SpanId String,
+CREATE TABLE IF NOT EXISTS {db}.otel_logs (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
     TraceFlags UInt8,
-    SeverityText LowCardinality(String),
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
     SeverityNumber UInt8,
-    ServiceName LowCardinality(String),
-    Body String,
-    ResourceSchemaUrl LowCardinality(String),
-    ResourceAttributes Map(LowCardinality(String), String),
-    ScopeSchemaUrl LowCardinality(String),
-    ScopeName String,
-    ScopeVersion LowCardinality(String),
-    ScopeAttributes Map(LowCardinality(String), String),
-    LogAttributes Map(LowCardinality(String), String),
-    EventName String
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    EventName String CODEC(ZSTD(1))
 ) ENGINE = MergeTree
 PARTITION BY toDate(Timestamp)
 ORDER BY (toStartOfFiveMinutes(Timestamp), ServiceName, Timestamp)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 """
 
 
@@ -144,6 +146,15 @@ class ChStore:
         finally:
             Path(tmp.name).unlink()
         return n
+
+    def bytes_on_disk(self) -> tuple[int, int]:
+        """(rows, bytes on disk) of otel_logs' active parts, after merging them."""
+        self.session.query(f"OPTIMIZE TABLE {self.database}.otel_logs FINAL")
+        (row,) = self.rows(
+            "SELECT sum(rows) AS n, sum(bytes_on_disk) AS b FROM system.parts"
+            f" WHERE database = '{self.database}' AND table = 'otel_logs' AND active"
+        )
+        return int(row["n"]), int(row["b"])
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         res = self.session.query(

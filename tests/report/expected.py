@@ -18,11 +18,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from optel.system import FRAMEWORKS
-
 from .generate import Event
-
-ACCELERATORS = ("nvidia", "rocm", "apple")
 
 
 def _nearest_rank(values: list[float], percent: int) -> float:
@@ -156,11 +152,9 @@ def mix(events: list[Event], app: str, start: date, end: date) -> dict[str, Any]
         a = e.attributes
         counts["os"][a["optel.os.type"]] += 1
         counts["python"][".".join(a["optel.python.version"].split(".")[:2])] += 1
-        for dim, kinds in (("accelerators", ACCELERATORS), ("frameworks", FRAMEWORKS)):
-            have = set(a[f"optel.{dim}"].split(","))
-            for kind in (*kinds, "none"):
-                if kind in have:
-                    counts[dim][kind] += 1
+        for dim in ("accelerators", "frameworks"):  # sets: each member counts
+            for kind in set(a[f"optel.{dim}"].split(",")):
+                counts[dim][kind] += 1
     out: dict[str, Any] = {"installs_with_facts": total}
     for dim, found in counts.items():
         items = [

@@ -174,21 +174,28 @@ def _versions(engine: Engine, app: str, p: Period) -> list[dict[str, Any]]:
 
 
 def _mix(engine: Engine, app: str, p: Period) -> dict[str, Any]:
-    rows = engine.rows(queries.mix(engine.events, app, p.start, p.end))
-    total = next((_int(r["installs"]) for r in rows if r["dim"] == "all"), 0)
+    counts: dict[str, dict[str, int]] = {
+        d: {} for d in ("os", "python", "accelerators", "frameworks")
+    }
+    total = 0
+    for r in engine.rows(queries.mix(engine.events, app, p.start, p.end)):
+        n = _int(r["installs"])
+        total += n
+        for dim, found in counts.items():
+            value = r[dim] or "unknown"
+            # accelerators and frameworks are sets: an install counts for each member
+            members = set(value.split(",")) if dim in ("accelerators", "frameworks") else {value}
+            for m in members:
+                found[m] = found.get(m, 0) + n
     out: dict[str, Any] = {"installs_with_facts": total}
-    for dim in ("os", "python", "accelerators", "frameworks"):
-        items = [
-            {"value": r["value"], "installs": _int(r["installs"])}
-            for r in rows
-            if r["dim"] == dim and _int(r["installs"]) > 0
+    for dim, found in counts.items():
+        items: list[dict[str, Any]] = [
+            {"value": v, "installs": n, "share": rate(n, total)} for v, n in found.items()
         ]
         if dim == "python":
             items.sort(key=lambda i: (i["value"] == "unknown", version_key(i["value"])))
         else:
             items.sort(key=lambda i: (-i["installs"], i["value"]))
-        for i in items:
-            i["share"] = rate(i["installs"], total)
         out[dim] = items
     return out
 

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..system import FRAMEWORKS
 from . import ReportError
 
-ACCELERATORS = ("nvidia", "rocm", "apple")  # the kinds optel.system.accelerators reports
 _APP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 EPOCH = date(1970, 1, 1)
 
@@ -132,39 +130,19 @@ ORDER BY version
 
 
 def mix(events: str, app: str, start: date, end: date) -> str:
-    """Installs by OS, Python, accelerator and framework, each install counted
-    once with the facts of its latest ``run_start`` in [start, end].
-
-    Accelerators and frameworks are sets (``torch,onnxruntime``): an install
-    counts for each member, so their shares may add up to more than 100 %.
-    """
-    members = []
-    for dim, kinds in (("accelerators", ACCELERATORS), ("frameworks", FRAMEWORKS)):
-        for kind in (*kinds, "none"):
-            members.append(
-                f"SELECT '{dim}' AS dim, '{kind}' AS value, CAST(sum(CASE WHEN ',' || {dim}"
-                f" || ',' LIKE '%,{kind},%' THEN 1 ELSE 0 END) AS BIGINT) AS installs FROM latest"
-            )
-    union = "\nUNION ALL ".join(
-        [
-            "SELECT 'os' AS dim, coalesce(os, 'unknown') AS value,"
-            " CAST(count(*) AS BIGINT) AS installs FROM latest GROUP BY coalesce(os, 'unknown')",
-            "SELECT 'python' AS dim, coalesce(python, 'unknown') AS value,"
-            " CAST(count(*) AS BIGINT) AS installs FROM latest"
-            " GROUP BY coalesce(python, 'unknown')",
-            "SELECT 'all' AS dim, 'all' AS value, CAST(count(*) AS BIGINT) AS installs FROM latest",
-            *members,
-        ]
-    )
+    """Installs per combination of OS, Python, accelerators and frameworks, each
+    install counted once with the facts of its latest ``run_start`` in [start,
+    end]. One scan; the caller adds up the margins (accelerators and
+    frameworks are sets such as ``torch,onnxruntime``: each member counts)."""
     return f"""
-WITH latest AS (
-    SELECT install, os, python, accelerators, frameworks FROM (
-        SELECT install, os, python, accelerators, frameworks,
-               row_number() OVER (PARTITION BY install ORDER BY ts DESC) AS rn
-        {scope(events, app, start, end)} AND name = 'run_start' AND install IS NOT NULL
-    ) AS x WHERE rn = 1
-)
-{union}
+SELECT os, python, accelerators, frameworks, CAST(count(*) AS BIGINT) AS installs
+FROM (
+    SELECT install, os, python, accelerators, frameworks,
+           row_number() OVER (PARTITION BY install ORDER BY ts DESC) AS rn
+    {scope(events, app, start, end)} AND name = 'run_start' AND install IS NOT NULL
+) AS x
+WHERE rn = 1
+GROUP BY os, python, accelerators, frameworks
 """
 
 
