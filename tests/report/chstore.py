@@ -113,16 +113,23 @@ class ChStore:
 
     name = "clickhouse"
 
-    def __init__(self, folder: Path, database: str = "optel"):
+    def __init__(self, folder: Path, database: str = "optel", materialized: bool = False):
+        """``materialized``: also the ``optel_events`` table and its view
+        (:func:`optel.report.clickhouse.setup_sql`), and report from it."""
         from chdb import session
 
-        from optel.report.clickhouse import relation
+        from optel.report.clickhouse import relation, setup_sql
 
+        self.folder = folder
         self.session = session.Session(str(folder / "chdb"))
         self.database = database
         self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.session.query(OTEL_LOGS.format(db=database))
         self.events = relation(database, "otel_logs")
+        if materialized:
+            for stmt in setup_sql(database):
+                self.session.query(stmt)
+            self.events = f"`{database}`.`optel_events`"
 
     def load(self, files: Iterable[Path]) -> int:
         n = 0

@@ -55,6 +55,23 @@ def test_clickhouse_answers_equal_duckdb_answers(stores: tuple[Path, DuckStore, 
     assert b["engine"] == "clickhouse"
 
 
+def test_the_materialized_events_table_gives_the_same_answers(
+    stores: tuple[Path, DuckStore, ChStore], tmp_path: Path
+) -> None:
+    logs, duck, first = stores
+    # chdb runs one server per process: another database on the same one;
+    # the view exists before the inserts, as setup_sql's advice says
+    ch = ChStore(first.folder, database="optel_mv", materialized=True)
+    try:
+        ch.load([logs])
+        assert ch.events == "`optel_mv`.`optel_events`"
+        assert _same(model.build(ch, APP, days=14, now=NOW)) == _same(
+            model.build(duck, APP, days=14, now=NOW)
+        )
+    finally:  # the session is the fixture's: drop only this database
+        ch.session.query("DROP DATABASE IF EXISTS optel_mv")
+
+
 def test_optel_report_over_clickhouses_http_interface(
     stores: tuple[Path, DuckStore, ChStore], tmp_path: Path
 ) -> None:

@@ -58,6 +58,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--table", default="otel_logs", help="ClickHouse logs table (default: otel_logs)"
     )
+    p.add_argument(
+        "--events-table",
+        help="read this table, filled by the view python -m optel.report.clickhouse makes",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -117,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         if args.clickhouse:
             from .clickhouse import ClickHouse
 
-            engine = ClickHouse(args.clickhouse, args.database, args.table)
+            engine = ClickHouse(
+                args.clickhouse, args.database, args.table, events_table=args.events_table
+            )
         else:
             files = log_files(args.inputs)
             home = args.home
