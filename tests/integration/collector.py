@@ -38,6 +38,7 @@ SIGNALS = ("traces", "metrics", "logs")
 CONFIG_SETS: dict[str, tuple[str, ...]] = {
     "gateway.yaml": ("gateway.yaml",),
     "gateway-forward.yaml": ("gateway.yaml", "gateway-forward.yaml"),
+    "gateway-clickhouse.yaml": ("gateway.yaml", "gateway-clickhouse.yaml"),
 }
 NOT_CONFIGS = ("builder-config.yaml",)  # the builder's manifest
 

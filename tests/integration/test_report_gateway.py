@@ -5,13 +5,15 @@ scrubbing on), and ``optel report`` answers from the files it wrote."""
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import grant, run_cli, run_python
-from tests.integration.collector import Collector, build
+from tests.integration.collector import CONFIG_SETS, Collector, build, config_args
 
 pytest.importorskip("duckdb", reason="optel report needs DuckDB: pip install 'optel[report]'")
 
@@ -92,3 +94,21 @@ def test_report_from_the_gateways_files(binary: Path, tmp_path: Path) -> None:
     assert mix["python"] == [{"value": python, "installs": 2, "share": 1.0}]
     assert [i["value"] for i in mix["os"]] == [platform.system().lower()]
     assert page.read_text().count('<figure class="chart"') == 10
+
+
+def test_the_clickhouse_overlay_is_checked_by_the_built_collector(binary: Path) -> None:
+    # validate runs the exporter's own config checks (no server needed): a
+    # good config passes, a bad endpoint is refused with the exporter's words
+    args = [str(binary), "validate", *config_args(CONFIG_SETS["gateway-clickhouse.yaml"])]
+    ok = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OPTEL_GW_CLICKHOUSE": "tcp://clickhouse:notaport"},
+    )
+    assert bad.returncode != 0 and "exporters::clickhouse" in bad.stderr
+    found = subprocess.run([str(binary), "components"], capture_output=True, text=True, timeout=60)
+    assert "clickhouseexporter v0.161.0" in found.stdout

@@ -154,12 +154,12 @@ class ChStore:
             Path(tmp.name).unlink()
         return n
 
-    def bytes_on_disk(self) -> tuple[int, int]:
-        """(rows, bytes on disk) of otel_logs' active parts, after merging them."""
-        self.session.query(f"OPTIMIZE TABLE {self.database}.otel_logs FINAL")
+    def bytes_on_disk(self, table: str = "otel_logs") -> tuple[int, int]:
+        """(rows, bytes on disk) of ``table``'s active parts, after merging them."""
+        self.session.query(f"OPTIMIZE TABLE {self.database}.{table} FINAL")
         (row,) = self.rows(
             "SELECT sum(rows) AS n, sum(bytes_on_disk) AS b FROM system.parts"
-            f" WHERE database = '{self.database}' AND table = 'otel_logs' AND active"
+            f" WHERE database = '{self.database}' AND table = '{table}' AND active"
         )
         return int(row["n"]), int(row["b"])
 
