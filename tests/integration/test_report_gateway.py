@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import grant, run_cli, run_python
-from tests.integration.collector import CONFIG_SETS, Collector, build, config_args
+from tests.integration.collector import CONFIG_SETS, Collector, build, config_args, free_port
 
 pytest.importorskip("duckdb", reason="optel report needs DuckDB: pip install 'optel[report]'")
 
@@ -112,3 +112,22 @@ def test_the_clickhouse_overlay_is_checked_by_the_built_collector(binary: Path) 
     assert bad.returncode != 0 and "exporters::clickhouse" in bad.stderr
     found = subprocess.run([str(binary), "components"], capture_output=True, text=True, timeout=60)
     assert "clickhouseexporter v0.161.0" in found.stdout
+
+
+def test_without_a_reachable_clickhouse_the_gateway_does_not_start(binary: Path) -> None:
+    # the exporter creates its tables at start: a wrong address shows at once
+    env = {
+        **os.environ,
+        "OPTEL_GW_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "OPTEL_GW_GRPC_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "OPTEL_GW_CLICKHOUSE": f"tcp://127.0.0.1:{free_port()}",
+    }
+    r = subprocess.run(
+        [str(binary), *config_args(CONFIG_SETS["gateway-clickhouse.yaml"])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert r.returncode != 0
+    assert 'failed to start "clickhouse" exporter' in r.stderr
