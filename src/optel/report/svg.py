@@ -64,8 +64,15 @@ def nice_max(value: float) -> float:
     return 10 * exp
 
 
+def _ticks(top: float) -> int:
+    """4 intervals, or 5 where a quarter of ``top`` is not round (250 -> 50s)."""
+    quarter = top / 4
+    lead = round(quarter / 10 ** math.floor(math.log10(quarter)), 6)
+    return 4 if lead in (1, 2, 2.5, 5) else 5
+
+
 def _num(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:.1f}"
+    return f"{v:,.0f}" if abs(v) >= 10 or v == int(v) else f"{v:g}"
 
 
 def columns(
@@ -87,9 +94,10 @@ def columns(
     step = plot_w / len(values)
     bar = max(step * 0.75, 1.0)
     body = []
-    for i in range(5):  # grid and y ticks
-        v = top_value * i / 4
-        y = top + plot_h - plot_h * i / 4
+    n = _ticks(top_value)
+    for i in range(n + 1):  # grid and y ticks
+        v = top_value * i / n
+        y = top + plot_h - plot_h * i / n
         body.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>'
             f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_num(v)}</text>'
