@@ -182,6 +182,12 @@ _Stack = Kind(
 _Fingerprint = Kind(
     "fingerprint", "12 hex digits optel computed from a type and frames", "7aa7ee93b331"
 )
+_AtSend = Kind(
+    "at_send",
+    "added by the otlp destination when a request is sent, never recorded (a record carrying"
+    " it loses it: no fitter knows this kind, so it fails closed)",
+    "0b6f3c52-9c4e-4e0b-8d39-2f1d1c6a9e47",
+)
 _Message = Kind(
     "message",
     "free text: not sent unless the tool passes free_text=True (then the text kind)",
@@ -289,6 +295,7 @@ OPTEL_KEYS: dict[str, Kind] = {
     "optel.run.duration_s": Number("run duration"),
     "optel.run.outcome": OneOf("ok", "crash", doc="how the run ended"),
     "optel.validate": Bool("a GA4 validation sample"),
+    "optel.install.id": _AtSend("the install's random id (a uuid4, GA4's client_id) on OTLP"),
 }
 """optel's own keys, each with its kind: the only ``optel.`` keys that are sent."""
 

@@ -55,7 +55,8 @@ def test_every_request_carries_the_install_id_added_at_send_time(home: Path) -> 
     assert r.returncode == 0, r.stderr
     install = client_id(Paths(str(home), str(home)), create=False)
     assert install and uuid.UUID(install).version == 4
-    env = {"OPTEL_DESTINATIONS": "otlp"}
+    # an id planted through the environment is never what is sent
+    env = {"OPTEL_DESTINATIONS": "otlp", "OTEL_RESOURCE_ATTRIBUTES": "optel.install.id=planted"}
     run_python(
         TOOL,
         home,
