@@ -22,7 +22,8 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = "optel"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("_version", "env", "_errors", "_fs", "_redact", "commands"),
+    # semconv: the semantic-convention registry, plain data
+    ("_version", "env", "_errors", "_fs", "_redact", "commands", "semconv"),
     ("config", "records", "ratelimit", "kinds"),  # kinds: the vocabulary of declarations
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent",),

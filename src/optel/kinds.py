@@ -27,8 +27,8 @@ is the anonymizer's (:mod:`optel.anonymize.fit`).
 Besides the tool's keys, two tables hold keys optel knows: :data:`OPTEL_KEYS`
 (the ``optel.`` prefix is reserved: only these are sent) and
 :data:`BUILTIN_KEYS` (resource and exception keys of the OpenTelemetry
-semantic conventions). A later registry of semantic-convention keys plugs in
-the same way: a mapping from key to :class:`Kind`.
+semantic conventions); :func:`semconv_keys` adds the keys instrumentations
+record (:mod:`optel.semconv`), read on first use.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ __all__ = [
     "check_key",
     "OPTEL_KEYS",
     "BUILTIN_KEYS",
+    "semconv_keys",
 ]
 
 
@@ -195,6 +196,32 @@ _Message = Kind(
 )
 
 
+# Reductions: keys of the semantic conventions whose values say who or where
+# keep the part that says what (optel.anonymize.reduce); optel's own kinds.
+_Url = Kind(
+    "url",
+    "a URL as scheme, well-known public host (else <host>) and route template: ids, numbers,"
+    " file names and members of a collection become {}; user, port, query and fragment dropped",
+    "https://<host>/v1/users/{}/repos",
+)
+_Route = Kind(
+    "route",
+    "a path as a route template: plain lowercase words stay, anything else becomes {}",
+    "/v1/users/{}/repos",
+)
+_Statement = Kind(
+    "statement",
+    "a database query with every literal replaced by ? and comments removed",
+    "SELECT name FROM users WHERE email = ?",
+)
+_Location = Kind(
+    "location",
+    "a source file as a module-relative location (site-packages/..., <stdlib>/...),"
+    " else <user-code>",
+    "site-packages/requests/api.py",
+)
+
+
 def _labels(sep: str, doc: str = "") -> Kind:
     return Kind("labels", f"labels separated by {sep!r}", "onnx", doc, (), sep)
 
@@ -317,7 +344,42 @@ BUILTIN_KEYS: dict[str, Kind] = {
     "code.lineno": Number("the line that logged"),
 }
 """Keys of the OpenTelemetry semantic conventions that optel sends without a
-declaration, each with its kind (a safe key does not make a safe value)."""
+declaration, each with its kind (a safe key does not make a safe value); the
+instrumentations' keys are in :func:`semconv_keys`."""
+
+_SEMCONV_KINDS: dict[str, Kind] = {
+    "label": Label,
+    "number": Number,
+    "bool": Bool,
+    "version": Version,
+    "name": Name,
+    "path": PathKind,
+    "url": _Url,
+    "route": _Route,
+    "statement": _Statement,
+    "location": _Location,
+    "stacktrace": _Stack,
+}
+_semconv: dict[str, Kind] = {}
+
+
+def semconv_keys() -> dict[str, Kind]:
+    """The semantic-convention keys of :mod:`optel.semconv` (what instrumentations
+    record: HTTP, databases, RPC, messaging, GenAI, code, ...), each with its kind.
+
+    Built on first use (never by ``import optel``); the same dict afterwards.
+    """
+    if not _semconv:
+        from .semconv import REGISTRY
+
+        table: dict[str, Kind] = {}
+        for key, spec, _constant, doc in REGISTRY:
+            if isinstance(spec, tuple):
+                table[key] = OneOf(*spec, doc=doc)
+            else:
+                table[key] = _SEMCONV_KINDS[str(spec)](doc)
+        _semconv.update(table)
+    return _semconv
 
 
 # -- a tool's declarations ------------------------------------------------------------------
@@ -447,6 +509,11 @@ class Declarations:
         if builtin:
             out += [Entry(k, kind, "optel") for k, kind in OPTEL_KEYS.items()]
             out += [Entry(k, kind, "builtin") for k, kind in BUILTIN_KEYS.items()]
+            out += [
+                Entry(k, kind, "builtin")
+                for k, kind in semconv_keys().items()
+                if k not in self._kinds and k not in BUILTIN_KEYS
+            ]
         return out
 
     def __repr__(self) -> str:

@@ -11,14 +11,19 @@ declared, in the shape it declared (:mod:`optel.kinds`):
   placeholder, counted; names reduced to identifiers;
 - :mod:`.exceptions`: failure reports (type and module-relative frames)
   and stack-trace text parsed by an allowlist of line shapes;
+- :mod:`.reduce`: URLs, paths and queries reduced to what they say about
+  the work (route templates, statements with literals replaced), in rules
+  the gateway runs too;
 - :mod:`.values`: the pattern scrubbers, the second line, for the text kind
   only (``optel.Text`` attributes, free text when the tool opted in).
 
 (:mod:`.hashing` holds ``optel.hashed``: keyed hashes, salt kept local.)
 
-Precedence: a denied key is dropped even when declared; a key without a
-kind (not declared, not optel's, not a built-in semantic-convention key) is
-dropped and counted on the record (``dropped_attributes``); a value that
+Precedence: a denied key is dropped even when declared (a denied family's
+key in the semantic-convention registry, ``url.full`` say, leaves only in the
+registry's reduced form); a key without a kind (not declared, not optel's,
+not a built-in or registered semantic-convention key, :mod:`optel.semconv`)
+is dropped and counted on the record (``dropped_attributes``); a value that
 does not fit its kind is replaced and counted per app
 (:meth:`Anonymizer.take_mismatches`, shown by ``optel status``). Every
 record field is handled by name (the README's field table); a field this
@@ -31,7 +36,16 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterable
 
-from ..kinds import BUILTIN_KEYS, OPTEL_KEYS, Declarations, Kind, OneOf, Version, check_key
+from ..kinds import (
+    BUILTIN_KEYS,
+    OPTEL_KEYS,
+    Declarations,
+    Kind,
+    OneOf,
+    Version,
+    check_key,
+    semconv_keys,
+)
 from ..kinds import Label as _Label
 from ..kinds import Text as _TEXT
 from .fit import DROP, label_ok, name
@@ -89,6 +103,7 @@ class Anonymizer:
         self._resources: dict[int, tuple[dict[str, Any], dict[str, Any], int, int]] = {}
         self._mismatches: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._semconv = semconv_keys()
 
     # -- declarations -----------------------------------------------------------------
 
@@ -122,11 +137,14 @@ class Anonymizer:
             and (check_key(key) is not None or not key_ok(key))
         ):
             self._invalid.add(key)
-        if isinstance(key, str) and key not in self._invalid and not denied(key):
+        if isinstance(key, str) and key not in self._invalid:
             if key.startswith(SAFE_PREFIXES):
                 kind = OPTEL_KEYS.get(key)  # reserved: only optel's registered keys
+            elif not denied(key):
+                kind = self.declarations.get(key) or BUILTIN_KEYS.get(key) or self._semconv.get(key)
             else:
-                kind = self.declarations.get(key) or BUILTIN_KEYS.get(key)
+                # a key of a denied family (url.*) leaves only as the registry reduces it
+                kind = self._semconv.get(key)
         if len(self._kinds) >= 10_000:  # keys are few, but stay bounded
             self._kinds.clear()
             self._invalid.clear()
@@ -141,7 +159,7 @@ class Anonymizer:
         """Every key that can leave, with its kind: the tool's (denied ones and
         ones naming someone left out), optel's own and the built-in ones."""
         out = {k: v for k, v in self.declarations.items() if self.kind(k) is not None}
-        for table in (OPTEL_KEYS, BUILTIN_KEYS):
+        for table in (OPTEL_KEYS, BUILTIN_KEYS, self._semconv):
             for k, v in table.items():
                 out.setdefault(k, v)
         return out

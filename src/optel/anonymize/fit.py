@@ -24,8 +24,18 @@ from typing import Any, Callable
 
 from ..kinds import Kind
 from ..records import Cut
+from . import reduce
+from .exceptions import _frame_location as frame_location
 from .exceptions import is_traceback, scrub_stacktrace
-from .shapes import ON_IDENTITY_CHANGE, card_int, label_ok, name, path_kind, version_ok
+from .shapes import (
+    ON_IDENTITY_CHANGE,
+    card_int,
+    label_ok,
+    library_location,
+    name,
+    path_kind,
+    version_ok,
+)
 from .values import text
 
 DROP: Any = object()
@@ -39,6 +49,10 @@ PLACEHOLDER = {
     "version": "<not-version>",
     "path": "<not-path>",
     "oneof": "<other>",
+    "url": "<not-url>",
+    "route": "<not-route>",
+    "statement": "<not-statement>",
+    "location": "<not-location>",
 }
 
 # -- every kind --------------------------------------------------------------------------------
@@ -169,6 +183,36 @@ def _name_kind(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
     return name(str(value)), False
 
 
+def _url(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        out = reduce.url(value)
+        if out is not None:
+            return out, False
+    return PLACEHOLDER["url"], True
+
+
+def _route(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        return reduce.route(value), False
+    return PLACEHOLDER["route"], True
+
+
+def _statement(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        return reduce.statement(value), False
+    return PLACEHOLDER["statement"], True
+
+
+def _location(kind: Kind, value: Any, free_text: bool) -> tuple[Any, bool]:
+    if isinstance(value, str) and value.strip():
+        # a location optel wrote already, checked again; else the path's location
+        loc = frame_location(value)
+        if loc is None:
+            loc = library_location(value) or "<user-code>"
+        return loc, False
+    return PLACEHOLDER["location"], True
+
+
 Fitter = Callable[[Kind, Any, bool], "tuple[Any, bool]"]
 FITTERS: dict[str, Fitter] = {
     "label": _label,
@@ -184,6 +228,10 @@ FITTERS: dict[str, Fitter] = {
     "oneof": _oneof,
     "fingerprint": _fingerprint,
     "name": _name_kind,
+    "url": _url,
+    "route": _route,
+    "statement": _statement,
+    "location": _location,
 }
 """Kind name -> how a value is made to fit it."""
 
@@ -191,7 +239,7 @@ _SCALAR = (str, bool, int, float)
 
 
 _MEMOIZED = frozenset({"label", "labels", "number", "bool", "version", "path", "oneof", "name",
-                       "fingerprint"})  # fmt: skip
+                       "fingerprint", "url", "route", "statement", "location"})  # fmt: skip
 """Kinds whose result depends on the value alone (not text: it has its own memo;
 not hashed: the salt may change)."""
 MEMO_MAX = 4096

@@ -77,6 +77,12 @@ DENY_KEYS = frozenset(
     {
         "user",
         "client.address",
+        # HTTP's older names for a peer and a user agent
+        "http.host",
+        "http.server_name",
+        "http.client_ip",
+        "http.user_agent",
+        "db.user",
         "host.name",
         "host.ip",
         "host.mac",
@@ -111,6 +117,7 @@ DENY_PREFIXES = (
     "source.",
     "destination.",
     "url.",
+    "user_agent.",
     "http.request.header.",
     "http.response.header.",
     "geo.",
