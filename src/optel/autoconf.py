@@ -15,7 +15,16 @@ script's unmodified OpenTelemetry calls and whatever exporters the
 environment names. ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
 ``OTEL_LOGS_EXPORTER`` values ``otlp``, ``ga4`` and ``none`` map to optel
 destinations (``console`` maps to ``local``); ``OPTEL_DESTINATIONS`` still
-wins over them.
+wins over them. What the instrumentations record leaves with no declaration
+when it says what kind of work happened (:mod:`optel.semconv`).
+
+Logs: when the standard variables ask for them
+(``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``, see
+:func:`logs_level`), :mod:`logging` records go through optel's log capture,
+under its rules: the template, the level, the logger, the function and line,
+never the arguments. optel is then the process's only logs pipeline
+(:func:`_own_logs`); records made with the OpenTelemetry logs API directly
+are not sent.
 
 Chosen, without consent (or without an app name): the SDK is switched off
 for the whole process (``OTEL_SDK_DISABLED=true``, which every SDK tracer,
@@ -79,11 +88,78 @@ def configure(environ: Mapping[str, str] | None = None) -> Any:
     allowed = config.declared_keys(environ)
     policy = environ.get(env.OPTEL_POLICY, "opt-in").strip() or "opt-in"
     dests = destinations_from_env(environ)
+    logs = logs_level(environ)
     try:
-        return init(app=app, policy=policy, allowed_attributes=allowed, destinations=dests)
+        telemetry = init(
+            app=app,
+            policy=policy,
+            allowed_attributes=allowed,
+            destinations=dests,
+            capture_logs=logs if logs is not None else False,
+        )
     except ValueError as exc:  # an environment mistake: say so, never crash the program
         _errors.warn_once("autoconf", f"not configured: {exc}")
         return None
+    if telemetry.enabled:
+        with _errors.guard("autoconf-logs"):
+            _own_logs(logs is not None)
+    return telemetry
+
+
+_LEVELS = {"notset": 1, "debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40,
+           "critical": 50}  # fmt: skip
+
+
+def logs_level(environ: Mapping[str, str]) -> int | None:
+    """The level from which :mod:`logging` records go through optel, or ``None``.
+
+    Logs are sent when a standard variable asks for them:
+    ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true`` (the SDK's) or
+    ``OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION=true`` (the logging
+    instrumentation's), and ``OTEL_LOGS_EXPORTER`` is not ``none``. The level
+    is ``OTEL_PYTHON_LOG_HANDLER_LEVEL``; unset, every record the program's
+    loggers let through, as the SDK's handler would take.
+    """
+
+    def true(name: str) -> bool:
+        return environ.get(name, "").strip().lower() == "true"
+
+    if not (
+        true(env.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED)
+        or true(env.OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION)
+    ):
+        return None
+    if environ.get(env.OTEL_LOGS_EXPORTER, "").strip().lower() == "none":
+        return None
+    level = environ.get(env.OTEL_PYTHON_LOG_HANDLER_LEVEL, "").strip().lower()
+    if level and level not in _LEVELS:
+        from . import _errors
+
+        _errors.warn_once(
+            "autoconf-log-level",
+            f"{env.OTEL_PYTHON_LOG_HANDLER_LEVEL}={level!r} is not a level; every record is taken",
+        )
+    return _LEVELS.get(level, 1)
+
+
+def _own_logs(captured: bool) -> None:
+    """optel is this process's logs pipeline: nothing else may send log records.
+
+    The global OpenTelemetry logger provider becomes a no-op one (the logging
+    instrumentation's handler and any plugin's logger then send nothing, and
+    no later ``set_logger_provider`` can install an exporting one). An SDK
+    configurator that a plugin runs later (pytest-opentelemetry does) would
+    hang a handler with its own exporter on the root logger when the SDK's
+    variable asks for logs: the variable is turned off for it, and the
+    logging instrumentation's variable on, so child processes still ask
+    optel for logs.
+    """
+    from opentelemetry._logs import NoOpLoggerProvider, set_logger_provider
+
+    set_logger_provider(NoOpLoggerProvider())
+    if captured and env.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED in os.environ:
+        os.environ[env.OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED] = "false"
+        os.environ[env.OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION] = "true"
 
 
 def _disable_sdk() -> None:

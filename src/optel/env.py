@@ -97,6 +97,22 @@ OPTEL_ALLOWED_ATTRIBUTES = "OPTEL_ALLOWED_ATTRIBUTES"
 OTEL_EXPORTER_VARIABLES = ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER")
 """The standard exporter choices, mapped to optel destinations by the drop-in."""
 
+OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
+"""``none`` here means no logs, also through the drop-in."""
+
+OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED = (
+    "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"
+)
+"""The SDK's switch for sending :mod:`logging` records (``true``); the drop-in
+then captures them through optel (templates, never arguments)."""
+
+OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION = "OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION"
+"""opentelemetry-instrumentation-logging's switch for the same (``true``)."""
+
+OTEL_PYTHON_LOG_HANDLER_LEVEL = "OTEL_PYTHON_LOG_HANDLER_LEVEL"
+"""The lowest level of the records sent (``debug``, ``info``, ``warning``,
+``error``); unset: every record the program's loggers let through."""
+
 # -- CI ------------------------------------------------------------------------------------
 
 CI_VARIABLES = (
