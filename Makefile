@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint bench collector chromium layers pythons wheel clean
+.PHONY: demo test unit integration lint bench collector chromium layers pythons wheel gateway clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ chromium:
 				|| echo "chromium: apt-get install failed; the browser test will skip"; \
 		else echo "chromium: missing, and installing it needs root and apt-get; the browser test will skip"; fi; \
 	fi
+
+# collector-config/gateway.yaml, generated from optel's rules and the demo
+# tool's declarations (a test fails when the shipped file differs).
+gateway: $(STAMP)
+	$(PY) -m optel gateway-config --declarations optel._demo_tool:ATTRIBUTES > collector-config/gateway.yaml
 
 clean:
 	rm -rf $(VENV) .venv-* dist .build .pytest_cache .mypy_cache .ruff_cache

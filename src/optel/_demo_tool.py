@@ -12,6 +12,18 @@ DEMO_BROKEN = "/home/alice/models/broken.onnx"
 DEMO_CRASH = "/home/alice/models/corrupt.onnx"
 
 
+# What may leave, each key with its kind: anything else is dropped. One place
+# for both sides: optel.init reads it here, and the gateway's allowlist is
+# generated from it (optel gateway-config --declarations optel._demo_tool:ATTRIBUTES).
+ATTRIBUTES = {
+    "framework": ("onnx", "tensorflow", "pytorch"),  # a closed set
+    "input_path": optel.PathKind,  # what a path is, never the path
+    "model.size_mb": float,
+    "optimize": optel.Label,
+    "duration_ms": float,
+}
+
+
 def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     tracer = telemetry.tracer
     converted = telemetry.meter.create_counter("models_converted", unit="1")
@@ -37,14 +49,7 @@ def main() -> None:
     telemetry = optel.init(
         app="democonvert",
         version="1.0.0",
-        # what may leave, each with its kind: anything else is dropped
-        attributes={
-            "framework": ("onnx", "tensorflow", "pytorch"),  # a closed set
-            "input_path": optel.PathKind,  # what a path is, never the path
-            "model.size_mb": float,
-            "optimize": optel.Label,
-            "duration_ms": float,
-        },
+        attributes=ATTRIBUTES,
     )
     print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
     # usage: one event with duration and outcome; its first use records

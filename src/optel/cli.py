@@ -496,6 +496,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run()
 
 
+def cmd_gateway_config(args: argparse.Namespace) -> int:
+    from .gateway import command
+
+    return command(args)
+
+
 def cmd_ga4_validate(args: argparse.Namespace) -> int:
     """Send a sample batch (or what waits) to GA4's validation server; print its messages."""
     from .exporters import ga4
@@ -623,6 +629,18 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     s.add_argument("--limit", type=int, default=100)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ga4_validate)
+    s = sub.add_parser(
+        "gateway-config", help="print the gateway collector's config (optel's rules)"
+    )
+    s.add_argument(
+        "--declarations",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="a tool's declared keys: the mapping it passes to optel.init(attributes=)",
+    )
+    s.add_argument("--free-text", action="store_true", help="the tools opted in to free text")
+    s.set_defaults(func=cmd_gateway_config)
 
 
 def main(

@@ -17,9 +17,9 @@ from optel.kinds import semconv_keys
 URLS = [
     (
         "http://127.0.0.1:44449/users/alice/repos?token=ghp_abcdefghijklmnopqrstuvwxyz0123",
-        "http://127.0.0.1/users/{}/repos",
+        "http://<host>/users/{}/repos",
     ),
-    ("http://127.0.0.1:44449/missing/bob@example.com", "http://127.0.0.1/missing/{}"),
+    ("http://127.0.0.1:44449/missing/bob@example.com", "http://<host>/missing/{}"),
     (
         "https://bob:s3cret@api.corp.example.com:8443/v1/orders/12345/items/a3f9e2c?x=1#frag",
         "https://<host>/v1/orders/{}/items/{}",

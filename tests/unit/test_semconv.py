@@ -170,7 +170,7 @@ def test_what_each_instrumentation_records_leaves_with_zero_configuration() -> N
         "url.scheme": "https",
         "http.flavor": "1.1",
         "network.protocol.version": "1.1",
-        "http.url": "http://127.0.0.1/users/{}/repos",
+        "http.url": "http://<host>/users/{}/repos",
         "url.full": "https://<host>/v1/orders/{}",
         "db.system": "sqlite",
         "db.system.name": "sqlite",

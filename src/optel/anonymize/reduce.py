@@ -7,7 +7,7 @@ path names the user's folders. Each reduction keeps what kind of work it was
 and drops the rest:
 
 - **url** (``url.full``, ``http.url``): the scheme, a well-known public host
-  (:data:`PUBLIC_HOSTS`, else ``<host>``) and the path as a route template;
+  (:data:`PUBLIC_HOSTS` but loopback, else ``<host>``) and the path as a route template;
   userinfo, port, query and fragment dropped:
   ``http://bob:pw@10.0.0.7:8080/users/alice/repos?token=x`` ->
   ``http://<host>/users/{}/repos``;
@@ -30,8 +30,7 @@ Every rule is a regular expression in the common subset of Python's ``re``
 and RE2, the collector's engine (no look-around, no back-references, ASCII
 classes, ``\\1`` for a group in the replacement), so :mod:`optel.gateway`
 writes the very same rules into the gateway's OTTL statements: one source
-for both sides. A :class:`Rule` may carry ``unless``: a pattern that, when it
-matches the value, leaves it as it is.
+for both sides.
 """
 
 from __future__ import annotations
@@ -43,12 +42,15 @@ from .values import PUBLIC_HOSTS
 
 
 class Rule(NamedTuple):
-    """One rewrite: ``pattern`` -> ``replacement`` (``\\1`` for a group), all
-    matches, unless the value matches ``unless``."""
+    """One rewrite: every match of ``pattern`` -> ``replacement`` (``\\1`` for a group)."""
 
     pattern: str
     replacement: str
-    unless: str = ""
+
+
+MARK = "\u241e"
+"""Marks what a later rule must leave alone (a public host); removed from the
+input first, so no input can forge it."""
 
 
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*"
@@ -56,7 +58,16 @@ _SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*"
 URL_SHAPE = rf"^{_SCHEME}://"
 """What a URL must start with to be reduced; anything else is ``<not-url>``."""
 
-_PUBLIC = "|".join(re.escape(h) for h in sorted(PUBLIC_HOSTS))
+NOT_URL = (
+    r"(?s)^(?:$|[^A-Za-z].*|[A-Za-z][A-Za-z0-9+.\-]*"
+    r"(?:$|[^A-Za-z0-9+.\-:].*|:$|:[^/].*|:/$|:/[^/].*))$"
+)
+"""Exactly the values :data:`URL_SHAPE` does not match (RE2 has no negative
+look-ahead): the gateway replaces them by ``<not-url>`` in one rule."""
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1"})
+"""Not kept in a URL: a host on this machine says nothing (and the gateway masks IPs)."""
+_PUBLIC = "|".join(re.escape(h) for h in sorted(PUBLIC_HOSTS - LOOPBACK))
 
 _SEGMENT_RULES: tuple[Rule, ...] = (
     # the segment after a home root is a user
@@ -84,18 +95,22 @@ OWNER_HOSTS = ("github.com", "gitlab.com", "huggingface.co")
 _OWNERS = "|".join(re.escape(h) for h in OWNER_HOSTS)
 
 URL_RULES: tuple[Rule, ...] = (
+    Rule(MARK, ""),
     Rule(r"\s+", ""),  # a URL has no white space; none left for $ to differ on
     Rule(r"[?#].*", ""),  # query and fragment: where tokens and e-mail addresses travel
     Rule(rf"^({_SCHEME}://)[^/@]*@", r"\1"),  # user and password
     Rule(rf"^({_SCHEME}://[^/:]*):[0-9]*", r"\1"),  # port
-    Rule(rf"^({_SCHEME}://)[^/]*", r"\1<host>", unless=rf"^{_SCHEME}://(?:{_PUBLIC})(?:/|$)"),
+    Rule(rf"^({_SCHEME}://)({_PUBLIC})(/|$)", rf"\1{MARK}\2\3"),  # a well-known host stays
+    Rule(rf"^({_SCHEME}://)[^{MARK}/][^/]*", r"\1<host>"),  # any other: <host>
+    Rule(MARK, ""),
     # while the path is reduced, the host must not look like a path segment
     Rule(rf"^({_SCHEME})://", r"\1:"),
     Rule(rf"^({_SCHEME}:(?:{_OWNERS}))/[^/{{][^/]*", r"\1/{}"),  # github.com/{}/...
     *_SEGMENT_RULES,
     Rule(rf"^({_SCHEME}):", r"\1://"),
 )
-"""A full URL as scheme, public host or ``<host>``, and route template (the url kind)."""
+"""A full URL as scheme, public host or ``<host>``, and route template (the url kind;
+:data:`URL_SHAPE` first: what is no URL is ``<not-url>``)."""
 
 STATEMENT_RULES: tuple[Rule, ...] = (
     # quoted strings first: a comment marker inside one is data, not a comment
@@ -124,14 +139,7 @@ class _Compiled:
     __slots__ = ("rules", "memo")
 
     def __init__(self, rules: tuple[Rule, ...]):
-        self.rules = [
-            (
-                re.compile(r.pattern, re.ASCII),
-                r.replacement,
-                re.compile(r.unless, re.ASCII) if r.unless else None,
-            )
-            for r in rules
-        ]
+        self.rules = [(re.compile(r.pattern, re.ASCII), r.replacement) for r in rules]
         self.memo: dict[str, str] = {}
 
     def __call__(self, value: str) -> str:
@@ -139,9 +147,7 @@ class _Compiled:
         if hit is not None:
             return hit
         out = value
-        for pattern, replacement, unless in self.rules:
-            if unless is not None and unless.search(out):
-                continue
+        for pattern, replacement in self.rules:
             out = pattern.sub(replacement, out)
         if len(out) > MAX_REDUCED:
             out = out[:MAX_REDUCED] + "…"
@@ -154,7 +160,7 @@ class _Compiled:
 _route = _Compiled(ROUTE_RULES)
 _url = _Compiled(URL_RULES)
 _statement = _Compiled(STATEMENT_RULES)
-_URL_SHAPE = re.compile(URL_SHAPE, re.ASCII)
+_NOT_URL = re.compile(NOT_URL, re.ASCII)
 
 
 def route(path: str) -> str:
@@ -164,7 +170,7 @@ def route(path: str) -> str:
 
 def url(value: str) -> str | None:
     """A full URL reduced (see the module docstring); ``None`` when it is no URL."""
-    if _URL_SHAPE.match(value) is None:
+    if _NOT_URL.match(value) is not None:
         return None
     return _url(value)
 
@@ -182,7 +188,9 @@ def forget() -> None:
 
 __all__ = [
     "Rule",
+    "MARK",
     "URL_SHAPE",
+    "NOT_URL",
     "URL_RULES",
     "ROUTE_RULES",
     "STATEMENT_RULES",
