@@ -127,9 +127,19 @@ STACKTRACE_RULES: tuple[tuple[str, str], ...] = (
         _MARK + r"\1\2",
     ),
     (  # optel's own compact frames
-        rf"(?m)^([ \t]*)((?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{{1,60}}>)"
+        rf"(?m)^([ \t|+\-]*)((?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{{1,60}}>)"
         rf":([0-9]+) in ({_FUNC})[ \t]*$",
         _MARK + r"\1\2:\3 in \4",
+    ),
+    (  # optel's own pytest location lines: <user-code>:6: AssertionError
+        rf"(?m)^((?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{{1,60}}>)"
+        rf":([0-9]+): ({_EXC_TYPE})[ \t]*$",
+        _MARK + r"\1:\2: \3",
+    ),
+    (  # separators of exception groups and repeated frames
+        r"(?m)^([ \t|+\-]*(?:-+ (?:[0-9]{1,4}|\.\.\.) -+|-+|\[Previous line repeated [0-9]+"
+        r" more times?\]|and [0-9]+ more exceptions?))[ \t]*$",
+        _MARK + r"\1",
     ),
     (  # pytest's location line: tests/test_x.py:6: AssertionError
         rf"(?m)^[^\s:{_MARK}]+\.py:([0-9]+): ({_EXC_TYPE})[ \t]*$",
@@ -137,7 +147,6 @@ STACKTRACE_RULES: tuple[tuple[str, str], ...] = (
     ),
     (rf"(?m)^([ \t|]*)({_EXC_TYPE})(?::[^\n]*)?$", _MARK + r"\1\2"),  # the type, no message
     (rf"(?m)^[^{_MARK}\n][^\n]*\n?", ""),  # every other line: source, messages, notes
-    (r"(?m)^\n", ""),
     (_MARK, ""),
     (r"\n+$", ""),
 )

@@ -111,3 +111,31 @@ def test_load_refuses_what_is_not_a_declaration() -> None:
         "OTEL_METRICS_EXPORTER",
         "OTEL_LOGS_EXPORTER",
     ]
+
+
+def test_optels_stack_traces_are_a_fixpoint_of_the_gateways_rules() -> None:
+    """Whatever line shapes optel keeps, the gateway keeps as they are."""
+    from optel.anonymize.exceptions import scrub_stacktrace
+
+    chained = """Traceback (most recent call last):
+  File "/home/alice/tool.py", line 6, in <module>
+    open("/home/alice/nope.txt")
+  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode
+FileNotFoundError: [Errno 2] No such file: '/home/alice/nope.txt'
+
+During handling of the above exception, another exception occurred:
+
+  + Exception Group Traceback (most recent call last):
+  |   File "/opt/v/lib/python3.11/site-packages/anyio/x.py", line 3, in run
+  | ExceptionGroup: boom (2 sub-exceptions)
+  +-+---------------- 1 ----------------
+    | ValueError: alice
+    +---------------- ... ----------------
+    | and 3 more exceptions
+    +------------------------------------
+  [Previous line repeated 2 more times]
+test_tool.py:7: AssertionError
+"""
+    optel_sent = scrub_stacktrace(chained)
+    assert "<stdlib>/json/decoder.py:337 in decode" in optel_sent
+    assert _apply(gateway.STACKTRACE_RULES, optel_sent) == optel_sent.strip("\n")
