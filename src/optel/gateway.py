@@ -48,6 +48,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .anonymize.shapes import _VERSION
+
 if TYPE_CHECKING:
     import argparse
 
@@ -85,13 +87,18 @@ _LABEL_BAD = (
     r"[0-9]{6}"  # a long digit run
     r"|[0-9](?:[.:()+/\-]?[0-9]){8}"  # nine digits split by separators
     r"|[0-9a-fA-F]{20}"  # a key or a digest
-    r"|(?:^|[^0-9])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:[^0-9]|$)"  # an IPv4 address
     r"|[0-9a-fA-F]{2}(?:[:\-][0-9a-fA-F]{2}){5}"  # a MAC address
-    r"|^(?:gh[pousr]_|github_pat_|glpat-|hf_|sk-|sk_live_|xox[abposr]-|AKIA|ASIA|AIza|eyJ)"
+    r"|(?:gh[pousr]_|github_pat_|glpat-|hf_|sk-|sk_live_|xox[abposr]-|AKIA|ASIA|AIza|eyJ)"
     r"|\.(?:com|net|org|edu|gov|internal|local|lan|corp|localdomain|io)$"  # a host name
+    r"|@[A-Za-z0-9\-]+\.[A-Za-z]"  # an e-mail address
 )
 """The RE2 part of :func:`optel.anonymize.shapes.label_ok` (not: entropy, this machine's names)."""
 
+_VERSION_RE = _VERSION.pattern  # a version, as optel.anonymize.shapes checks it
+_PATH_KIND = (
+    r"(?:file:\.[A-Za-z0-9.]{1,17}|dir|path)@(?:home|temp|site-packages|network|relative|other)"
+    r"|url(?::[A-Za-z][A-Za-z0-9+.\-]{0,15})?"
+)
 _LOCATION = r"(?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{1,60}>"
 _EXC_TYPE = (
     r"[A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Group|Failure"
@@ -234,7 +241,9 @@ def _marked(valid: str, placeholder: str) -> tuple[tuple[str, str], ...]:
 def kind_rules(kind: Kind, free_text: bool = False) -> tuple[tuple[str, str], ...] | None:
     """The rewrites (pattern, replacement) that make a string value fit ``kind``
     at the gateway, or ``None`` for the token kinds (checked together,
-    :data:`TOKEN_KINDS`). Each is a fixpoint on what optel itself sends."""
+    :data:`TOKEN_KINDS`). Each is a fixpoint on what optel itself sends. A kind
+    optel adds (an entry in ``optel.anonymize.fit.FITTERS``) needs its rules here:
+    tests/unit/test_gateway.py fails until it has them."""
     from .anonymize import reduce
 
     cut = (rf"(?s)^(.{{{reduce.MAX_REDUCED}}}).+", r"\1…")
@@ -263,7 +272,9 @@ def kind_rules(kind: Kind, free_text: bool = False) -> tuple[tuple[str, str], ..
         return NAME_RULES
     if name == "text" or (name == "message" and free_text):
         return TEXT_RULES
-    raise ValueError(f"the gateway has no rules for the {name} kind")
+    raise ValueError(
+        f"the gateway has no rules for the {name} kind: add them to optel.gateway.kind_rules"
+    )
 
 
 # -- the configuration ---------------------------------------------------------------------
@@ -314,16 +325,25 @@ TOKEN_KINDS = frozenset(
     {"label", "oneof", "number", "bool", "version", "path", "hashed", "fingerprint"}
 )
 """Kinds whose every value, as optel sends it, is one token: a label, a closed
-set's value (``GET``, ``<=10``), a version, a path kind (``file:.onnx@home``),
-a hash (and numbers and bools, which are no strings). The gateway checks the
-string values of all their keys together against the label rules' RE2 part:
-a value that is no token (a sentence, a path, an address, a secret) becomes
-``<not-label>``; a token outside a closed set, or a number's string, passes
-(one group for all of them costs less than one per set)."""
+set's value (``GET``, ``<=10``), a version, a path kind (``file:.onnx@home``), a
+hash (numbers and bools are no strings). The gateway checks the string values
+of all their keys together, in one pass (one group per kind costs twice the
+CPU): an IPv4 address never passes; a version, a hash or a path kind passes as
+it is; any other value must
+pass the label rules' RE2 part, else it becomes ``<not-label>`` (a sentence, a
+path, an address, a long digit run, a secret). A token outside a closed set, or
+under a number key, passes."""
 
-_TOKEN_RULES = (
-    (r"(?s)^.*[^A-Za-z0-9_.:+\-@<>=].*$|^.{65,}$|^$", "<not-label>"),
-    (rf"(?s)^.*(?:{_LABEL_BAD}|@[A-Za-z0-9\-]+\.[A-Za-z]).*$", "<not-label>"),
+_SHAPED = "\u241f"  # marks a value of a known token shape (a second mark: see _MARK)
+_IPV4 = r"(?:^|[^0-9])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:[^0-9]|$)"
+_TOKEN_RULES: tuple[tuple[str, str], ...] = (
+    (f"[{_MARK}{_SHAPED}]", ""),
+    (rf"(?s)^.*{_IPV4}.*$", "<not-label>"),  # an address, whatever else it looks like
+    (rf"(?s)^((?:{_VERSION_RE})|h:[0-9a-f]{{16}}|<hashed>|{_PATH_KIND})$", _SHAPED + r"\1"),
+    (r"(?s)^([A-Za-z0-9_.:+\-@<>=]{1,64})$", _MARK + r"\1"),  # label-shaped
+    (rf"(?s)^{_MARK}.*(?:{_LABEL_BAD}).*$", "<not-label>"),
+    (f"(?s)^(?:[^{_MARK}{_SHAPED}].*)?$", "<not-label>"),
+    (f"[{_MARK}{_SHAPED}]", ""),
 )
 
 

@@ -179,7 +179,7 @@ def test_gateway_redacts_raw_otlp_with_personal_data(binary: Path, tmp_path: Pat
     assert kept.pop("redaction.redacted.count") == "4"
     assert kept == {
         "framework": "onnx",
-        "input_path": "<not-label>",  # a path kind's value is a token; a path is none
+        "input_path": "<not-label>",  # a path kind is sent, never a path
         "optimize": "<not-label>",  # a label, not a sentence
         "optel.version": "0.1.0",
         "model.size_mb": 97.5,

@@ -139,3 +139,26 @@ test_tool.py:7: AssertionError
     optel_sent = scrub_stacktrace(chained)
     assert "<stdlib>/json/decoder.py:337 in decode" in optel_sent
     assert _apply(gateway.STACKTRACE_RULES, optel_sent) == optel_sent.strip("\n")
+
+
+def test_every_kind_optel_can_fit_has_gateway_rules() -> None:
+    """A kind optel adds (fit.FITTERS) must get gateway rules, or this fails."""
+    from optel.anonymize.fit import FITTERS
+    from optel.kinds import Kind
+
+    for name in FITTERS:
+        kind = Kind(name, "", "x", values=("x",), sep=",")
+        kind_rules(kind, free_text=True)
+
+
+def test_a_hash_or_a_dated_version_is_not_taken_for_a_digit_run() -> None:
+    from optel.kinds import Hashed, Version
+
+    for kind, value in ((Hashed, "h:3f2a912345678a06"), (Version, "20241022")):
+        assert _apply(kind_rules(kind), value) == value
+    # one pass checks every token kind: what is no version, hash or path kind
+    # must pass the label rules
+    for value in ("tel-5551234567", "alice@example.com", "10.0.0.7", "a b", "/home/x"):
+        assert _apply(kind_rules(optel.Label), value) == "<not-label>", value
+    for value in ("20241022", "resnet50", "<=10", "file:.onnx@home", "GET"):
+        assert _apply(kind_rules(optel.Label), value) == value
