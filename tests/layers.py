@@ -37,8 +37,18 @@ LAYERS: list[tuple[str, ...]] = [
     # entry points, test help; click and typer: optel's commands under a Click or Typer tool;
     # report: optel report (a command, read by cli); gateway: the collector config generated
     # from the anonymizer's rules (optel gateway-config)
-    ("autoconf", "cli", "demo", "_demo_tool", "__main__", "testing", "click", "typer", "report",
-     "gateway"),  # fmt: skip
+    (
+        "autoconf",
+        "cli",
+        "demo",
+        "_demo_tool",
+        "__main__",
+        "testing",
+        "click",
+        "typer",
+        "report",
+        "gateway",
+    ),  # fmt: skip
 ]
 """Rooms from the ground up; a room may import rooms on its own level or below."""
 
