@@ -10,12 +10,12 @@ machine, from the same tables:
   built-in keys and the semantic-convention registry :mod:`optel.semconv`)
   is the redaction processor's allowlist; nothing else passes;
 - **values**: each allowed key's value must fit its kind (OTTL statements in
-  the transform processor): closed sets, numbers (a card number is none),
-  bools, labels, versions, path kinds and hashes are checked and replaced
-  by optel's placeholders when they do not fit; URLs, routes and queries are
-  reduced by the very rules of :mod:`optel.anonymize.reduce`; source files
-  become module-relative locations; stack-trace text keeps the lines of
-  known shapes only (frames, chaining sentences, exception types);
+  the transform processor): URLs, routes and queries are reduced by the very
+  rules of :mod:`optel.anonymize.reduce`; source files become module-relative
+  locations; stack-trace text keeps the lines of known shapes only (frames,
+  chaining sentences, exception types); the token kinds (labels, closed
+  sets, numbers, bools, versions, path kinds, hashes) are checked together
+  (:data:`TOKEN_KINDS`): what is no token becomes ``<not-label>``;
 - **free text**: span status messages and exception messages are dropped,
   log bodies are kept only when they are templates (a ``%s``-style
   placeholder: optel sends the template of a log call with arguments,
@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .anonymize.reduce import MARK as _MARK
 from .anonymize.shapes import _VERSION
 
 if TYPE_CHECKING:
@@ -105,7 +106,6 @@ _EXC_TYPE = (
     r"|Timeout|Fault|Abort)|[a-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Z][A-Za-z0-9_]*"
 )
 _FUNC = r"[A-Za-z_<>][A-Za-z0-9_.<>]*"
-_MARK = "\u241e"  # marks the lines of a stack trace that are kept; removed from input first
 
 STACKTRACE_RULES: tuple[tuple[str, str], ...] = (
     (_MARK, ""),
