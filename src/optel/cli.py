@@ -380,27 +380,37 @@ def _known(cfg: config.Config, app: str) -> bool:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from . import delivery, exporters
+
     cfg = config.resolve()
     spool = _spool(cfg)
-    if args.sent:
-        rows = [] if spool is None else spool.sent_log(args.limit)
-        items = [
-            {"time": t, "destination": d, "app": a, "payload": _parse(p)} for t, d, a, p in rows
-        ]
-    else:
-        found = [] if spool is None else spool.pending(limit=args.limit)
-        items = [
-            {
-                "id": r.id,
-                "destination": r.destination,
-                "app": r.app,
-                "signal": r.signal,
-                "created": r.created,
-                "attempts": r.attempts,
-                "payload": _parse(r.payload),
-            }
-            for r in found
-        ]
+    # the spool keeps records; each destination renders them, as it does to send
+    with exporters.Destinations(cfg) as dests:
+        if args.sent:
+            rows = [] if spool is None else spool.sent_log(args.limit)
+            items = [
+                {
+                    "time": t,
+                    "destination": d,
+                    "app": a,
+                    "payload": _parse(delivery.shown_text(p, not rec, dests.get(d))),
+                }
+                for t, d, a, p, rec in rows
+            ]
+        else:
+            found = [] if spool is None else spool.pending(limit=args.limit)
+            items = [
+                {
+                    "id": r.id,
+                    "destination": r.destination,
+                    "app": r.app,
+                    "signal": r.signal,
+                    "created": r.created,
+                    "attempts": r.attempts,
+                    "payload": _parse(delivery.shown(r, dests.get(r.destination))),
+                }
+                for r in found
+            ]
     if spool is not None:
         spool.close()
     if args.json:
@@ -417,7 +427,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse(payload: str) -> Any:
+def _parse(payload: str | None) -> Any:
+    if payload is None:
+        return None  # the destination is not available here, or does not take it
     try:
         return json.loads(payload)
     except ValueError:
@@ -516,6 +528,8 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
         )
     fragments = None
     if args.pending:
+        from . import delivery
+
         spool = _spool(cfg)
         rows = [] if spool is None else spool.pending("ga4", limit=args.limit)
         if spool is not None:
@@ -530,7 +544,8 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
         if held:
             print(f"{held} waiting GA4 record(s) held back: their consent is off now")
         rows = [r for r in rows if decided[(r.app, r.policy)]]
-        fragments = [r.payload for r in rows]
+        dest = ga4.Destination(cfg)  # renders what waits as it would be sent
+        fragments = [f for f in (delivery.shown(r, dest) for r in rows) if f]
         if not fragments:
             print("no GA4 records waiting; validating the sample batch instead")
             fragments = None

@@ -214,6 +214,56 @@ def _float_in(lo: float, hi: float) -> Callable[[Any], float]:
     return parse
 
 
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def parse_otlp_headers(text: Any) -> tuple[dict[str, str], list[str]]:
+    """``k1=v1,k2=v2`` (values URL-encoded, as the OTLP exporter spec says):
+    the headers, and the entries that are not a valid ``name=value`` (a header
+    name is an HTTP token; a value holds no line break)."""
+    from urllib.parse import unquote
+
+    headers: dict[str, str] = {}
+    bad: list[str] = []
+    for part in str(text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        name, value = unquote(key.strip()), unquote(value.strip())
+        if not sep or not name or not set(name) <= _TOKEN or any(c in value for c in "\r\n\0"):
+            bad.append(part.strip())
+            continue
+        headers[name] = value
+    return headers, bad
+
+
+def _headers(value: Any) -> str:
+    headers, bad = parse_otlp_headers(value)
+    if bad:
+        raise ValueError(f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not name=value")
+    if not headers:
+        raise ValueError("expected name=value pairs")
+    return str(value).strip()
+
+
+def _salvage_headers(value: Any) -> tuple[str, str] | None:
+    """The valid entries of a header list with malformed ones, and what that means."""
+    headers, bad = parse_otlp_headers(value)
+    if not headers:
+        return None
+    from urllib.parse import quote
+
+    kept = ",".join(f"{quote(k)}={quote(v)}" for k, v in headers.items())
+    return kept, f"the other {len(headers)} header(s)"
+
+
+def _file(value: Any) -> str:
+    path = os.path.expanduser(_text(value))
+    if not os.path.isfile(path):
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
 # -- the settings ----------------------------------------------------------------
 
 
@@ -234,7 +284,9 @@ class Setting:
     ``types``: the JSON types it may have in the settings file.
     """
 
-    __slots__ = ("name", "default", "parse", "env", "doc", "secret", "signal", "types")
+    __slots__ = (
+        "name", "default", "parse", "env", "doc", "secret", "signal", "types", "unset", "salvage",
+    )
 
     def __init__(
         self,
@@ -246,10 +298,16 @@ class Setting:
         secret: bool = False,
         signal: str | None = None,
         types: tuple[type, ...] = TEXT,
+        unset: str = "nothing",
+        salvage: Callable[[Any], tuple[Any, str] | None] | None = None,
     ):
         self.name, self.default, self.parse = name, default, parse
         self.env, self.doc, self.secret, self.signal = env, doc, secret, signal
         self.types = types
+        self.unset = unset
+        """What the setting's absence means, for warnings (``"http/protobuf"``)."""
+        self.salvage = salvage
+        """For a value that is partly wrong: (the usable part, what it is), or None."""
 
     def file_type_error(self, raw: Any) -> str | None:
         """Why ``raw`` (a value from the settings file) has the wrong type, or ``None``."""
@@ -297,6 +355,14 @@ def _otlp(name: str, parse: Callable[[Any], Any], var: str, doc: str, **kw: Any)
     return out
 
 
+# the OTLP exporter settings' names, per signal (``otlp_traces_headers``)
+def _general(setting: Setting) -> Setting | None:
+    """The general setting a per-signal one falls back to."""
+    if not setting.signal:
+        return None
+    return SETTINGS.get(setting.name.replace(f"otlp_{setting.signal}_", "otlp_", 1))
+
+
 _TABLE = (
     Setting(
         "destinations",
@@ -305,6 +371,7 @@ _TABLE = (
         env.OPTEL_DESTINATIONS,
         "where records go: ga4, otlp, local, none (default: every configured one, else local)",
         types=LIST,
+        unset="every configured destination (else local)",
     ),
     Setting(
         "exit_budget_ms",
@@ -346,6 +413,7 @@ _TABLE = (
         _url,
         env.OTEL_EXPORTER_OTLP_ENDPOINT,
         "OTLP collector base URL (/v1/traces, /v1/metrics, /v1/logs are added)",
+        unset="no OTLP endpoint",
     ),
     *(
         Setting(
@@ -353,29 +421,34 @@ _TABLE = (
             None,
             _url,
             env.otlp_signal_var(env.OTEL_EXPORTER_OTLP_ENDPOINT, signal),
-            f"full OTLP URL for {signal}, used as is",
+            f"full OTLP URL for {signal}, used as is (turns the otlp destination on for it)",
             signal=signal,
+            unset="no OTLP endpoint of its own",
         )
         for signal in env.OTLP_SIGNALS
     ),
     *_otlp(
         "protocol",
-        _choice("http/protobuf", "grpc", "http/json"),
+        _choice("http/protobuf", "http/json", "grpc"),
         env.OTEL_EXPORTER_OTLP_PROTOCOL,
-        "OTLP transport: http/protobuf (default) or grpc",
+        "OTLP transport: http/protobuf (default), http/json or grpc",
+        unset="http/protobuf",
     ),
     *_otlp(
         "headers",
-        _text,
+        _headers,
         env.OTEL_EXPORTER_OTLP_HEADERS,
         "extra OTLP request headers, k1=v1,k2=v2 (values URL-encoded)",
         secret=True,
+        unset="no extra headers",
+        salvage=_salvage_headers,
     ),
     *_otlp(
         "compression",
         _choice("gzip", "none"),
         env.OTEL_EXPORTER_OTLP_COMPRESSION,
         "OTLP body compression: gzip or none",
+        unset="none",
     ),
     *_otlp(
         "timeout",
@@ -383,24 +456,28 @@ _TABLE = (
         env.OTEL_EXPORTER_OTLP_TIMEOUT,
         "most milliseconds one OTLP request may take (the exit budget still bounds it)",
         types=NUMBER,
+        unset="no timeout of its own (a request takes 10 s at most)",
     ),
     *_otlp(
         "certificate",
-        _text,
+        _file,
         env.OTEL_EXPORTER_OTLP_CERTIFICATE,
         "CA certificate file to verify the OTLP server with",
+        unset="the usual CA certificates",
     ),
     *_otlp(
         "client_certificate",
-        _text,
+        _file,
         env.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
         "client certificate file for mutual TLS",
+        unset="no client certificate",
     ),
     *_otlp(
         "client_key",
-        _text,
+        _file,
         env.OTEL_EXPORTER_OTLP_CLIENT_KEY,
         "client private key file for mutual TLS",
+        unset="no client key",
     ),
     *_otlp(
         "insecure",
@@ -408,6 +485,7 @@ _TABLE = (
         env.OTEL_EXPORTER_OTLP_INSECURE,
         "gRPC without TLS (an http:// endpoint is plain anyway)",
         types=BOOL,
+        unset="false",
     ),
     Setting(
         "spool_max_records",
@@ -517,7 +595,14 @@ def read_file(p: Paths) -> dict[str, Any]:
 
 
 def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings given by the environment, validated (bad values left out)."""
+    return _read_env(environ)[0]
+
+
+def _read_env(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[Setting, str]]]:
+    """Valid settings from the environment, and (setting, why) for each bad value."""
     values: dict[str, Any] = {}
+    problems: list[tuple[Setting, str]] = []
     for s in SETTINGS.values():
         if not s.env or s.env not in environ:
             continue
@@ -527,8 +612,39 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         try:
             values[s.name] = s.parse(raw)
         except ValueError as exc:
-            _errors.warn_once(f"env:{s.env}", f"ignoring {s.env}: {exc}")
-    return values
+            rescued = s.salvage(raw) if s.salvage is not None else None
+            if rescued is not None:
+                values[s.name] = rescued[0]
+                problems.append((s, f"{exc}; using {rescued[1]}"))
+            else:
+                problems.append((s, str(exc)))
+    return values, problems
+
+
+def _in_force(s: Setting, values: Mapping[str, Any]) -> str:
+    """What applies when ``s`` from the environment was refused: in words."""
+    general = _general(s)
+    if values.get(s.name) is None and general is not None:
+        if values.get(general.name) is not None:
+            shown = "" if general.secret else f" ({values[general.name]})"
+            return f"{general.env}'s value{shown}"
+        return general.unset
+    value = values.get(s.name)
+    if value is None:
+        return s.unset
+    if s.secret:
+        return "the value from the settings file"
+    return f"{value}" if value != s.default else f"{value} (the default)"
+
+
+def _warn_env(problems: list[tuple[Setting, str]], values: Mapping[str, Any]) -> None:
+    for s, why in problems:
+        if "; using " in why:  # partly usable: the message says what is kept
+            _errors.warn_once(f"env:{s.env}", f"{s.env}: {why}")
+            continue
+        _errors.warn_once(
+            f"env:{s.env}", f"{s.env} is not valid ({why}); using {_in_force(s, values)} instead"
+        )
 
 
 class Config:
@@ -557,6 +673,32 @@ class Config:
         value = self.values.get(f"otlp_{signal}_{name}")
         return value if value is not None else self.values.get(f"otlp_{name}")
 
+    def otlp_configured(self) -> bool:
+        """Is any OTLP endpoint set (the general one, or one signal's)?"""
+        return any(
+            self.values.get(name)
+            for name in ("otlp_endpoint", *(f"otlp_{x}_endpoint" for x in env.OTLP_SIGNALS))
+        )
+
+    def otlp_endpoint(self, signal: str, grpc: bool = False) -> str | None:
+        """Where OTLP sends ``signal`` (traces, metrics, logs).
+
+        A per-signal endpoint is used as it is; else the general one, with
+        ``/v1/<signal>`` added for HTTP; with no endpoint set at all, the
+        spec's default (``http://localhost:4318``, gRPC ``:4317``). ``None``
+        when only other signals have an endpoint: that signal is not sent by
+        OTLP (sending it to localhost would only be wrong)."""
+        explicit = self.values.get(f"otlp_{signal}_endpoint")
+        if explicit:
+            return str(explicit)
+        base = self.values.get("otlp_endpoint")
+        if not base:
+            if self.otlp_configured():
+                return None
+            base = "http://localhost:4317" if grpc else "http://localhost:4318"
+        base = str(base).rstrip("/")
+        return base if grpc else f"{base}/v1/{signal}"
+
     def destinations(self) -> tuple[str, ...]:
         """Destinations in effect: the explicit list, or every configured one."""
         chosen = self.values["destinations"]
@@ -565,7 +707,7 @@ class Config:
         found = []
         if self.values["ga4_measurement_id"] and self.values["ga4_api_secret"]:
             found.append("ga4")
-        if self.values["otlp_endpoint"]:
+        if self.otlp_configured():  # the general endpoint or a signal's own
             found.append("otlp")
         return tuple(found) or ("local",)
 
@@ -584,7 +726,7 @@ def resolve(
     p = paths(environ)
     values = {name: s.default for name, s in SETTINGS.items()}
     sources = {name: "default" for name in SETTINGS}
-    from_env = read_env(environ)
+    from_env, problems = _read_env(environ)
     for layer, found in (("file", read_file(p)), ("env", from_env)):
         values.update(found)
         sources.update(dict.fromkeys(found, layer))
@@ -601,6 +743,8 @@ def resolve(
         # administrator's routing and overrides the tool's own choice.
         values["destinations"] = from_env["destinations"]
         sources["destinations"] = "env"
+    if problems:
+        _warn_env(problems, values)
     return Config(values, sources, p)
 
 

@@ -11,16 +11,21 @@ destination accepted it.
 
 Destinations never see rows: a batch goes out as payloads keyed by row id
 (through :func:`optel.exporters.send`, which suppresses instrumentation), and
-the outcome's keys are mapped back to rows here.
+the outcome's keys are mapped back to rows here. :func:`payload` is the one
+place a claimed row becomes what a destination gets (the anonymized record,
+which the destination renders as it sends; or, for a row an older optel
+spooled, the payload it rendered then); :func:`shown` is the text ``optel
+show`` prints for a row, rendered by the same code.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import consent, exporters
 from .exporters import Destination, Payload
@@ -55,6 +60,44 @@ def backoff(attempts: int, retry_after_s: float | None = None) -> float:
 
 
 Decider = Callable[[str, str], "consent.Decision"]
+
+
+class Unreadable(ValueError):
+    """A spooled record that is not a record (damaged, or not written by optel)."""
+
+
+def payload(row: Row) -> Payload:
+    """What a destination gets for ``row``: the one place a claimed record
+    becomes something to send. Raises :class:`Unreadable` for a body that is
+    not a record (the row is then dropped and counted, never sent)."""
+    if row.rendered:  # spooled by an older optel: rendered then, sent as it is
+        return Payload(row.id, row.signal, row.payload, row.created)
+    try:
+        record: Any = json.loads(row.payload)
+    except ValueError:
+        raise Unreadable("not JSON") from None
+    if not isinstance(record, dict) or record.get("signal") != row.signal:
+        raise Unreadable("not a record")
+    return Payload(row.id, row.signal, None, row.created, record=record)
+
+
+def shown(row: Row, dest: Destination | None) -> str | None:
+    """The payload ``optel show`` prints for ``row``: what ``dest`` would send
+    (``None``: the destination is not available, or does not take the record)."""
+    return shown_text(row.payload, row.rendered, dest)
+
+
+def shown_text(text: str, rendered: bool, dest: Destination | None) -> str | None:
+    """``text`` as ``dest`` sends it: a record rendered, a rendered payload as it is."""
+    if rendered:
+        return text
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or dest is None:
+        return None
+    return dest.render(record)
 
 
 def deliver(
@@ -112,9 +155,21 @@ def _deliver_to(
         rows = _consented(spool, rows, decide, report, held)
         if not rows:
             continue  # all withdrawn or held: look at the next ones
+        items, unreadable = [], []
+        for row in rows:
+            try:
+                items.append(payload(row))
+            except Unreadable:
+                unreadable.append(row)
+        if unreadable:
+            spool.drop(unreadable, "unreadable_record")
+            report.dropped += len(unreadable)
+            rows = [r for r in rows if r not in unreadable]
+            if not rows:
+                continue
         if cfg["debug"]:
             for row in rows:
-                sys.stderr.write(f"optel debug [{name}] {row.payload}\n")
+                sys.stderr.write(f"optel debug [{name}] {shown(row, dest)}\n")
             spool.release(rows)
             report.held += len(rows)
             break
@@ -124,7 +179,6 @@ def _deliver_to(
             break
         if budget > 0:
             budget = max(0, budget - len(rows))
-        items = [Payload(row.id, row.signal, row.payload, row.created) for row in rows]
         try:
             outcome = exporters.send(dest, items, timeout)  # instrumentation suppressed
         except Exception:

@@ -38,6 +38,11 @@ OPTEL_PARENT_PID = "OPTEL_PARENT_PID"
 """Set by the process that may ask for consent; its children inherit it and
 so know not to ask (or print the notice) again."""
 
+OPTEL_RUN = "OPTEL_RUN"
+"""Set by a tool's top-level process (``pid:session:app``, ``;``-separated for
+several tools): processes it starts (multiprocessing workers, children of the
+same tool) inherit it and join that run instead of starting their own."""
+
 # -- settings (see optel.config.SETTINGS for type, default and meaning) -----------------
 
 OPTEL_DEBUG = "OPTEL_DEBUG"

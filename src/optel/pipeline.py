@@ -1,26 +1,55 @@
-"""SDK wiring: providers, the span processor, the metric reader, the worker.
+"""SDK wiring: providers, the span processor, the metric reader, the workers.
 
 Imported only once consent is given. The host's hot path does as little as
-possible: an ended span is appended to a bounded in-memory queue. The one
-worker thread turns queued spans into records, passes them through the
-gate-scrub-render step (:mod:`optel.stage`), writes the spool, and sends; at
-exit the remaining queue is written to the spool in the exiting thread and
-sending gets what is left of the exit budget.
+possible: an ended span (or a ready record) is appended to a bounded
+in-memory queue. Two daemon threads do the rest:
+
+- ``optel-worker`` drains the queue: each record passes the gate-scrub step
+  (:mod:`optel.stage`) and is written to the spool as compact JSON, a chunk
+  per transaction. It wakes every :data:`DRAIN_S` and as soon as
+  :data:`WAKE_AT` records wait, so a burst reaches the disk while it happens;
+- ``optel-sender`` (only with a remote destination) loads the destinations
+  at start, then sends what waits every ``flush_interval_ms``, and as soon as
+  :data:`SEND_AT` new records were spooled, so records leave during the run.
+  It never holds up spooling: a slow network only delays sending.
+
+At exit the remaining queue is spooled on the exiting thread (scrubbing and
+a JSON dump per record, nothing rendered, nothing imported), bounded by the
+exit budget, and sending gets what is left of it, from a daemon thread once
+the destinations are loaded.
 
 The pipeline owns its destination objects for its whole life
-(:class:`optel.exporters.Destinations`): made once (the worker warms them),
-used by every send (the worker's, ``flush()`` and the exit send), closed at
-shutdown, so one HTTP session or gRPC channel serves the run.
+(:class:`optel.exporters.Destinations`): made once (the sender warms them),
+used by every send (the sender's, ``flush()`` and the exit send), closed at
+shutdown, so one HTTP connection or gRPC channel serves the run.
 
 If the host already installed an SDK ``TracerProvider``, optel adds its
 processor to it and never replaces it. Otherwise optel installs its own as
 the global provider, so tracers taken from ``opentelemetry.trace`` before
 or after ``init`` record through optel.
+
+**Process models.** A run is the top-level process of a tool; processes it
+starts belong to it:
+
+- ``os.fork`` (and ``multiprocessing`` with fork): the child keeps the
+  pipeline, with fresh threads, connections and spool connection, and
+  records into the same spool under its parent's session;
+- ``multiprocessing`` with spawn or forkserver, and any child process of the
+  same tool: the child's own ``init`` finds its parent's run in the
+  environment (:data:`optel.env.OPTEL_RUN`, set by the top-level process) and
+  joins it: same session, no ``run_start``/``run_end`` of its own;
+- a ``multiprocessing`` child spools what it holds when it ends (its exit
+  hooks do not run after fork, so a multiprocessing finalizer does it) and
+  when it is terminated (``Pool.terminate()``, leaving ``with Pool()``,
+  ``Process.terminate()``: SIGTERM, when the program has not set its own
+  handler: the queue is spooled, then the process ends by SIGTERM as
+  before). A child leaves sending to its parent when the parent is alive.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import platform
 import sys
@@ -29,7 +58,7 @@ import time
 import uuid
 from collections import deque
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -47,19 +76,31 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from . import _errors, consent, delivery, exporters, records
+from . import _errors, consent, delivery, env, exporters, records
 from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
 from .kinds import KIND_MISMATCH
-from .spool import NewRecord, Row, Spool, limits_from
 from .stage import Stage
 
-QUEUE_MAX = 8192
-DRAIN_S = 1.0  # most seconds a recorded span waits in memory before it is on disk
-# kept back from the exit budget: interpreter teardown, which with the HTTP and
-# protobuf modules loaded takes ~40 ms more than without a destination
-_EXIT_MARGIN_S = 0.07
+if TYPE_CHECKING:
+    from .spool import Row, Spool
+
+QUEUE_MAX = 16384
+"""Records in memory waiting for the worker; a full queue drops (counted)."""
+WAKE_AT = 256
+"""Queued records that wake the worker before its tick."""
+CHUNK = 512
+"""Records written to the spool per transaction."""
+DRAIN_S = 0.5
+"""Most seconds a recorded record waits in memory before it is on disk."""
+SEND_AT = 512
+"""Records spooled since the last send that wake the sender before its interval."""
+CONSENT_S = 1.0
+"""How often the worker reads consent again."""
+# kept back from the exit budget for the interpreter's own teardown, which
+# the modules optel loaded make a little longer
+_EXIT_MARGIN_S = 0.03
 
 _DELTA: dict[type, AggregationTemporality] = {
     Counter: AggregationTemporality.DELTA,
@@ -70,19 +111,119 @@ _DELTA: dict[type, AggregationTemporality] = {
     ObservableGauge: AggregationTemporality.CUMULATIVE,
 }
 
+_json = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False, default=str
+).encode
 
-def base_resource(app: str, version: str | None) -> Resource:
-    """Anonymous facts about the tool; ``OTEL_*`` resource settings merge in."""
-    attrs: dict[str, Any] = {
-        "service.name": app,
-        "os.type": sys.platform if sys.platform != "win32" else "windows",
-        "process.runtime.name": platform.python_implementation().lower(),
-        "process.runtime.version": platform.python_version(),
-        "optel.version": __version__,
-    }
+
+def _dropin(environ: Any = None) -> bool:
+    """Is optel the configurator ``opentelemetry-instrument`` was told to use?"""
+    environ = os.environ if environ is None else environ
+    return str(environ.get(env.OTEL_PYTHON_CONFIGURATOR, "")).strip() == "optel"
+
+
+def resource_attributes_from_env(environ: Any = None) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` (``k1=v1,k2=v2``, values URL-encoded) as a
+    dict; a malformed entry is left out with one warning."""
+    from urllib.parse import unquote
+
+    environ = os.environ if environ is None else environ
+    raw = str(environ.get(env.OTEL_RESOURCE_ATTRIBUTES, ""))
+    out: dict[str, str] = {}
+    bad = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            bad.append(part.strip())
+            continue
+        out[unquote(key.strip())] = unquote(value.strip())
+    if bad:
+        _errors.warn_once(
+            "env:" + env.OTEL_RESOURCE_ATTRIBUTES,
+            f"{env.OTEL_RESOURCE_ATTRIBUTES}: ignoring {len(bad)} entry(ies) that are not"
+            f" key=value ({bad[0][:40]!r}); using the other {len(out)}",
+        )
+    return out
+
+
+def base_resource(app: str, version: str | None, environ: Any = None) -> Resource:
+    """The resource of optel's own providers.
+
+    For a tool that calls ``init(app=...)`` it describes the tool and nothing
+    else: ``service.name`` is the app and ``service.version`` its version,
+    whatever ``OTEL_SERVICE_NAME`` says (it names the user's own services,
+    not a tool whose consent, status and reports key on its app), and
+    ``OTEL_RESOURCE_ATTRIBUTES`` is not read (the user's environment does not
+    leak into a tool's telemetry; a gateway tags what it receives instead).
+
+    For the drop-in (``OTEL_PYTHON_CONFIGURATOR=optel``) the environment
+    configures the program: the app comes from ``OPTEL_APP`` or
+    ``OTEL_SERVICE_NAME``, and the pairs of ``OTEL_RESOURCE_ATTRIBUTES`` are
+    added (never over ``service.name``); they pass the anonymizer like
+    declared keys (deny-listed keys such as ``host.name`` are still dropped,
+    values still scrubbed) and reach OTLP (GA4 maps fixed keys only).
+    """
+    from opentelemetry.sdk.version import __version__ as sdk_version
+
+    attrs: dict[str, Any] = {}
+    if _dropin(environ):
+        attrs.update(resource_attributes_from_env(environ))
+    attrs.update(
+        {
+            "service.name": app,
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.name": "opentelemetry",
+            "telemetry.sdk.version": sdk_version,
+            "os.type": sys.platform if sys.platform != "win32" else "windows",
+            "process.runtime.name": platform.python_implementation().lower(),
+            "process.runtime.version": platform.python_version(),
+            "optel.version": __version__,
+        }
+    )
     if version:
         attrs["service.version"] = version
-    return Resource.create(attrs)
+    # Resource(...), not Resource.create(...): create() merges the environment
+    # (see above) and loads the resource-detector entry points (start-up cost)
+    return Resource(attrs)
+
+
+# -- the run a process belongs to -------------------------------------------------------------
+
+
+def parent_run(app: str, environ: Any = None) -> tuple[int, str] | None:
+    """(pid, session id) of a live ancestor run of ``app`` named in
+    ``OPTEL_RUN``, or ``None``: this process is a run of its own."""
+    environ = os.environ if environ is None else environ
+    for entry in str(environ.get(env.OPTEL_RUN, "")).split(";"):
+        pid, _, rest = entry.partition(":")
+        session, _, name = rest.partition(":")
+        if name.lower() != app.lower() or not pid.isdigit() or not session:
+            continue
+        if int(pid) != os.getpid() and _alive(int(pid)):
+            return int(pid), session
+    return None
+
+
+def _announce_run(app: str, session: str) -> None:
+    """Name this run in ``OPTEL_RUN`` for the processes it starts (they inherit it)."""
+    entries = [
+        e
+        for e in os.environ.get(env.OPTEL_RUN, "").split(";")
+        if e and e.rpartition(":")[2].lower() != app.lower()
+    ]
+    entries.append(f"{os.getpid()}:{session}:{app}")
+    os.environ[env.OPTEL_RUN] = ";".join(entries[-8:])  # bounded: a few tools at most
+
+
+def _alive(pid: int) -> bool:
+    from .spool import _alive as alive
+
+    return alive(pid)
+
+
+# -- SDK parts ----------------------------------------------------------------------------------
 
 
 class _SpanQueue(SpanProcessor):
@@ -123,6 +264,25 @@ class _PullReader(MetricReader):
         return None
 
 
+class _OwnView(View):
+    """optel's one view (undeclared attribute keys dropped before aggregation)."""
+
+
+class _QuietOwnViews:
+    """Filters the SDK's "Views ... will cause conflicting metrics identities"
+    warning when both views are optel's: two instruments of one name in two
+    meters (common in an instrumented program) are no conflict optel made, the
+    SDK without views says nothing about them, and the host's output is not
+    optel's to fill."""
+
+    def filter(self, record: Any) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) == 2 and all(isinstance(a, _OwnView) for a in args))
+
+
+_QUIET = _QuietOwnViews()
+
+
 class Pipeline:
     """Everything between the SDK and the destinations, for one app."""
 
@@ -142,28 +302,43 @@ class Pipeline:
         self.enabled = True
         self.dropped = 0  # queue full; written to the spool's stats
         self._queue: deque[Any] = deque()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._closed = False
-        self._lock = threading.Lock()  # one drain at a time
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._spool: Spool | None = None
         self._decision: consent.Decision | None = None
-        self._users = 0  # threads using the destinations now
+        self._next_consent = 0.0
         self._finished = False  # shutdown done: the last user closes the destinations
-        self._users_lock = threading.Lock()
+        self._fork_held: list[Any] = []
+        self._mp_hooked = False
+        self._new_locks()
+        parent = parent_run(app)
+        self._parent_pid = parent[0] if parent else None
+        if parent is not None:
+            self.session_id = parent[1]  # a worker belongs to its parent's run
+        else:
+            from .identity import session_id
+
+            self.session_id = session_id()
+            with _errors.guard("announce-run"):
+                _announce_run(app, self.session_id)
+        self.names = tuple(cfg.destinations())
+        self._routes = self._routing()
+        self.remote = any(n in ("ga4", "otlp") for n in self.names) and not cfg["debug"]
         self._new_destinations()
         self.resource = base_resource(app, version)
+        if _dropin():
+            anonymizer.declare(resource_attributes_from_env())
         self._resource_attrs = records.attributes(self.resource.attributes)
-        self._thread: threading.Thread | None = None
-        # held while the worker imports: a fork then would leave the child's
-        # import locks held by a thread that does not exist there
-        self._importing = threading.Lock()
-        self._fork_held = False
+        self._common = {
+            "app": app,
+            "version": version,
+            "policy": policy,
+            "session_id": self.session_id,
+        }
         self.tracer_provider = self._attach_tracing()
         self.reader = _PullReader(self)
         self.meter_provider = self._attach_metrics()
-        self._start_worker()
+        self._start_threads()
         atexit.register(self.shutdown)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(
@@ -171,11 +346,33 @@ class Pipeline:
                 after_in_parent=self._after_fork_parent,
                 after_in_child=self._after_fork,
             )
+        self._hook_multiprocessing()
+
+    def _new_locks(self) -> None:
+        self._wake = threading.Event()
+        self._send_wake = threading.Event()
+        self._stop = threading.Event()
+        self._warm = threading.Event()  # the destinations are loaded
+        self._lock = threading.Lock()  # one drain at a time
+        self._users_lock = threading.Lock()
+        self._users = 0  # threads using the destinations now
+        self._fresh = 0  # records spooled since the sender last ran
+        # held while a worker imports: a fork then would leave the child's
+        # import locks held by a thread that does not exist there
+        self._importing = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     @property
     def closed(self) -> bool:
         """Shut down: nothing more is recorded by this pipeline."""
         return self._closed
+
+    @property
+    def joined_run(self) -> bool:
+        """This process works for a parent's run (a fork, a multiprocessing
+        worker, a child of the same tool): the parent records the run's start
+        and end, and sends what the child spooled."""
+        return self._parent_pid is not None
 
     @property
     def resource_attributes(self) -> dict[str, Any]:
@@ -201,13 +398,18 @@ class Pipeline:
         return provider
 
     def _attach_metrics(self) -> MeterProvider:
+        import logging
+
+        logging.getLogger("opentelemetry.sdk.metrics._internal.metric_reader_storage").addFilter(
+            _QUIET
+        )
         # Undeclared metric attributes are dropped before aggregation, so they
         # can neither leak nor blow up the number of series kept in memory.
         keep = set(self.anonymizer.kinds)  # declared, optel's own and built-in keys
         provider = MeterProvider(
             resource=self.resource,
             metric_readers=[self.reader],
-            views=[View(instrument_name="*", attribute_keys=keep)],
+            views=[_OwnView(instrument_name="*", attribute_keys=keep)],
             shutdown_on_exit=False,
         )
         current = metrics_api.get_meter_provider()
@@ -219,14 +421,15 @@ class Pipeline:
 
     # -- the host's hot path --------------------------------------------------------
 
-    def offer(self, span: Any) -> None:
+    def offer(self, item: Any) -> None:
         if not self.enabled or self._closed:
             return
-        if len(self._queue) >= QUEUE_MAX:
+        q = self._queue
+        if len(q) >= QUEUE_MAX:
             self.dropped += 1
             return
-        self._queue.append(span)
-        if len(self._queue) == QUEUE_MAX // 2:
+        q.append(item)
+        if len(q) == WAKE_AT:
             self._wake.set()
 
     def offer_record(self, rec: dict[str, Any]) -> None:
@@ -246,28 +449,46 @@ class Pipeline:
         return self.spool().pending(destination, limit)
 
     def stop_worker(self, timeout_s: float = 5.0) -> bool:
-        """Stop the background worker: from now on records move only on
-        :meth:`flush` and :meth:`shutdown`. True when it ended within ``timeout_s``."""
+        """Stop the background threads: from now on records move only on
+        :meth:`flush` and :meth:`shutdown`. True when they ended within ``timeout_s``."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return self._thread is None or not self._thread.is_alive()
+        self._send_wake.set()
+        until = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, until - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
 
     # -- queue -> spool ----------------------------------------------------------
 
     def spool(self) -> Spool:
         if self._spool is None:
+            from .spool import Spool, limits_from
+
             self._spool = Spool(self.cfg.paths.spool, limits_from(self.cfg.values))
         return self._spool
 
+    def _routing(self) -> dict[str, tuple[str, ...]]:
+        """The destinations each record signal is kept for: every destination in
+        effect, except OTLP for a signal it has no endpoint for."""
+        from .exporters.otlpwire import SIGNALS
+
+        routes = {}
+        for signal, otlp_signal in SIGNALS.items():
+            routes[signal] = tuple(
+                n
+                for n in self.names
+                if n != "otlp" or self.cfg.otlp_endpoint(otlp_signal) is not None
+            )
+        return routes
+
     def _new_destinations(self) -> None:
-        """This pipeline's destination objects and the step that renders for them."""
+        """This pipeline's destination objects and the step that scrubs for them."""
         self.destinations = exporters.Destinations(self.cfg)
         self._stage = Stage(
             self.anonymizer,
             self.destinations,
-            self.cfg.destinations(),
+            self.names,
             decide=self._consent,
             hold=True,  # held records wait in the spool for the switch to clear
             debug=self.cfg["debug"],
@@ -279,82 +500,128 @@ class Pipeline:
             return consent.decide(app, policy, p=self.cfg.paths)
         return self._decision
 
-    def drain(self) -> int:
-        """Move everything queued into the spool (anonymized and rendered)."""
-        with self._lock:
-            items = []
-            while self._queue:
-                items.append(self._queue.popleft())
-            if not items and not self.dropped:
-                return 0
-            common = {
-                "app": self.app,
-                "version": self.version,
-                "policy": self.policy,
-                "session_id": _session_id(),
-            }
+    def _to_record(self, item: Any) -> dict[str, Any]:
+        rec: dict[str, Any] = item if isinstance(item, dict) else records.from_span(item)
+        rec.update(self._common)
+        return rec
 
-            def to_record(item: Any) -> dict[str, Any]:
-                rec: dict[str, Any] = item if isinstance(item, dict) else records.from_span(item)
-                rec.update(common)
-                return rec
-
-            new = [
-                NewRecord(r.app, r.policy, r.signal, r.destination, r.payload, r.created)
-                for r in self._stage(items, to_record)
-            ]
-            if new:
-                self.spool().add(new)
+    def drain(self, deadline: float | None = None, wait_s: float = 5.0) -> int:
+        """Move what is queued into the spool (gated, scrubbed, as JSON), a chunk
+        per transaction; stop early at ``deadline`` (``time.monotonic()``).
+        Returns how many queued items were taken."""
+        if not self._lock.acquire(timeout=wait_s):
+            return 0  # another drain holds it past any sensible time: never block the host
+        try:
+            taken = 0
+            queue = self._queue
+            while queue:
+                chunk = []
+                try:
+                    for _ in range(CHUNK):
+                        chunk.append(queue.popleft())
+                except IndexError:
+                    pass
+                self._spool_chunk(chunk)
+                taken += len(chunk)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
             if self.dropped:
                 n, self.dropped = self.dropped, 0
                 self.spool().count_drop("dropped_queue_full", n)
             for app, n in self.anonymizer.take_mismatches().items():
                 self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
-            return len(items)
+            if taken:
+                self._fresh += taken
+                if self._fresh >= SEND_AT:
+                    self._send_wake.set()
+            return taken
+        finally:
+            self._lock.release()
+
+    def _spool_chunk(self, chunk: list[Any]) -> None:
+        from .spool import NewRecord
+
+        routes = self._routes
+        new = []
+        for rec in self._stage(chunk, self._to_record):
+            with _errors.guard("spool-record"):
+                signal = rec["signal"]
+                new.append(
+                    NewRecord(
+                        rec["app"],
+                        rec["policy"],
+                        signal,
+                        routes.get(signal, self.names),
+                        _json(rec),
+                        rec["time"],
+                    )
+                )
+        if new:
+            self.spool().add(new)
 
     def collect_metrics(self) -> None:
         with _errors.guard("metrics"):
             self.reader.collect(timeout_millis=1000)
 
-    # -- the worker ------------------------------------------------------------------
+    # -- the threads ------------------------------------------------------------------
 
-    def _start_worker(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="optel-worker", daemon=True)
-        self._thread.start()
+    def _start_threads(self) -> None:
+        targets = [("optel-worker", self._run)]
+        if self.remote:
+            targets.append(("optel-sender", self._send_loop))
+        self._threads = [threading.Thread(target=f, name=n, daemon=True) for n, f in targets]
+        for t in self._threads:
+            t.start()
 
     def _run(self) -> None:
+        """The worker: queue -> spool, metrics, consent."""
+        with _errors.guard("preload"), self._importing:
+            import sqlite3  # noqa: F401 - the spool's, loaded here rather than at exit
+
         interval = self.cfg["flush_interval_ms"] / 1000
-        # Make the destinations (requests, protobuf, gRPC) now, in the
-        # background, so the exit budget is spent sending rather than importing.
-        with _errors.guard("preload"), self._importing, self._using_destinations():
-            self.destinations.warm(self.cfg.destinations())
-        # Spans reach the disk every DRAIN_S, so a host killed without running
-        # its exit hooks (SIGKILL, SIGTERM unhandled, os._exit) loses at most
-        # that much; sending (and metric collection) keeps its own interval.
-        tick = min(interval, DRAIN_S)
-        next_send = time.monotonic() + interval
+        next_metrics = time.monotonic() + interval
         while not self._stop.is_set():
-            self._wake.wait(tick)
+            self._wake.wait(DRAIN_S)
             self._wake.clear()
             if self._stop.is_set():
                 break
             with _errors.guard("worker"):
-                self.recheck_consent()
-                due = time.monotonic() >= next_send
-                if due:
+                now = time.monotonic()
+                if now >= self._next_consent:
+                    self.recheck_consent()
+                if now >= next_metrics:
                     self.collect_metrics()
+                    next_metrics = now + interval
+                    self._send_wake.set()  # the interval: the sender goes too
                 self.drain()
-                if due and self.enabled:
-                    self._deliver(
-                        time.monotonic() + interval,
-                        max_rows=delivery.BACKGROUND_MAX_ROWS,  # a backlog drains gently
-                    )
-                if due:
-                    next_send = time.monotonic() + interval
+
+    def _send_loop(self) -> None:
+        """The sender: loads the destinations, then sends what waits."""
+        # Loaded now, in the background, so an exit budget is spent sending
+        # rather than importing.
+        with _errors.guard("preload"), self._importing, self._using_destinations():
+            self.destinations.warm(self.names)
+        self._warm.set()
+        interval = self.cfg["flush_interval_ms"] / 1000
+        while not self._stop.is_set():
+            self._send_wake.wait(interval)
+            self._send_wake.clear()
+            if self._stop.is_set():
+                break
+            with _errors.guard("sender"):
+                if not self.enabled:
+                    continue
+                fresh, self._fresh = self._fresh, 0
+                # this run's records all go; an older backlog drains gently
+                self._deliver(
+                    time.monotonic() + interval,
+                    max_rows=delivery.BACKGROUND_MAX_ROWS + fresh,
+                )
 
     def recheck_consent(self) -> None:
         """Read consent again now; a refusal drops what is queued in memory."""
         d = self._decision = consent.decide(self.app, self.policy, p=self.cfg.paths)
+        self._next_consent = time.monotonic() + CONSENT_S
         if consent.disposition(d) == consent.PURGE:
             self._queue.clear()  # withdrawn mid-run: keep nothing more
         self.enabled = d.enabled
@@ -366,41 +633,38 @@ class Pipeline:
             self.recheck_consent()
             self.collect_metrics()
             self.drain()
-            if self.enabled:
+            if self.enabled and self.remote:
                 self._deliver(deadline)
             return True
         return False  # the guard swallowed a failure
 
     def shutdown(self) -> None:
-        """Spool what is queued, send within the exit budget, stop the worker."""
+        """Spool what is queued, send within the exit budget, stop the threads."""
         if self._closed:
             return
         start = time.monotonic()
-        budget = self.cfg["exit_budget_ms"] / 1000
+        end = start + self.cfg["exit_budget_ms"] / 1000 - _EXIT_MARGIN_S
         sender: threading.Thread | None = None
         with _errors.guard("shutdown"):
             self.collect_metrics()
             self._closed = True
             self._stop.set()
             self._wake.set()
-            self.drain()
-            remaining = budget - (time.monotonic() - start)
-            if self._thread is not None and self._thread.is_alive():
-                self._thread.join(max(0.0, min(remaining, 0.05)))
-            remaining = budget - (time.monotonic() - start)
-            if remaining > _EXIT_MARGIN_S + delivery.MIN_REQUEST_S and self.enabled:
-                self.recheck_consent()
-                if self.enabled:
+            self._send_wake.set()
+            self._spool_at_exit(end)
+            if self.remote and self.enabled and self._sends_at_exit():
+                if end - time.monotonic() > delivery.MIN_REQUEST_S:
+                    self.recheck_consent()
+                if self.enabled and end - time.monotonic() > delivery.MIN_REQUEST_S:
                     # Sockets can outlive any timeout (a trickling server, a slow
                     # DNS answer): send from a daemon thread and wait for it only
                     # as long as the budget allows. What is not acknowledged by
                     # then stays in the spool for a later run or `optel flush`.
-                    deadline = start + budget - _EXIT_MARGIN_S
                     sender = threading.Thread(
-                        target=self._send_until, args=(deadline,), name="optel-exit", daemon=True
+                        target=self._send_until, args=(end,), name="optel-exit", daemon=True
                     )
                     sender.start()
-                    sender.join(max(0.0, deadline - time.monotonic()))
+                    sender.join(max(0.0, end - time.monotonic()))
                     if sender.is_alive():
                         # cut off mid-send: free its rows for the next sender now (at
                         # worst the server got them and a later run sends a duplicate)
@@ -411,6 +675,19 @@ class Pipeline:
             self._close_destinations_when_idle()
             if self._spool is not None and (sender is None or not sender.is_alive()):
                 self._spool.close()
+
+    def _spool_at_exit(self, end: float) -> None:
+        """Everything queued to the spool, within the budget; what does not fit is
+        dropped and counted (``dropped_exit_budget``) rather than delay the exit."""
+        self.drain(deadline=end, wait_s=max(0.0, end - time.monotonic()))
+        left = len(self._queue)
+        if left:
+            self._queue.clear()
+            self.spool().count_drop("dropped_exit_budget", left)
+
+    def _sends_at_exit(self) -> bool:
+        """A worker leaves the sending to its parent run while that is alive."""
+        return self._parent_pid is None or not _alive(self._parent_pid)
 
     # -- the destinations' lifetime ---------------------------------------------------
 
@@ -439,42 +716,106 @@ class Pipeline:
         with self._users_lock:
             if not self._finished or self._users:
                 return
-        self.destinations.close()  # idempotent; closes HTTP sessions and gRPC channels
+        self.destinations.close()  # idempotent; closes HTTP connections and gRPC channels
 
     def _send_until(self, deadline: float) -> None:
         with _errors.guard("exit-send"):
+            # the destinations are loaded by the sender thread: wait for it (within
+            # the budget) rather than import anything here
+            if not self._warm.wait(max(0.0, deadline - time.monotonic())):
+                return
             lease = max(5.0, deadline - time.monotonic() + 5.0)  # short: a cut send frees soon
             self._deliver(deadline, lease_s=lease)
 
+    # -- fork and multiprocessing ----------------------------------------------------------
+
     def _before_fork(self) -> None:
-        # Let the worker finish importing first (once, ~0.1 s; bounded so a
-        # host's fork never waits long).
-        self._fork_held = self._importing.acquire(timeout=2.0)
+        # No thread of ours may hold an import lock, the drain lock or be inside
+        # SQLite when the process forks: the child would inherit them held by a
+        # thread that does not exist there. Each wait is bounded, so a host's
+        # fork is never held up long (a chunk is a few ms; the imports ~0.1 s once).
+        self._hook_multiprocessing()
+        spool = self._spool
+        for lock, timeout in (
+            (self._importing, 2.0),
+            (self._lock, 1.0),
+            (spool.lock if spool is not None else None, 1.0),
+        ):
+            if lock is not None and lock.acquire(timeout=timeout):
+                self._fork_held.append(lock)
 
     def _after_fork_parent(self) -> None:
-        if self._fork_held:
-            self._fork_held = False
-            self._importing.release()
+        held, self._fork_held = self._fork_held, []
+        for lock in reversed(held):
+            lock.release()
 
     def _after_fork(self) -> None:
-        # The worker thread does not exist in a forked child; start a fresh one.
-        self._importing = threading.Lock()
-        self._fork_held = False
-        self._queue.clear()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        # The threads do not exist in a forked child; start fresh ones. The
+        # child works for the parent's run: same session, its own lease owner.
+        self._fork_held = []
+        if self._parent_pid is None:
+            self._parent_pid = os.getppid()
+        self._new_locks()
+        self._queue = deque()  # what the parent queued is the parent's to spool
+        self.dropped = 0
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._spool = None
-        # fresh sessions and channels: never share the parent's sockets (nor close them)
-        self._users = 0
-        self._users_lock = threading.Lock()
+        self._spool = None  # a connection of its own
+        self._finished = False
+        # fresh connections: never share the parent's sockets (nor close them)
         self._new_destinations()
         if not self._closed:
-            self._start_worker()
+            self._start_threads()
+
+    def _hook_multiprocessing(self) -> None:
+        """When ``multiprocessing`` is in use, have its children (fork, spawn,
+        forkserver) spool what they hold when they end or are terminated."""
+        mp = sys.modules.get("multiprocessing")
+        if mp is None or self._mp_hooked:
+            return
+        with _errors.guard("multiprocessing"):
+            from multiprocessing import util
+
+            self._mp_hooked = True
+            # runs in each child multiprocessing starts, once it is set up
+            util.register_after_fork(self, Pipeline._in_mp_child)
+            if mp.parent_process() is not None:
+                self._in_mp_child()  # created inside a child that is already running
+
+    def _in_mp_child(self) -> None:
+        with _errors.guard("multiprocessing-child"):
+            from multiprocessing import util
+
+            if self._parent_pid is None:
+                self._parent_pid = os.getppid()  # a worker belongs to its parent's run
+            # after fork a child leaves through os._exit: its atexit hooks do not
+            # run, multiprocessing's finalizers do
+            util.Finalize(None, self.shutdown, exitpriority=100)
+            _on_terminate(self)
 
 
-def _session_id() -> str:
-    from .identity import session_id
+def _on_terminate(pipeline: Pipeline) -> None:
+    """In a multiprocessing child: spool what is queued when it gets SIGTERM
+    (``Pool.terminate()``, the end of ``with Pool()``, ``Process.terminate()``),
+    then end by SIGTERM as before. Only where SIGTERM still has its default
+    action and only from the main thread (a program's own handler stays)."""
+    import signal
 
-    return session_id()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        try:
+            with _errors.guard("sigterm"):
+                if not pipeline.closed:
+                    pipeline._closed = True
+                    end = time.monotonic() + pipeline.cfg["exit_budget_ms"] / 1000
+                    pipeline._spool_at_exit(end)
+                    if pipeline._spool is not None:
+                        pipeline._spool.close()  # writes what a busy database refused
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)

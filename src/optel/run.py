@@ -224,9 +224,10 @@ class Run:
         return self._duration
 
     def start(self) -> None:
-        """Once per run: count it and record ``run_start`` with the system facts."""
+        """Once per run: count it and record ``run_start`` with the system facts
+        (not in a process working for a parent's run: the parent records it)."""
         with self._lock:
-            if self.run_started:
+            if self.run_started or self._pipeline.joined_run:
                 return
             self.run_started = True
         with _errors.guard("run_start"):
@@ -250,7 +251,7 @@ class Run:
             failures = self.failure_counts()
             for attrs in self._repeated_failures():
                 self.emit("exception_repeated", attrs)
-            if self.run_started:
+            if self.run_started and not self._pipeline.joined_run:  # a fork: the parent's
                 self.emit(
                     "run_end",
                     {

@@ -1,16 +1,20 @@
 """The spool: a durable, bounded queue on disk (SQLite in WAL mode).
 
-It is the only hand-off between recording and sending. Each row is one
-record rendered for one destination, exactly the bytes that will be sent,
-with the app and policy it was recorded under (consent is checked again,
-per record, just before sending). A row leaves the spool only when its
-destination accepted it, when it ages out, or when the bounds push it out;
-every drop is counted in ``stats``.
+It is the only hand-off between recording and sending. Each *entry* is one
+anonymized record, kept once as compact JSON (cheap to write: a burst
+reaches the disk fast, and no destination code runs on the way in), with
+the app and policy it was recorded under (consent is checked again, per
+record, just before sending). Each entry has one *delivery* per
+destination; destinations render the record when they send it, with the
+same code ``optel show`` uses. A delivery leaves only when its destination
+accepted it, and an entry leaves with its last delivery, when it ages out,
+or when the bounds push it out; every drop is counted in ``stats``.
 
-Several processes may share one spool: senders *claim* rows with a lease,
-so two senders do not send the same row, and a sender that dies only lets
-its lease expire (at worst a duplicate later, never a loss); a lease held
-by a process that no longer exists on this machine is freed at once.
+Several processes may share one spool: senders *claim* deliveries with a
+lease, so two senders do not send the same record, and a sender that dies
+only lets its lease expire (at worst a duplicate later, never a loss); a
+lease held by a process that no longer exists on this machine is freed at
+once.
 
 Trouble with the file itself never reaches the host, and is told once:
 
@@ -20,6 +24,13 @@ Trouble with the file itself never reaches the host, and is told once:
   process keeps its records in an in-memory spool instead, still sent
   within this run and its exit budget; what was already on disk stays
   there for a later run.
+
+Schema 1 (optel before the entries/deliveries split) kept one row per record
+*and* destination, holding the payload already rendered. Its rows are moved
+into schema 2 when a spool is opened: each becomes an entry marked
+``rendered`` (sent as it is, never rendered again) with one delivery. The
+old table stays (empty), so an older optel still running beside this one
+keeps working, and what it adds is moved at the next open.
 """
 
 from __future__ import annotations
@@ -30,34 +41,63 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 from . import _errors, _fs
 
-SCHEMA = 1
+SCHEMA = 2
 
 # Bounds of the in-memory spool a process falls back to when the file cannot
-# be written: the pipeline's queue bound (pipeline.QUEUE_MAX), and 8 MB.
+# be written: the host's memory, so a few MB at most.
 MEMORY_MAX_RECORDS = 8192
 MEMORY_MAX_BYTES = 8_000_000
 
+AGE_CHECK_S = 60.0  # records age in hours: look for old ones at most once a minute
+
+# Triggers keep the totals and the link between entries and deliveries in the
+# database itself, so every writer (purge, bounds, acks, a migration, another
+# process) keeps them true without scanning the table.
 _DDL = """
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     app TEXT NOT NULL,
     policy TEXT NOT NULL,
     signal TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    payload TEXT NOT NULL,
+    body TEXT NOT NULL,
+    rendered INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL,
-    created REAL NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    entry INTEGER NOT NULL,
+    destination TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    PRIMARY KEY (destination, entry)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_entry ON deliveries (entry);
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner)
+    WHERE lease_owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    entries INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_due ON records (destination, next_attempt);
+INSERT OR IGNORE INTO totals (id, entries, bytes) VALUES (0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS entry_added AFTER INSERT ON entries BEGIN
+    UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS entry_removed AFTER DELETE ON entries BEGIN
+    UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 0;
+    DELETE FROM deliveries WHERE entry = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS delivery_done AFTER DELETE ON deliveries
+WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE entry = OLD.entry) BEGIN
+    DELETE FROM entries WHERE id = OLD.entry;
+END;
 CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sent (
@@ -65,7 +105,8 @@ CREATE TABLE IF NOT EXISTS sent (
     time REAL NOT NULL,
     destination TEXT NOT NULL,
     app TEXT NOT NULL,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    record INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -89,28 +130,44 @@ def limits_from(values: Mapping[str, Any]) -> Limits:
 
 @dataclass(frozen=True)
 class NewRecord:
+    """One anonymized record to keep until each of ``destinations`` took it."""
+
     app: str
     policy: str
     signal: str
-    destination: str
-    payload: str
+    destinations: tuple[str, ...]
+    body: str
+    """The record as compact JSON; destinations render it when they send it."""
     created: float
 
 
 @dataclass(frozen=True)
 class Row:
+    """One delivery waiting: a record (``id`` is its entry) for one destination."""
+
     id: int
     app: str
     policy: str
     signal: str
     destination: str
     payload: str
+    """The anonymized record as JSON; or, when ``rendered``, a payload already
+    rendered for ``destination`` (spooled by an older optel), sent as it is."""
     created: float
     attempts: int
     last_error: str | None
+    rendered: bool = False
 
 
-_COLUMNS = "id, app, policy, signal, destination, payload, created, attempts, last_error"
+_COLUMNS = (
+    "e.id, e.app, e.policy, e.signal, d.destination, e.body, e.created,"
+    " d.attempts, d.last_error, e.rendered"
+)
+_JOIN = "deliveries d JOIN entries e ON e.id = d.entry"
+
+
+def _row(r: Sequence[Any]) -> Row:
+    return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
 
 T = TypeVar("T")
 
@@ -148,6 +205,15 @@ def _rollback(db: sqlite3.Connection) -> None:
         pass  # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR)
 
 
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 class Spool:
     """One SQLite database file; safe to use from several threads and processes."""
 
@@ -159,12 +225,18 @@ class Spool:
         self._db: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._aside = ""
+        self._next_age_check = 0.0
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
-        # rows a busy database (another process writing past the busy timeout)
+        # records a busy database (another process writing past the busy timeout)
         # did not take: kept, bounded, and written with the next add or at close
-        self._unsaved: list[tuple[str, str, str, str, str, int, float]] = []
+        self._unsaved: list[NewRecord] = []
         self._unsaved_dropped = 0
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while this spool talks to SQLite (a fork waits for it: see the pipeline)."""
+        return self._lock
 
     # -- connection -----------------------------------------------------------
 
@@ -205,9 +277,10 @@ class Spool:
                 db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_DDL)
             db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA),)
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA),)
             )
-            db.execute("SELECT count(*) FROM records").fetchone()  # proves it is readable
+            db.execute("SELECT entries FROM totals").fetchone()  # proves it is readable
+            _migrate(db)
         except BaseException:
             db.close()
             raise
@@ -295,7 +368,7 @@ class Spool:
         with self._lock:
             if self._unsaved and self._pid == os.getpid():
                 with _errors.guard("spool-close"):
-                    self._write([])  # one more try for rows a busy database refused
+                    self._write([])  # one more try for records a busy database refused
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
@@ -308,31 +381,27 @@ class Spool:
         When other processes keep the database busy past the busy timeout the
         records stay in memory (bounded like the in-memory spool) and go in
         with the next ``add`` or at ``close``: contention never loses them."""
+        records = [r for r in records if r.destinations]  # none wants it: nothing to keep
         if not records:
             return 0
-        self._write(
-            [
-                (r.app, r.policy, r.signal, r.destination, r.payload, len(r.payload), r.created)
-                for r in records
-            ]
-        )
+        self._write(records)
         return len(records)
 
-    def _write(self, new: list[tuple[str, str, str, str, str, int, float]]) -> None:
+    @property
+    def unsaved(self) -> int:
+        """Records a busy database has not taken yet (written with the next add)."""
+        return len(self._unsaved)
+
+    def _write(self, new: list[NewRecord]) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # a forked child: the parent's rows are the parent's
+            if self._pid != os.getpid():  # a forked child: the parent's records are the parent's
                 self._unsaved, self._unsaved_dropped = [], 0
-            rows, self._unsaved = self._unsaved + new, []
+            records, self._unsaved = self._unsaved + new, []
             dropped, self._unsaved_dropped = self._unsaved_dropped, 0
 
             def op(db: sqlite3.Connection) -> None:
                 with self._tx(db):
-                    db.executemany(
-                        "INSERT INTO records"
-                        " (app, policy, signal, destination, payload, size, created)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
+                    self._insert(db, records)
                     self._bump(db, "dropped_full", dropped)
                     self._enforce_bounds(db)
 
@@ -341,32 +410,53 @@ class Spool:
             except sqlite3.OperationalError as exc:
                 if not any(word in str(exc).lower() for word in _BUSY):
                     raise
-                keep = rows[-MEMORY_MAX_RECORDS:]
+                keep = records[-MEMORY_MAX_RECORDS:]
                 self._unsaved = keep
-                self._unsaved_dropped = dropped + len(rows) - len(keep)
+                self._unsaved_dropped = dropped + len(records) - len(keep)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, records: Sequence[NewRecord]) -> None:
+        if not records:
+            return
+        # Inside one transaction (this connection holds the write lock) the
+        # ids come out consecutive: the deliveries go in with one call too.
+        db.executemany(
+            "INSERT INTO entries (app, policy, signal, body, size, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.app, r.policy, r.signal, r.body, len(r.body), r.created) for r in records],
+        )
+        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(records) + 1
+        db.executemany(
+            "INSERT INTO deliveries (entry, destination) VALUES (?, ?)",
+            [(first + i, d) for i, r in enumerate(records) for d in r.destinations],
+        )
 
     def _enforce_bounds(self, db: sqlite3.Connection) -> None:
         lim = self.limits
-        cut = time.time() - lim.max_age_s
-        n = db.execute("DELETE FROM records WHERE created < ?", (cut,)).rowcount
-        self._bump(db, "dropped_age", n)
-        count, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM records").fetchone()
+        now = time.time()
+        if now >= self._next_age_check:
+            self._next_age_check = now + AGE_CHECK_S
+            n = db.execute("DELETE FROM entries WHERE created < ?", (now - lim.max_age_s,)).rowcount
+            self._bump(db, "dropped_age", n)
+        count, size = db.execute("SELECT entries, bytes FROM totals").fetchone()
         if count > lim.max_records:
             n = db.execute(
-                "DELETE FROM records WHERE id IN (SELECT id FROM records ORDER BY id LIMIT ?)",
+                "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY id LIMIT ?)",
                 (count - lim.max_records,),
             ).rowcount
             self._bump(db, "dropped_full", n)
-            size = db.execute("SELECT coalesce(sum(size), 0) FROM records").fetchone()[0]
+            size = db.execute("SELECT bytes FROM totals").fetchone()[0]
         if size > lim.max_bytes:
             # oldest first, until under the byte bound
             over, ids = size - lim.max_bytes, []
-            for rid, rsize in db.execute("SELECT id, size FROM records ORDER BY id"):
+            for rid, rsize in db.execute("SELECT id, size FROM entries ORDER BY id"):
                 ids.append(rid)
                 over -= rsize
                 if over <= 0:
                     break
-            self._delete(db, ids)
+            for chunk in _chunks(ids):
+                db.execute(f"DELETE FROM entries WHERE id IN ({_marks(len(chunk))})", chunk)
             self._bump(db, "dropped_full", len(ids))
 
     @staticmethod
@@ -378,16 +468,6 @@ class Spool:
                 (key, n),
             )
 
-    @staticmethod
-    def _delete(db: sqlite3.Connection, ids: Iterable[int]) -> int:
-        ids = list(ids)
-        n = 0
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            n += db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk).rowcount
-        return n
-
     def count_drop(self, key: str, n: int = 1) -> None:
         self._do(lambda db: self._bump(db, key, n))
 
@@ -396,8 +476,8 @@ class Spool:
     def claim(
         self, destination: str, owner: str, limit: int, lease_s: float, due_only: bool = True
     ) -> list[Row]:
-        """Lease up to ``limit`` due rows of ``destination`` to ``owner``
-        (``due_only=False``: also rows still backing off, for ``optel flush``)."""
+        """Lease up to ``limit`` due deliveries to ``destination`` to ``owner``
+        (``due_only=False``: also those still backing off, for ``optel flush``)."""
 
         def op(db: sqlite3.Connection) -> list[Row]:
             now = time.time()
@@ -405,18 +485,18 @@ class Spool:
             with self._tx(db):
                 self._free_dead_leases(db, now)
                 rows = [
-                    Row(*r)
+                    _row(r)
                     for r in db.execute(
-                        f"SELECT {_COLUMNS} FROM records WHERE destination = ?"
-                        " AND next_attempt <= ? AND lease_until < ? ORDER BY id LIMIT ?",
+                        f"SELECT {_COLUMNS} FROM {_JOIN} WHERE d.destination = ?"
+                        " AND d.next_attempt <= ? AND d.lease_until < ? ORDER BY d.entry LIMIT ?",
                         (destination, due_by, now, limit),
                     )
                 ]
                 if rows:
-                    marks = ",".join("?" * len(rows))
                     db.execute(
-                        f"UPDATE records SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
-                        [owner, now + lease_s, *[r.id for r in rows]],
+                        "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
+                        f" WHERE destination = ? AND entry IN ({_marks(len(rows))})",
+                        [owner, now + lease_s, destination, *[r.id for r in rows]],
                     )
             return rows
 
@@ -430,16 +510,32 @@ class Spool:
         owners = [
             o
             for (o,) in db.execute(
-                "SELECT DISTINCT lease_owner FROM records WHERE lease_until >= ?", (now,)
+                "SELECT DISTINCT lease_owner FROM deliveries"
+                " WHERE lease_owner IS NOT NULL AND lease_until >= ?",
+                (now,),
             )
         ]
         for owner in owners:
             pid = _owner_pid(owner)
             if pid is not None and pid != os.getpid() and not _alive(pid):
                 db.execute(
-                    "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                    "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
+                    " WHERE lease_owner = ?",
                     (owner,),
                 )
+
+    def _each_destination(
+        self, db: sqlite3.Connection, rows: Sequence[Row], sql: str, *args: Any
+    ) -> int:
+        """Run ``sql`` (ending in ``destination = ? AND entry IN``) for ``rows``."""
+        by_dest: dict[str, list[int]] = {}
+        for r in rows:
+            by_dest.setdefault(r.destination, []).append(r.id)
+        n = 0
+        for dest, ids in by_dest.items():
+            for chunk in _chunks(ids):
+                n += db.execute(f"{sql} ({_marks(len(chunk))})", [*args, dest, *chunk]).rowcount
+        return n
 
     def ack(self, rows: Sequence[Row], audit: bool = True) -> None:
         """The destination accepted ``rows``: remove them, log them as sent."""
@@ -449,18 +545,22 @@ class Spool:
 
         def op(db: sqlite3.Connection) -> None:
             with self._tx(db):
-                self._delete(db, [r.id for r in rows])
-                self._bump(db, "sent", len(rows))
-                if audit:
+                if audit:  # what leaves: the newest entries only, the log is bounded
+                    logged = rows[-self.limits.max_sent_log :]
                     db.executemany(
-                        "INSERT INTO sent (time, destination, app, payload) VALUES (?, ?, ?, ?)",
-                        [(now, r.destination, r.app, r.payload) for r in rows],
-                    )
-                    # bounded: the newest entries only
+                        "INSERT INTO sent (time, destination, app, payload, record)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        [(now, r.destination, r.app, r.payload, 0 if r.rendered else 1)
+                         for r in logged],
+                    )  # fmt: skip
                     db.execute(
                         "DELETE FROM sent WHERE id <= (SELECT max(id) FROM sent) - ?",
                         (self.limits.max_sent_log,),
                     )
+                n = self._each_destination(
+                    db, rows, "DELETE FROM deliveries WHERE destination = ? AND entry IN"
+                )
+                self._bump(db, "sent", n)
 
         self._do(op)
 
@@ -470,12 +570,15 @@ class Spool:
             return
 
         def op(db: sqlite3.Connection) -> None:
-            marks = ",".join("?" * len(rows))
             with self._tx(db):
-                db.execute(
-                    f"UPDATE records SET attempts = attempts + 1, next_attempt = ?, lease_until = 0,"
-                    f" lease_owner = NULL, last_error = ? WHERE id IN ({marks})",
-                    [time.time() + delay_s, error[:500], *[r.id for r in rows]],
+                self._each_destination(
+                    db,
+                    rows,
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?,"
+                    " lease_until = 0, lease_owner = NULL, last_error = ?"
+                    " WHERE destination = ? AND entry IN",
+                    time.time() + delay_s,
+                    error[:500],
                 )
                 db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_error', ?)",
@@ -488,11 +591,12 @@ class Spool:
         """Give leased rows back untouched (e.g. the exit budget ran out)."""
         if not rows:
             return
-        marks = ",".join("?" * len(rows))
         self._do(
-            lambda db: db.execute(
-                f"UPDATE records SET lease_until = 0, lease_owner = NULL WHERE id IN ({marks})",
-                [r.id for r in rows],
+            lambda db: self._each_destination(
+                db,
+                rows,
+                "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
+                " WHERE destination = ? AND entry IN",
             )
         )
 
@@ -502,7 +606,8 @@ class Spool:
             self._do(
                 lambda db: (
                     db.execute(
-                        "UPDATE records SET lease_until = 0, lease_owner = NULL WHERE lease_owner = ?",
+                        "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
+                        " WHERE lease_owner = ?",
                         (owner,),
                     ).rowcount
                 )
@@ -516,52 +621,54 @@ class Spool:
 
         def op(db: sqlite3.Connection) -> None:
             with self._tx(db):
-                self._delete(db, [r.id for r in rows])
-                self._bump(db, f"dropped_{reason}", len(rows))
+                n = self._each_destination(
+                    db, rows, "DELETE FROM deliveries WHERE destination = ? AND entry IN"
+                )
+                self._bump(db, f"dropped_{reason}", n)
 
         self._do(op)
 
     def purge(self, app: str | None = None) -> int:
         """Delete what waits (for ``app``, or everything): used by opt-out."""
         if app is None:
-            return int(self._do(lambda db: db.execute("DELETE FROM records").rowcount))
+            return int(self._do(lambda db: db.execute("DELETE FROM entries").rowcount))
         return int(
-            self._do(lambda db: db.execute("DELETE FROM records WHERE app = ?", (app,)).rowcount)
+            self._do(lambda db: db.execute("DELETE FROM entries WHERE app = ?", (app,)).rowcount)
         )
 
     # -- reading ------------------------------------------------------------------
 
     def pending(self, destination: str | None = None, limit: int = 1000) -> list[Row]:
-        """Rows waiting (for ``destination``, or all), oldest first."""
-        if destination is None:
-            sql, args = f"SELECT {_COLUMNS} FROM records ORDER BY id LIMIT ?", (limit,)
-        else:
-            sql = f"SELECT {_COLUMNS} FROM records WHERE destination = ? ORDER BY id LIMIT ?"
-            args = (destination, limit)  # type: ignore[assignment]
-        return self._do(lambda db: [Row(*r) for r in db.execute(sql, args)])
+        """Deliveries waiting (to ``destination``, or all), oldest record first."""
+        where, args = ("WHERE d.destination = ?", (destination,)) if destination else ("", ())
+        sql = f"SELECT {_COLUMNS} FROM {_JOIN} {where} ORDER BY d.entry, d.destination LIMIT ?"
+        return self._do(
+            lambda db: [_row(r) for r in db.execute(sql, (*args, limit))]
+        )
 
-    def sent_log(self, limit: int = 100) -> list[tuple[float, str, str, str]]:
-        """The newest ``limit`` entries of the audit log, oldest first."""
+    def sent_log(self, limit: int = 100) -> list[tuple[float, str, str, str, bool]]:
+        """The newest ``limit`` entries of the audit log, oldest first: time,
+        destination, app, payload, and whether that payload is the record
+        (rendered for the destination to show it) rather than its rendering."""
         rows = self._do(
             lambda db: list(
                 db.execute(
-                    "SELECT time, destination, app, payload FROM sent ORDER BY id DESC LIMIT ?",
+                    "SELECT time, destination, app, payload, record FROM sent"
+                    " ORDER BY id DESC LIMIT ?",
                     (limit,),
                 )
             )
         )
-        return rows[::-1]
+        return [(t, d, a, p, bool(r)) for t, d, a, p, r in rows[::-1]]
 
     def count(self, app: str | None = None) -> int:
         """Records waiting (for ``app``, or all)."""
         if app is None:
-            return int(
-                self._do(lambda db: db.execute("SELECT count(*) FROM records").fetchone()[0])
-            )
+            return int(self._do(lambda db: db.execute("SELECT entries FROM totals").fetchone()[0]))
         return int(
             self._do(
                 lambda db: db.execute(
-                    "SELECT count(*) FROM records WHERE app = ?", (app,)
+                    "SELECT count(*) FROM entries WHERE app = ?", (app,)
                 ).fetchone()[0]
             )
         )
@@ -580,7 +687,43 @@ class Spool:
         return row[0] if row else None
 
     def destinations_due(self) -> list[str]:
-        """Destinations with rows waiting."""
+        """Destinations with records waiting."""
         return self._do(
-            lambda db: [d for (d,) in db.execute("SELECT DISTINCT destination FROM records")]
+            lambda db: [d for (d,) in db.execute("SELECT DISTINCT destination FROM deliveries")]
         )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Move schema-1 rows (``records``: a rendered payload per destination) into
+    entries and deliveries; the rows keep their payload, attempts and backoff."""
+    tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    columns = {c[1] for c in db.execute("PRAGMA table_info(sent)")}
+    if "record" not in columns:
+        with Spool._tx(db):
+            columns = {c[1] for c in db.execute("PRAGMA table_info(sent)")}
+            if "record" not in columns:  # another process may have just added it
+                db.execute("ALTER TABLE sent ADD COLUMN record INTEGER NOT NULL DEFAULT 0")
+    if "records" not in tables:
+        return
+    if db.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None:
+        return
+    with Spool._tx(db):
+        old = list(
+            db.execute(
+                "SELECT id, app, policy, signal, destination, payload, created, attempts,"
+                " next_attempt, last_error FROM records ORDER BY id"
+            )
+        )
+        for _, app, policy, signal, dest, payload, created, attempts, due, error in old:
+            entry = db.execute(
+                "INSERT INTO entries (app, policy, signal, body, rendered, size, created)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (app, policy, signal, payload, len(payload), created),
+            ).lastrowid
+            db.execute(
+                "INSERT INTO deliveries (entry, destination, attempts, next_attempt, last_error)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (entry, dest, attempts, due, error),
+            )
+        for chunk in _chunks([r[0] for r in old]):
+            db.execute(f"DELETE FROM records WHERE id IN ({_marks(len(chunk))})", chunk)

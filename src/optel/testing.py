@@ -41,13 +41,23 @@ def pending(
     path = _spool_path(home)
     if not os.path.exists(path):
         return []
+    from dataclasses import replace
+
+    from . import delivery, exporters
     from .spool import Spool
 
     spool = Spool(path)
     try:
-        return spool.pending(destination, limit)
+        rows = spool.pending(destination, limit)
     finally:
         spool.close()
+    # the spool keeps records; each destination renders them, as optel show does
+    environ = None if home is None else {**os.environ, env.OPTEL_HOME: os.fspath(home)}
+    with exporters.Destinations(config.resolve(environ=environ)) as dests:
+        return [
+            replace(r, payload=delivery.shown(r, dests.get(r.destination)) or "", rendered=True)
+            for r in rows
+        ]
 
 
 def stats(home: str | os.PathLike[str] | None = None) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """A fake OTLP/HTTP receiver on 127.0.0.1 for tests.
 
-Decodes protobuf (and gzip) bodies, keeps every request, and answers with
+Decodes protobuf and OTLP/JSON (and gzip) bodies, keeps every request, and answers with
 a programmable sequence of responses. It keeps connections alive (HTTP/1.1,
 as a collector does) and counts the TCP connections it accepted
 (``connections``), so a test can tell whether a client reuses one.
@@ -13,7 +13,9 @@ Usable as a context manager::
 
 from __future__ import annotations
 
+import base64
 import gzip
+import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -26,6 +28,29 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.fakes.serve import LoopbackHTTPServer
+
+_IDS = {"traceId", "spanId", "parentSpanId"}
+
+
+def from_otlp_json(doc: Any, message_type: Any) -> Any:
+    """An OTLP/JSON document (hex trace and span ids, integer enums) as the
+    protobuf message it encodes (the plain JSON mapping wants base64 ids)."""
+    from google.protobuf import json_format
+
+    def base64_ids(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: base64.b64encode(bytes.fromhex(v)).decode() if k in _IDS else base64_ids(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [base64_ids(v) for v in node]
+        return node
+
+    if isinstance(doc, (str, bytes)):
+        doc = json.loads(doc)
+    return json_format.ParseDict(base64_ids(doc), message_type())
+
 
 _TYPES: dict[str, Any] = {
     "/v1/traces": ExportTraceServiceRequest,
@@ -63,7 +88,11 @@ class OtlpServer:
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
                 kind = _TYPES.get(self.path)
-                message = kind.FromString(raw) if kind else None
+                message = None
+                if kind and self.headers.get("Content-Type") == "application/json":
+                    message = from_otlp_json(raw, kind)
+                elif kind:
+                    message = kind.FromString(raw)
                 with server._lock:
                     server.requests.append(
                         Received(self.path, dict(self.headers.items()), raw, message)

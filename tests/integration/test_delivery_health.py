@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.conftest import run_cli, run_python
 from tests.fakes.faults import refused
-from tests.fakes.otlp_server import OtlpServer
+from tests.fakes.otlp_server import OtlpServer, from_otlp_json
 
 TOOL = """
 import optel
@@ -65,7 +64,7 @@ def test_show_sent_lists_each_payload_exactly_as_it_went_out(home: Path) -> None
     assert len(sent) == 3 and all(item["app"] == "healthtool" for item in sent)
     wire = {s.name: s for s in server.spans()}
     for item in sent:
-        logged = json_format.ParseDict(item["payload"], ExportTraceServiceRequest())
+        logged = from_otlp_json(item["payload"], ExportTraceServiceRequest)
         span = logged.resource_spans[0].scope_spans[0].spans[0]
         assert span == wire[span.name]  # the audit log holds the very span the server got
     assert "3 record(s) sent" in run_cli("show", "--sent", home=home).stdout
@@ -78,7 +77,7 @@ spool = os.path.join(os.environ["OPTEL_HOME"], "spool.sqlite3")
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline:
     db = sqlite3.connect(spool)
-    left = db.execute("SELECT count(*) FROM records").fetchone()[0]
+    left = db.execute("SELECT count(*) FROM entries").fetchone()[0]
     db.close()
     if left == 0:
         break
@@ -164,7 +163,7 @@ def test_records_reach_the_disk_without_an_exit_and_survive_sigkill(home: Path) 
             try:
                 db = sqlite3.connect(f"file:{home / 'spool.sqlite3'}?mode=ro", uri=True, timeout=5)
                 try:
-                    spooled = db.execute("SELECT count(*) FROM records").fetchone()[0]
+                    spooled = db.execute("SELECT count(*) FROM entries").fetchone()[0]
                 finally:
                     db.close()
             except sqlite3.OperationalError:

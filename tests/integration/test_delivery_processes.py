@@ -49,7 +49,7 @@ def _query(home: Path, sql: str, *args: object) -> int:
 
 
 def _pending(home: Path) -> int:
-    return _query(home, "SELECT count(*) FROM records")
+    return _query(home, "SELECT count(*) FROM entries")
 
 
 # -- six processes, one spool ------------------------------------------------------
@@ -144,7 +144,7 @@ def test_records_spooled_before_a_sigkill_are_delivered_by_optel_flush(home: Pat
 def _leased(home: Path) -> int:
     return _query(
         home,
-        "SELECT count(*) FROM records WHERE lease_owner IS NOT NULL AND lease_until > ?",
+        "SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL AND lease_until > ?",
         time.time(),
     )
 

@@ -1,4 +1,5 @@
-"""The spool: leases between senders, bounds, the audit log, and a damaged file survived."""
+"""The spool: records kept once with a delivery per destination, leases between
+senders, bounds, the audit log, schema-1 rows migrated, and a damaged file survived."""
 
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ from optel.spool import Limits, NewRecord, Spool
 
 
 def _records(
-    n: int, destination: str = "otlp", app: str = "tool", size: int = 10
+    n: int, destination: str | tuple[str, ...] = "otlp", app: str = "tool", size: int = 10
 ) -> list[NewRecord]:
-    return [
-        NewRecord(app, "opt-in", "span", destination, f"{i:0{size}d}", time.time())
-        for i in range(n)
-    ]
+    dests = (destination,) if isinstance(destination, str) else destination
+    return [NewRecord(app, "opt-in", "span", dests, f"{i:0{size}d}", time.time()) for i in range(n)]
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_ack_removes_and_audits_retry_later_keeps(spool: Spool) -> None:
     spool.retry_later(rows[1:2], delay_s=3600, error="http_503")
     spool.release(rows[2:])
     assert spool.count() == 2
-    assert [p for _, _, _, p in spool.sent_log()] == [rows[0].payload]
+    assert [p for _, _, _, p, _ in spool.sent_log()] == [rows[0].payload]
     assert "http_503" in (spool.last_error() or "")
     # the backing-off row is not due; flush (due_only=False) takes it anyway
     assert [r.id for r in spool.claim("otlp", "1-b", 10, lease_s=60)] == [rows[2].id]
@@ -93,7 +92,7 @@ def test_bounds_drop_oldest_first_and_count(tmp_path: Path) -> None:
     b.add(_records(8))  # 10 bytes each: 5 fit
     assert b.count() == 5 and b.stats()["dropped_full"] == 3
     old = Spool(str(tmp_path / "o.sqlite3"), Limits(max_age_s=60))
-    old.add([NewRecord("t", "opt-in", "span", "otlp", "x", time.time() - 120)])
+    old.add([NewRecord("t", "opt-in", "span", ("otlp",), "x", time.time() - 120)])
     old.add(_records(1))
     assert old.count() == 1 and old.stats()["dropped_age"] == 1
 
@@ -230,9 +229,120 @@ def test_bound_drops_show_in_optel_status_json(
     from optel import cli, config
 
     s = Spool(config.resolve().paths.spool, Limits(max_records=5, max_age_s=60))
-    s.add([NewRecord("tool", "opt-in", "span", "otlp", "old", time.time() - 120)])
+    s.add([NewRecord("tool", "opt-in", "span", ("otlp",), "old", time.time() - 120)])
     s.add(_records(8))
     s.close()
     assert cli.main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["dropped"] == {"age": 1, "full": 3} and status["pending"] == 5
+
+
+# -- one record, several destinations ------------------------------------------------
+
+
+def test_a_record_is_kept_once_until_every_destination_took_it(spool: Spool) -> None:
+    spool.add(_records(2, destination=("otlp", "ga4")))
+    assert spool.count() == 2  # records, not deliveries
+    assert sorted(r.destination for r in spool.pending()) == ["ga4", "ga4", "otlp", "otlp"]
+    db = spool._conn()
+    assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 2  # each body once
+    spool.ack(spool.claim("otlp", "1-a", 10, lease_s=60))
+    assert spool.count() == 2 and {r.destination for r in spool.pending()} == {"ga4"}
+    spool.drop(spool.claim("ga4", "1-a", 1, lease_s=60), "http_400")
+    assert spool.count() == 1  # the last delivery took its record with it
+    spool.ack(spool.claim("ga4", "1-a", 10, lease_s=60))
+    assert spool.count() == 0 and spool.pending() == []
+    assert spool.stats() == {"sent": 3, "dropped_http_400": 1}
+
+
+def test_totals_stay_true_through_every_way_out(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "s.sqlite3"), Limits(max_records=6, max_bytes=10**6))
+    s.add(_records(4, destination=("otlp", "local"), app="a"))
+    s.add(_records(4, destination=("otlp",), app="b"))  # bounds push out two of "a"
+    assert s.purge("a") == 2
+    s.ack(s.claim("otlp", "1-a", 1, lease_s=60))
+    db = s._conn()
+    entries, size = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM entries").fetchone()
+    assert (s.count(), s.count("b")) == (entries, 3)
+    assert db.execute("SELECT entries, bytes FROM totals").fetchone() == (entries, size)
+    orphans = "SELECT count(*) FROM deliveries WHERE entry NOT IN (SELECT id FROM entries)"
+    assert db.execute(orphans).fetchone()[0] == 0
+
+
+def test_records_no_destination_wants_are_not_kept(spool: Spool) -> None:
+    assert spool.add(_records(3, destination=())) == 0
+    assert spool.count() == 0
+
+
+# -- spools written by optel before schema 2 --------------------------------------------
+
+SCHEMA_1 = """
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, policy TEXT NOT NULL,
+    signal TEXT NOT NULL, destination TEXT NOT NULL, payload TEXT NOT NULL,
+    size INTEGER NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0, lease_owner TEXT,
+    lease_until REAL NOT NULL DEFAULT 0, last_error TEXT
+);
+CREATE INDEX records_due ON records (destination, next_attempt);
+CREATE TABLE stats (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE sent (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, destination TEXT NOT NULL,
+    app TEXT NOT NULL, payload TEXT NOT NULL
+);
+INSERT INTO meta VALUES ('schema', '1');
+INSERT INTO stats VALUES ('sent', 7);
+INSERT INTO sent (time, destination, app, payload) VALUES (1.0, 'otlp', 'old', '{"as":"sent"}');
+"""
+
+
+def _schema_1(path: Path, rows: list[tuple[str, str, str, int, float]]) -> None:
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_1)
+    db.executemany(
+        "INSERT INTO records (app, policy, signal, destination, payload, size, created,"
+        " attempts, next_attempt) VALUES (?, 'opt-in', 'span', ?, ?, 10, ?, ?, ?)",
+        [
+            (app, dest, payload, time.time(), attempts, due)
+            for app, dest, payload, attempts, due in rows
+        ],
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_schema_1_spool_is_migrated_with_its_rendered_payloads(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3"
+    later = time.time() + 3600
+    _schema_1(path, [("old", "otlp", '{"p":1}', 0, 0.0), ("old", "ga4", '{"p":2}', 3, later)])
+    s = Spool(str(path))
+    rows = s.pending()
+    assert [(r.destination, r.payload, r.rendered, r.attempts) for r in rows] == [
+        ("otlp", '{"p":1}', True, 0),
+        ("ga4", '{"p":2}', True, 3),
+    ]
+    assert s.count() == 2 and s.stats() == {"sent": 7}
+    assert s.claim("ga4", "1-a", 10, lease_s=60) == []  # its backoff came along
+    s.ack(s.claim("otlp", "1-a", 10, lease_s=60))
+    assert [(p, is_record) for _, _, _, p, is_record in s.sent_log()] == [
+        ('{"as":"sent"}', False),
+        ('{"p":1}', False),
+    ]
+    s.close()
+    # the old table stays, empty: an older optel still running beside this one
+    # keeps writing there, and the next open moves what it wrote
+    _schema_1_rows = sqlite3.connect(path)
+    _schema_1_rows.execute(
+        "INSERT INTO records (app, policy, signal, destination, payload, size, created)"
+        " VALUES ('old', 'opt-in', 'span', 'otlp', '{\"p\":3}', 7, ?)",
+        (time.time(),),
+    )
+    _schema_1_rows.commit()
+    _schema_1_rows.close()
+    again = Spool(str(path))
+    assert [(r.destination, r.payload) for r in again.pending()] == [
+        ("ga4", '{"p":2}'),
+        ("otlp", '{"p":3}'),
+    ]
+    again.close()

@@ -1,8 +1,7 @@
-"""The gate-scrub-render step, and the GA4 SDK exporter that reuses it."""
+"""The gate-scrub step, and the GA4 SDK exporter that reuses it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -53,20 +52,25 @@ def _stage(hold: bool, debug: bool = False, names: tuple[str, ...] = ("local",))
 def test_consent_decides_per_record_and_hold_depends_on_the_caller() -> None:
     recs = [_event(app) for app in ("granted", "denied", "switched_off", "granted")]
     spooling = _stage(hold=True)
-    assert [r.app for r in spooling(recs, dict)] == ["granted", "switched_off", "granted"]
+    assert [r["app"] for r in spooling(recs, dict)] == ["granted", "switched_off", "granted"]
     assert spooling.asked == [  # type: ignore[attr-defined]
         ("granted", "opt-in"), ("denied", "opt-in"), ("switched_off", "opt-in"),
     ]  # fmt: skip
     # without a spool, what may not leave now is not kept either
-    assert [r.app for r in _stage(hold=False)(recs, dict)] == ["granted", "granted"]
+    assert [r["app"] for r in _stage(hold=False)(recs, dict)] == ["granted", "granted"]
 
 
-def test_records_are_scrubbed_then_rendered_for_each_destination() -> None:
+def test_records_are_scrubbed_once_and_no_destination_code_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_import(name: str, cfg: Any) -> None:
+        raise AssertionError(f"destination {name} loaded")  # the exit thread may import nothing
+
+    monkeypatch.setattr(exporters, "load", no_import)
     stage = _stage(hold=True, names=("local", "otlp"))
-    (local, otlp) = stage([_event("granted", framework="onnx", email="a@example.com")], dict)
-    assert (local.destination, otlp.destination) == ("local", "otlp")
-    assert json.loads(local.payload)["attributes"] == {"framework": "onnx"}  # undeclared: gone
-    assert "example.com" not in otlp.payload and '"onnx"' in otlp.payload
+    (rec,) = stage([_event("granted", framework="onnx", email="a@example.com")], dict)
+    assert rec["attributes"] == {"framework": "onnx"}  # undeclared: gone
+    assert rec["dropped_attributes"] == 1
 
 
 def test_a_broken_record_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,12 +78,17 @@ def test_a_broken_record_is_skipped_alone(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(_errors, "RAISE", False)
     out = _stage(hold=True)([{"signal": "event"}, _event("granted")], dict)  # no app: broken
-    assert [r.app for r in out] == ["granted"]
+    assert [r["app"] for r in out] == ["granted"]
 
 
-def test_debug_prints_and_keeps_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _stage(hold=True, debug=True)([_event("granted")], dict) == []
-    assert "optel debug [local]" in capsys.readouterr().err
+def test_debug_prints_each_destinations_payload_and_keeps_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stage = _stage(hold=True, debug=True, names=("local", "otlp"))
+    assert stage([_event("granted", framework="onnx")], dict) == []
+    err = capsys.readouterr().err
+    assert "optel debug [local]" in err and '"framework":"onnx"' in err
+    assert 'optel debug [otlp] {"resourceLogs"' in err
 
 
 # -- the GA4 exporter for plain SDK pipelines --------------------------------------------

@@ -1,14 +1,16 @@
 """Destinations: where records go (``ga4``, ``otlp``, ``local``).
 
-A destination knows records and payloads, never where a payload waited. Each
+A destination knows records and payloads, never where a record waited. Each
 module has a ``Destination`` that can
 
 - ``render(record) -> str | None``: the payload for this destination, exactly
   what ``optel show`` prints and what goes on the wire (``None``: it does not
   take that kind of record);
 - ``send(items, timeout_s) -> Outcome``: deliver :class:`Payload` items, each
-  carrying a key of the caller's choosing; the :class:`Outcome` names the
-  keys accepted, to retry and rejected;
+  carrying the anonymized record (rendered by the destination now, with the
+  same code as ``render``; several records may share one request) and a key of
+  the caller's choosing; the :class:`Outcome` names the keys accepted, to
+  retry and rejected;
 - ``warm()``: load what sending needs (the worker does it at start, so an
   exit budget is spent sending, not importing);
 - ``close()``: end its connections (its owner does, once, at the end).
@@ -18,7 +20,8 @@ Whoever sends owns the destination objects for its lifetime
 one command. Every send runs with instrumentation suppressed (:func:`send`
 applies :func:`suppressed`; both callers, delivery and the GA4 SDK exporter,
 send through it), and every answer is classified here, once: :func:`classify_http`,
-:func:`classify_error` and :func:`classify_grpc`.
+:func:`classify_error` and :func:`classify_grpc`. HTTP goes through
+:mod:`.transport` (the standard library's client, kept alive).
 
 Destinations are imported only when a record is about to be rendered or
 sent, so a process without consent never imports them.
@@ -43,12 +46,18 @@ ACCEPTED, RETRY, REJECTED = "accepted", "retry", "rejected"
 
 @dataclass(frozen=True)
 class Payload:
-    """One rendered record to send; ``key`` is the caller's, returned in the outcome."""
+    """One record to send; ``key`` is the caller's, returned in the outcome.
+
+    ``record`` is the anonymized record, rendered by the destination as it
+    sends; without one, ``payload`` is text already rendered for this
+    destination (spooled by an older optel, or fragments to validate), sent as
+    it is."""
 
     key: Hashable
     signal: str
-    payload: str
+    payload: str | None
     created: float
+    record: dict[str, Any] | None = None
 
 
 @dataclass
@@ -121,14 +130,9 @@ def classify_error(exc: BaseException) -> Verdict:
     """A request that got no answer: a timeout, a refused or broken connection,
     a TLS failure, a bad certificate file. Always retry (the reason names the
     kind of failure, never the URL: its text may hold a secret)."""
-    timeout = False
-    try:
-        import requests  # loaded already whenever an HTTP send failed
+    from .transport import is_timeout
 
-        timeout = isinstance(exc, requests.Timeout)
-    except ImportError:  # pragma: no cover - requests is a dependency
-        pass
-    if timeout or isinstance(exc, TimeoutError):
+    if is_timeout(exc):
         return Verdict(RETRY, "timeout")
     return Verdict(RETRY, f"connection_error_{type(exc).__name__}")
 
@@ -181,7 +185,7 @@ def retry_after(value: str | None) -> float | None:
 @contextmanager
 def suppressed() -> Iterator[None]:
     """Run a destination's own network calls with instrumentation suppressed, so
-    an instrumented ``requests`` or gRPC client is not traced back into optel."""
+    an instrumented HTTP or gRPC client is not traced back into optel."""
     from opentelemetry import context
 
     token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))

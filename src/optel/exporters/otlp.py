@@ -1,15 +1,12 @@
-"""The ``otlp`` destination: OTLP/HTTP with protobuf bodies, or OTLP/gRPC.
+"""The ``otlp`` destination: OTLP/HTTP (protobuf or JSON) or OTLP/gRPC.
 
-Each record is rendered as the OTLP JSON form of a one-record export request
-(the protobuf JSON mapping), so ``optel show`` prints the very message that
-is sent; at send time a batch's messages are merged and posted as protobuf to
-``{endpoint}/v1/traces|metrics|logs`` (or exported over gRPC).
-
-Each request's resources carry ``optel.install.id``, the install's random
-client id (:func:`optel.identity.client_id`, the one GA4 gets as
-``client_id``), so installs can be counted without GA4. As for GA4 it is
-added at send time, never rendered: not in the spool, not in ``optel show``,
-and an id rotated by ``optel opt-out`` is never sent afterwards.
+Records are rendered when they are sent (:mod:`.otlpwire`): a batch becomes
+one export request per signal, records sharing a resource and scope grouped
+as the SDK's exporter groups them, posted to ``{endpoint}/v1/traces|metrics|logs``
+as protobuf (``http/protobuf``, the default), as OTLP/JSON (``http/json``) or
+exported over gRPC (``grpc``). ``render`` gives the OTLP/JSON of the request
+holding one record: what ``optel show`` prints, the very message that is sent
+(the same fields, protobuf-encoded unless the protocol is ``http/json``).
 
 Answers are classified by :func:`optel.exporters.classify_http` and
 :func:`optel.exporters.classify_grpc`, the rules every destination shares.
@@ -17,37 +14,38 @@ Answers are classified by :func:`optel.exporters.classify_http` and
 Settings come from optel's settings table (``cfg.otlp(name, signal)``: the
 per-signal value, else the general one), which reads the standard variables
 (https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
-``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT``, ``..._PROTOCOL``
-(``http/protobuf`` or ``grpc``), ``..._HEADERS``, ``..._COMPRESSION`` (gzip),
-``..._TIMEOUT`` (bounded by the caller's deadline), ``..._CERTIFICATE``,
-``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY``, ``..._INSECURE`` (gRPC).
+``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT``, ``..._PROTOCOL``,
+``..._HEADERS``, ``..._COMPRESSION`` (gzip), ``..._TIMEOUT`` (bounded by the
+caller's deadline), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY``,
+``..._INSECURE`` (gRPC). A per-signal endpoint is used as it is; without one,
+the general endpoint gets ``/v1/<signal>``; a signal with neither while
+another signal has its own endpoint is not sent by OTLP (see
+:meth:`optel.config.Config.otlp_endpoint`).
 
-One destination keeps one HTTP session and one gRPC channel per target for
-its whole life, so its owner's sends reuse their connections; ``close()``
-ends them.
+Each request's resources carry ``optel.install.id``, the install's random
+client id (:func:`optel.identity.client_id`, the one GA4 gets as
+``client_id``), so installs can be counted without GA4. As for GA4 it is
+added at send time, never rendered: not in the spool, not in ``optel show``,
+and an id rotated by ``optel opt-out`` is never sent afterwards (a value a
+record's resource already had for that key is replaced).
+
+One destination keeps its HTTP connections (:class:`.transport.Client`) and
+one gRPC channel per target for its whole life, so its owner's sends reuse
+them; ``close()`` ends them. Payloads spooled by an older optel (already
+rendered, the protobuf JSON mapping) are sent as they are; reading them needs
+the ``protobuf`` runtime, imported only then.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
-from typing import Any, Mapping, Sequence
-from urllib.parse import unquote
+from typing import Any, Sequence
 
-from google.protobuf import json_format
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.logs.v1 import logs_pb2
-from opentelemetry.proto.metrics.v1 import metrics_pb2
-from opentelemetry.proto.resource.v1 import resource_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
-
-from ..config import Config
+from .._version import __version__
+from ..config import Config, parse_otlp_headers
 from . import (
     RETRY,
     Outcome,
@@ -56,258 +54,94 @@ from . import (
     classify_error,
     classify_grpc,
     classify_http,
+    otlpwire,
+    transport,
 )
 
-SIGNALS = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
-_REQUESTS: dict[str, Any] = {
-    "traces": ExportTraceServiceRequest,
-    "metrics": ExportMetricsServiceRequest,
-    "logs": ExportLogsServiceRequest,
+SIGNALS = otlpwire.SIGNALS
+_GRPC_METHODS = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
-_FIELDS = {"traces": "resource_spans", "metrics": "resource_metrics", "logs": "resource_logs"}
-_SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
+_CONTENT_TYPE = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
 INSTALL_ID = "optel.install.id"
-
-
-# -- rendering: optel record -> OTLP message -----------------------------------------------
-
-
-def _any(value: Any) -> common_pb2.AnyValue:
-    if isinstance(value, bool):
-        return common_pb2.AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return common_pb2.AnyValue(int_value=value)
-    if isinstance(value, float):
-        return common_pb2.AnyValue(double_value=value)
-    if isinstance(value, (list, tuple)):
-        return common_pb2.AnyValue(
-            array_value=common_pb2.ArrayValue(values=[_any(v) for v in value])
-        )
-    return common_pb2.AnyValue(string_value="" if value is None else str(value))
-
-
-def _attrs(attrs: Mapping[str, Any] | None) -> list[common_pb2.KeyValue]:
-    return [common_pb2.KeyValue(key=k, value=_any(v)) for k, v in (attrs or {}).items()]
-
-
-def _resource(rec: Mapping[str, Any]) -> resource_pb2.Resource:
-    return resource_pb2.Resource(attributes=_attrs(rec.get("resource")))
-
-
-def _scope(rec: Mapping[str, Any]) -> common_pb2.InstrumentationScope:
-    scope = rec.get("scope") or {}
-    return common_pb2.InstrumentationScope(
-        name=scope.get("name") or "", version=scope.get("version") or ""
-    )
-
-
-def _span(rec: Mapping[str, Any]) -> ExportTraceServiceRequest:
-    status = rec.get("status") or {}
-    span = trace_pb2.Span(
-        trace_id=bytes.fromhex(rec["trace_id"]) if rec.get("trace_id") else b"",
-        span_id=bytes.fromhex(rec["span_id"]) if rec.get("span_id") else b"",
-        parent_span_id=bytes.fromhex(rec["parent_span_id"]) if rec.get("parent_span_id") else b"",
-        name=rec.get("name") or "",
-        kind=trace_pb2.Span.SpanKind.Value("SPAN_KIND_" + (rec.get("kind") or "INTERNAL")),
-        start_time_unix_nano=rec.get("start_ns") or 0,
-        end_time_unix_nano=rec.get("end_ns") or 0,
-        attributes=_attrs(rec.get("attributes")),
-        dropped_attributes_count=rec.get("dropped_attributes", 0),
-        events=[
-            trace_pb2.Span.Event(
-                time_unix_nano=e.get("time_ns") or 0,
-                name=e.get("name") or "",
-                attributes=_attrs(e.get("attributes")),
-            )
-            for e in rec.get("events", [])
-        ],
-        status=trace_pb2.Status(
-            code=trace_pb2.Status.StatusCode.Value(
-                "STATUS_CODE_" + (status.get("code") or "UNSET")
-            ),
-            message=status.get("message") or "",
-        ),
-    )
-    return ExportTraceServiceRequest(
-        resource_spans=[
-            trace_pb2.ResourceSpans(
-                resource=_resource(rec),
-                scope_spans=[trace_pb2.ScopeSpans(scope=_scope(rec), spans=[span])],
-            )
-        ]
-    )
-
-
-def _log(rec: Mapping[str, Any]) -> ExportLogsServiceRequest:
-    attrs = dict(rec.get("attributes") or {})
-    if rec["signal"] == "event":
-        # an OTel event: a log record named by event.name
-        # (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-eventname)
-        attrs["event.name"] = rec.get("name") or ""
-        severity, body = "INFO", ""
-    else:
-        severity, body = rec.get("severity") or "INFO", rec.get("body") or ""
-    record = logs_pb2.LogRecord(
-        time_unix_nano=rec.get("time_ns") or 0,
-        observed_time_unix_nano=rec.get("time_ns") or 0,
-        severity_text=severity,
-        severity_number=_SEVERITY.get(severity, 9),  # type: ignore[arg-type]
-        body=common_pb2.AnyValue(string_value=body) if body else None,
-        attributes=_attrs(attrs),
-        dropped_attributes_count=rec.get("dropped_attributes", 0),
-    )
-    if rec["signal"] == "event":
-        record.event_name = rec.get("name") or ""
-    return ExportLogsServiceRequest(
-        resource_logs=[
-            logs_pb2.ResourceLogs(
-                resource=_resource(rec),
-                scope_logs=[logs_pb2.ScopeLogs(scope=_scope(rec), log_records=[record])],
-            )
-        ]
-    )
-
-
-def _number(point: Mapping[str, Any]) -> metrics_pb2.NumberDataPoint:
-    dp = metrics_pb2.NumberDataPoint(
-        attributes=_attrs(point.get("attributes")),
-        start_time_unix_nano=point.get("start_ns") or 0,
-        time_unix_nano=point.get("time_ns") or 0,
-    )
-    value = point.get("value", 0)
-    if isinstance(value, int) and not isinstance(value, bool):
-        dp.as_int = value
-    else:
-        dp.as_double = float(value)
-    return dp
-
-
-def _metric(rec: Mapping[str, Any]) -> ExportMetricsServiceRequest:
-    temporality = (
-        metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
-        if rec.get("temporality") == "delta"
-        else metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
-    metric = metrics_pb2.Metric(
-        name=rec.get("name") or "",
-        description=rec.get("description") or "",
-        unit=rec.get("unit") or "",
-    )
-    points = rec.get("points", [])
-    kind = rec.get("type")
-    if kind == "sum":
-        metric.sum.CopyFrom(
-            metrics_pb2.Sum(
-                data_points=[_number(p) for p in points],
-                aggregation_temporality=temporality,
-                is_monotonic=bool(rec.get("monotonic")),
-            )
-        )
-    elif kind == "gauge":
-        metric.gauge.CopyFrom(metrics_pb2.Gauge(data_points=[_number(p) for p in points]))
-    else:
-        metric.histogram.CopyFrom(
-            metrics_pb2.Histogram(
-                data_points=[
-                    metrics_pb2.HistogramDataPoint(
-                        attributes=_attrs(p.get("attributes")),
-                        start_time_unix_nano=p.get("start_ns") or 0,
-                        time_unix_nano=p.get("time_ns") or 0,
-                        count=p.get("count", 0),
-                        sum=p.get("sum", 0.0),
-                        min=p.get("min", 0.0),
-                        max=p.get("max", 0.0),
-                        bucket_counts=p.get("bucket_counts", []),
-                        explicit_bounds=p.get("bounds", []),
-                    )
-                    for p in points
-                ],
-                aggregation_temporality=temporality,
-            )
-        )
-    return ExportMetricsServiceRequest(
-        resource_metrics=[
-            metrics_pb2.ResourceMetrics(
-                resource=_resource(rec),
-                scope_metrics=[metrics_pb2.ScopeMetrics(scope=_scope(rec), metrics=[metric])],
-            )
-        ]
-    )
-
-
-_RENDER = {"span": _span, "event": _log, "log": _log, "metric": _metric}
-
-
-def message(record: Mapping[str, Any]) -> Any:
-    """The OTLP export request holding just ``record``."""
-    return _RENDER[record["signal"]](record)
-
-
-# -- the wire ------------------------------------------------------------------------------
+UNRENDERABLE = "unrenderable_record"
 
 
 def parse_headers(text: str | None) -> dict[str, str]:
-    """``k1=v1,k2=v2`` (values URL-encoded) as the OTLP exporter spec defines."""
-    headers: dict[str, str] = {}
-    for part in (text or "").split(","):
-        key, sep, value = part.partition("=")
-        if sep and key.strip():
-            headers[unquote(key.strip())] = unquote(value.strip())
-    return headers
+    """``k1=v1,k2=v2`` (values URL-encoded) as the OTLP exporter spec defines;
+    malformed entries are left out (the settings warned about them)."""
+    return parse_otlp_headers(text)[0]
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 class Destination:
-    """OTLP/HTTP protobuf destination (gRPC when the protocol setting says so)."""
+    """OTLP destination: HTTP with protobuf or JSON bodies, or gRPC."""
 
     name = "otlp"
     remote = True
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        self._session: Any = None
+        self._http: transport.Client | None = None
         self._channels: dict[tuple[str, bool], Any] = {}
         self._lock = threading.Lock()  # the worker and an exit send may share it
 
     # -- rendering ------------------------------------------------------------------------
 
     def render(self, record: dict[str, Any]) -> str | None:
-        if record.get("signal") not in _RENDER:
+        """The OTLP/JSON export request holding ``record`` (``None``: not an OTLP signal)."""
+        if record.get("signal") not in SIGNALS:
             return None
-        return json_format.MessageToJson(message(record), indent=None, sort_keys=True)
+        doc, bad = otlpwire.to_json([record])
+        return None if bad else dumps(doc)
 
     # -- settings -------------------------------------------------------------------------
 
     def protocol(self, signal: str) -> str:
-        """``http/protobuf`` (default) or ``grpc``."""
-        return "grpc" if self.cfg.otlp("protocol", signal) == "grpc" else "http/protobuf"
+        """``http/protobuf`` (default), ``http/json`` or ``grpc``."""
+        return str(self.cfg.otlp("protocol", signal) or "http/protobuf")
 
-    def url(self, signal: str) -> str:
-        explicit = self.cfg[f"otlp_{signal}_endpoint"]
-        if explicit:
-            return str(explicit)  # a per-signal endpoint is used as is (spec)
-        base = (self.cfg["otlp_endpoint"] or "http://localhost:4318").rstrip("/")
-        return f"{base}/v1/{signal}"
+    def url(self, signal: str) -> str | None:
+        """Where ``signal`` goes (``None``: not sent by OTLP in this configuration)."""
+        return self.cfg.otlp_endpoint(signal, grpc=self.protocol(signal) == "grpc")
 
     def _gzip(self, signal: str) -> bool:
         return self.cfg.otlp("compression", signal) == "gzip"
 
+    def _tls(self, signal: str) -> transport.TLS:
+        return transport.TLS(
+            self.cfg.otlp("certificate", signal),
+            self.cfg.otlp("client_certificate", signal),
+            self.cfg.otlp("client_key", signal),
+        )
+
     # -- lifetime -------------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Load the clients ahead of time (the worker does, at start), so an exit
-        budget is spent sending, not importing (``requests`` takes ~100 ms)."""
-        for signal in _REQUESTS:
+        """Load what sending needs ahead of time (the worker does, at start), so
+        an exit budget is spent sending, not importing."""
+        for signal in otlpwire.SIGNALS.values():
+            url = self.url(signal)
+            if url is None:
+                continue
             if self.protocol(signal) == "grpc":
                 self._channel(signal)
             else:
                 self._client()
+                if url.startswith("https:"):
+                    import ssl  # noqa: F401 - loaded now rather than at the first send
 
     def close(self) -> None:
         with self._lock:
-            session, self._session = self._session, None
+            client, self._http = self._http, None
             channels, self._channels = list(self._channels.values()), {}
-        if session is not None:
-            session.close()
+        if client is not None:
+            client.close()
         for channel in channels:
             channel.close()
 
@@ -320,33 +154,30 @@ class Destination:
             by_signal.setdefault(SIGNALS.get(item.signal, ""), []).append(item)
         deadline = time.monotonic() + timeout_s
         for signal, group in by_signal.items():
-            if signal not in _REQUESTS:
+            if signal not in _GRPC_METHODS:
                 outcome.rejected.extend(i.key for i in group)
                 outcome.reason = "unknown_signal"
+                continue
+            if self.url(signal) is None:
+                # an endpoint for other signals only: these wait, in case one is set
+                outcome.retry.extend(i.key for i in group)
+                outcome.retry_after_s = 3600.0
+                outcome.reason = f"otlp_no_endpoint_for_{signal}"
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0 or outcome.retry:
                 outcome.retry.extend(i.key for i in group)  # no time, or it already failed
                 continue
-            merged = _REQUESTS[signal]()
-            good: list[Any] = []
-            for item in group:
-                try:
-                    part = json_format.Parse(item.payload, _REQUESTS[signal]())
-                except json_format.ParseError:
-                    outcome.rejected.append(item.key)  # a corrupt payload can never be sent
-                    outcome.reason = "corrupt_payload"
-                    continue
-                field = _FIELDS[signal]
-                getattr(merged, field).extend(getattr(part, field))
-                good.append(item.key)
+            body, good, bad = self._request(signal, group)
+            if bad:
+                outcome.rejected.extend(bad)
+                outcome.reason = UNRENDERABLE  # a damaged record can never be sent
             if not good:
                 continue
-            self._stamp(getattr(merged, _FIELDS[signal]))
             if self.protocol(signal) == "grpc":
-                verdict = self._export_grpc(signal, merged, remaining)
+                verdict = self._export_grpc(signal, body, remaining)
             else:
-                verdict = self._post(signal, merged.SerializeToString(), remaining)
+                verdict = self._post(signal, body, remaining)
             getattr(outcome, verdict.kind).extend(good)
             if verdict.reason:
                 outcome.reason = verdict.reason
@@ -354,74 +185,78 @@ class Destination:
                 outcome.retry_after_s = verdict.retry_after_s
         return outcome
 
-    def _stamp(self, resources: Any) -> None:
-        """Put the install's current id on each resource (replacing any other value)."""
+    def _request(self, signal: str, group: Sequence[Payload]) -> tuple[bytes, list[Any], list[Any]]:
+        """The body of one export request for ``group`` (records rendered now,
+        older payloads as they were), the keys in it and the keys left out."""
+        as_json = self.protocol(signal) == "http/json"
+        fresh = [i for i in group if i.record is not None]
+        old = [i for i in group if i.record is None]
+        records = [i.record for i in fresh if i.record is not None]
+        stamp = self._install_id()
+        doc: dict[str, Any] = {}
+        body = b""
+        if as_json:
+            doc, bad_at = otlpwire.to_json(records, stamp)
+        else:
+            body, bad_at = otlpwire.encode(records, stamp)
+        left_out = set(bad_at)
+        good = [i.key for n, i in enumerate(fresh) if n not in left_out]
+        bad = [fresh[n].key for n in bad_at]
+        if old:
+            parts, old_good, old_bad = _legacy(signal, old, as_json, stamp)
+            good += old_good
+            bad += old_bad
+            for part in parts:
+                if as_json:
+                    for field, entries in part.items():
+                        doc.setdefault(field, []).extend(entries)
+                else:
+                    body += part  # protobuf: concatenated requests merge
+        return (dumps(doc).encode("utf-8") if as_json else body), good, bad
+
+    def _install_id(self) -> tuple[str, str] | None:
+        """(key, the install's current id) for every resource sent (``None``: no id)."""
         from ..identity import client_id
 
         # created when missing, as for GA4: an opt-out policy tool has consent without a grant
         install = client_id(self.cfg.paths, create=True)
-        for res in resources:
-            attrs = res.resource.attributes
-            for i in reversed(range(len(attrs))):
-                if attrs[i].key == INSTALL_ID:
-                    del attrs[i]
-            if install:
-                attrs.append(
-                    common_pb2.KeyValue(
-                        key=INSTALL_ID, value=common_pb2.AnyValue(string_value=install)
-                    )
-                )
+        return (INSTALL_ID, install) if install else None
 
     # -- HTTP -----------------------------------------------------------------------------
 
-    def _client(self) -> Any:
+    def _client(self) -> transport.Client:
         with self._lock:
-            if self._session is None:
-                import requests
-
-                self._session = requests.Session()  # honours HTTPS_PROXY / NO_PROXY
-            return self._session
+            if self._http is None:
+                self._http = transport.Client()
+            return self._http
 
     def _post(self, signal: str, body: bytes, timeout_s: float) -> Verdict:
-        import requests
-
         cfg = self.cfg
-        headers = {"Content-Type": "application/x-protobuf", "User-Agent": "optel"}
+        headers = {
+            "Content-Type": _CONTENT_TYPE.get(self.protocol(signal), "application/x-protobuf"),
+            "User-Agent": f"optel/{__version__}",
+        }
         headers.update(parse_headers(cfg.otlp("headers", signal)))
         if self._gzip(signal):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
-        verify: Any = cfg.otlp("certificate", signal) or True
-        cert_file = cfg.otlp("client_certificate", signal)
-        key_file = cfg.otlp("client_key", signal)
-        cert: Any = (cert_file, key_file) if cert_file and key_file else cert_file
         configured = cfg.otlp("timeout", signal)
         if configured:
             timeout_s = min(timeout_s, configured / 1000)  # spec: milliseconds
+        url = self.url(signal)
+        assert url is not None
         try:
-            response = self._client().post(
-                self.url(signal),
-                data=body,
-                headers=headers,
-                timeout=(min(timeout_s, 5.0), timeout_s),
-                verify=verify,
-                cert=cert,
-                allow_redirects=False,  # see classify_http: never sent where an answer points
-            )
-        except requests.RequestException as exc:
+            answer = self._client().post(url, body, headers, timeout_s, self._tls(signal))
+        except Exception as exc:  # no answer: timeout, refused, TLS, DNS, not HTTP
             return classify_error(exc)
-        return classify_http(response.status_code, response.headers.get("Retry-After"))
+        return classify_http(answer.status, answer.headers.get("retry-after"))
 
     # -- gRPC -----------------------------------------------------------------------------
 
     def _grpc_target(self, signal: str) -> tuple[str, bool]:
         """(host:port, secure) from the endpoint; http:// or the insecure setting is plain."""
-        endpoint = (
-            self.cfg[f"otlp_{signal}_endpoint"]
-            or self.cfg["otlp_endpoint"]
-            or "http://localhost:4317"
-        )
-        scheme, _, rest = str(endpoint).partition("://")
+        endpoint = self.url(signal) or "http://localhost:4317"
+        scheme, _, rest = endpoint.partition("://")
         if not rest:
             scheme, rest = "https", endpoint
         insecure = bool(self.cfg.otlp("insecure", signal))
@@ -435,33 +270,34 @@ class Destination:
             if key not in self._channels:
                 target, secure = key
                 if secure:
-                    roots = None
+                    roots = cert_chain = private_key = None
                     cert = self.cfg.otlp("certificate", signal)
                     if cert:
                         with open(cert, "rb") as f:
                             roots = f.read()
-                    creds = grpc.ssl_channel_credentials(roots)
+                    client_cert = self.cfg.otlp("client_certificate", signal)
+                    client_key = self.cfg.otlp("client_key", signal)
+                    if client_cert and client_key:
+                        with open(client_cert, "rb") as f:
+                            cert_chain = f.read()
+                        with open(client_key, "rb") as f:
+                            private_key = f.read()
+                    creds = grpc.ssl_channel_credentials(roots, private_key, cert_chain)
                     self._channels[key] = grpc.secure_channel(target, creds)
                 else:
                     self._channels[key] = grpc.insecure_channel(target)
             return self._channels[key]
 
-    def _export_grpc(self, signal: str, request: Any, timeout_s: float) -> Verdict:
+    def _export_grpc(self, signal: str, body: bytes, timeout_s: float) -> Verdict:
         import grpc
-        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-        stubs: dict[str, Any] = {
-            "traces": trace_service_pb2_grpc.TraceServiceStub,
-            "metrics": metrics_service_pb2_grpc.MetricsServiceStub,
-            "logs": logs_service_pb2_grpc.LogsServiceStub,
-        }
         headers = parse_headers(self.cfg.otlp("headers", signal))
         metadata = [(k.lower(), v) for k, v in headers.items()]
         try:
-            stubs[signal](self._channel(signal)).Export(
-                request,
+            # the request is already protobuf: sent as bytes, the answer not decoded
+            call = self._channel(signal).unary_unary(_GRPC_METHODS[signal])
+            call(
+                body,
                 timeout=timeout_s,
                 metadata=metadata or None,
                 compression=grpc.Compression.Gzip if self._gzip(signal) else None,
@@ -472,3 +308,72 @@ class Destination:
         except (OSError, ValueError) as exc:  # a bad certificate file, a bad target
             return classify_error(exc)
         return classify_grpc("OK")
+
+
+# -- payloads an older optel rendered ---------------------------------------------------------
+
+_REQUEST_TYPES = {
+    "traces": (
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+        "ExportTraceServiceRequest",
+    ),
+    "metrics": (
+        "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+        "ExportMetricsServiceRequest",
+    ),
+    "logs": (
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+        "ExportLogsServiceRequest",
+    ),
+}
+_IDS = {"traceId", "spanId", "parentSpanId"}
+_FIELDS = {"traces": "resource_spans", "metrics": "resource_metrics", "logs": "resource_logs"}
+
+
+def _legacy(
+    signal: str, items: Sequence[Payload], as_json: bool, stamp: tuple[str, str] | None
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """Payloads spooled by optel before schema 2 (``MessageToJson`` of a one-record
+    request): (request parts, good keys, bad keys). Protobuf parts merge by
+    concatenation; JSON parts are OTLP/JSON documents to merge by field."""
+    import base64
+    import importlib
+
+    from google.protobuf import json_format
+
+    module, name = _REQUEST_TYPES[signal]
+    kind = getattr(importlib.import_module(module), name)
+    parts: list[Any] = []
+    good: list[Any] = []
+    bad: list[Any] = []
+    for item in items:
+        try:
+            msg = json_format.Parse(item.payload or "", kind())
+        except (json_format.ParseError, TypeError, ValueError):
+            bad.append(item.key)  # a corrupt payload can never be sent
+            continue
+        if stamp is not None:
+            for group in getattr(msg, _FIELDS[signal]):
+                attrs = group.resource.attributes
+                for i in reversed(range(len(attrs))):
+                    if attrs[i].key == stamp[0]:
+                        del attrs[i]
+                attrs.add(key=stamp[0]).value.string_value = stamp[1]
+        if as_json:
+            doc = json_format.MessageToDict(msg, use_integers_for_enums=True)
+
+            def hex_ids(node: Any) -> Any:
+                if isinstance(node, dict):
+                    return {
+                        k: base64.b64decode(v).hex() if k in _IDS else hex_ids(v)
+                        for k, v in node.items()
+                    }
+                if isinstance(node, list):
+                    return [hex_ids(v) for v in node]
+                return node
+
+            parts.append(hex_ids(doc))
+        else:
+            parts.append(msg.SerializeToString())
+        good.append(item.key)
+    return parts, good, bad

@@ -3,11 +3,12 @@
 Registered under the ``opentelemetry_traces_exporter`` and
 ``opentelemetry_metrics_exporter`` entry point groups as ``ga4``, so the
 SDK's own auto-configuration picks it with ``OTEL_TRACES_EXPORTER=ga4``
-(and ``OTEL_METRICS_EXPORTER=ga4``). Each export runs optel's own
-gate-scrub-render step (:mod:`optel.stage`, the one the pipeline uses):
-consent for the record's app (``service.name``; ``OPTEL_POLICY``, default
-opt-in), the anonymizer (declared keys from ``OPTEL_ALLOWED_ATTRIBUTES``) and
-the GA4 mapping; then it sends through :func:`optel.exporters.send`. Without
+(and ``OTEL_METRICS_EXPORTER=ga4``). Each export runs optel's own gate-scrub
+step (:mod:`optel.stage`, the one the pipeline uses): consent for the
+record's app (``service.name``; ``OPTEL_POLICY``, default opt-in) and the
+anonymizer (declared keys from ``OPTEL_ALLOWED_ATTRIBUTES``); the GA4
+destination renders the records as it sends them through
+:func:`optel.exporters.send`. Without
 optel's spool there is no durability: a failed export is reported to the
 SDK's processor as a failure, as any exporter would, and a record that
 consent holds back (a kill switch) is not kept.
@@ -30,7 +31,7 @@ from . import Destinations, Payload, send
 
 
 class _GA4Core:
-    """The GA4 destination and the gate-scrub-render step, for both exporters."""
+    """The GA4 destination and the gate-scrub step, for both exporters."""
 
     def __init__(self, timeout_s: float = 10.0) -> None:
         cfg = config.resolve()
@@ -52,11 +53,11 @@ class _GA4Core:
         return rec
 
     def export(self, recs: list[dict[str, Any]]) -> bool:
-        rendered = self.stage(recs, self._record)
+        scrubbed = self.stage(recs, self._record)
         dest = self.destinations.get("ga4")
-        if not rendered or dest is None:
+        if not scrubbed or dest is None:
             return True  # no consent (or debug): nothing leaves, and that is a success
-        items = [Payload(i, r.signal, r.payload, r.created) for i, r in enumerate(rendered)]
+        items = [Payload(i, r["signal"], None, r["time"], record=r) for i, r in enumerate(scrubbed)]
         outcome = send(dest, items, self.timeout_s)  # instrumentation suppressed
         return not outcome.retry and not outcome.rejected
 

@@ -1,15 +1,16 @@
 """The ``ga4`` destination: Google Analytics 4 through the Measurement Protocol.
 
 ``render`` turns a record into a *request fragment* (user properties and up
-to 25 events, see :mod:`.mapping`); that is what the spool keeps and
-``optel show`` prints. ``send`` packs the fragments of a batch into
-requests of at most 25 events and under the body limit (:mod:`.limits`),
-adds the envelope and POSTs each to ``{endpoint}/mp/collect``::
+to 25 events, see :mod:`.mapping`); that is what ``optel show`` prints.
+``send`` renders each record of a batch the same way (or takes a fragment
+spooled by an older optel as it is), packs the fragments into requests of
+at most 25 events and under the body limit (:mod:`.limits`), adds the
+envelope and POSTs each to ``{endpoint}/mp/collect``::
 
     {"client_id": <the install's current random id>, "non_personalized_ads": true,
      "user_properties": {...}, "events": [<the fragments' events>]}
 
-The client id is added at send time, not at render time: payloads wait in
+The client id is added at send time, not at render time: records wait in
 the spool for up to days, and an id rotated by ``optel opt-out`` must never be
 sent afterwards. The api secret lives only in memory and in the request URL;
 it is never rendered, printed or logged (reasons never quote the URL).
@@ -27,7 +28,16 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlencode
 
-from .. import ACCEPTED, REJECTED, Outcome, Payload, Verdict, classify_error, classify_http
+from .. import (
+    ACCEPTED,
+    REJECTED,
+    Outcome,
+    Payload,
+    Verdict,
+    classify_error,
+    classify_http,
+    transport,
+)
 from . import limits, mapping
 
 if TYPE_CHECKING:
@@ -81,6 +91,17 @@ class _Request:
         return body
 
 
+def _fragment(item: Payload) -> Any:
+    """The item's request fragment: its record rendered now, or the fragment an
+    older optel rendered (raises for one that cannot be read)."""
+    if item.record is not None:
+        frag = mapping.fragment(item.record)
+        if frag is None:
+            raise ValueError("not a record GA4 takes")
+        return frag
+    return json.loads(item.payload or "")
+
+
 def pack(
     items: Sequence[Payload], now: float | None = None
 ) -> tuple[list[_Request], list[Payload], list[Payload]]:
@@ -99,7 +120,7 @@ def pack(
     done: list[_Request] = []
     for position, item in enumerate(items):
         try:
-            frag = json.loads(item.payload)
+            frag = _fragment(item)
             events = [e for e in frag["events"] if isinstance(e, dict)]
             user_props = frag.get("user_properties") or {}
         except (ValueError, KeyError, TypeError):
@@ -167,44 +188,38 @@ class Destination:
         return client_id(self.cfg.paths, create=create) or ""
 
     def warm(self) -> None:
-        """Import the HTTP client and open the session (``requests`` takes ~100 ms)."""
+        """Load the HTTP client and TLS ahead of time (the worker does, at start)."""
         self._session()
+        if self.endpoint.startswith("https:"):
+            import ssl  # noqa: F401 - loaded now rather than at the first send
 
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
             self._http = None
 
-    def _session(self) -> Any:
+    def _session(self) -> transport.Client:
         if self._http is None:
-            import requests
-
-            from ... import _redact
-
-            _redact.install()  # the secret is in the URL, which urllib3 logs
-            self._http = requests.Session()  # one per destination: connections are reused
+            self._http = transport.Client()  # one per destination: connections are reused
         return self._http
 
-    def _post(self, path: str, body: dict[str, Any], timeout_s: float) -> tuple[Verdict, Any]:
-        """POST ``body``: the verdict (reasons prefixed ``ga4_``) and the response."""
-        import requests
-
+    def _post(
+        self, path: str, body: dict[str, Any], timeout_s: float
+    ) -> tuple[Verdict, transport.Answer | None]:
+        """POST ``body``: the verdict (reasons prefixed ``ga4_``) and the answer."""
         data = mapping.dumps(body).encode("utf-8")
         try:
-            resp = self._session().post(
-                self._url(path),
-                data=data,
-                headers={"Content-Type": "application/json"},
-                timeout=max(0.05, timeout_s),
-                allow_redirects=False,  # see classify_http: never sent where an answer points
+            # never follows a redirect: see classify_http
+            answer = self._session().post(
+                self._url(path), data, {"Content-Type": "application/json"}, max(0.05, timeout_s)
             )
-        except requests.RequestException as exc:  # its text quotes the URL: never used
+        except Exception as exc:  # no answer (its text may quote the URL: never used)
             verdict = classify_error(exc)
             return Verdict(verdict.kind, f"ga4_{verdict.reason}"), None
-        verdict = classify_http(resp.status_code, resp.headers.get("Retry-After"))
+        verdict = classify_http(answer.status, answer.headers.get("retry-after"))
         if verdict.reason:
             verdict = Verdict(verdict.kind, f"ga4_{verdict.reason}", verdict.retry_after_s)
-        return verdict, resp
+        return verdict, answer
 
     def send(self, items: Sequence[Payload], timeout_s: float) -> Outcome:
         out = Outcome()
@@ -271,8 +286,11 @@ class Destination:
                 result["errors"].append(verdict.reason)
                 continue
             try:
-                found = resp.json().get("validationMessages") or []
-            except ValueError:
+                found = (
+                    json.loads(resp.body if resp is not None else b"").get("validationMessages")
+                    or []
+                )
+            except (ValueError, AttributeError):
                 result["errors"].append("ga4_debug_answer_not_json")
                 continue
             result["messages"].extend(found)
