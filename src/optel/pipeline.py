@@ -310,6 +310,10 @@ class Pipeline:
         self._finished = False  # shutdown done: the last user closes the destinations
         self._fork_held: list[Any] = []
         self._mp_hooked = False
+        self._mp_child = 0  # the process _in_mp_child ran in
+        self._mp_finalizer: Any = None
+        self._exiting = False  # spooling at the end (see _exit_phase)
+        self._sigterm = False  # a SIGTERM came meanwhile: end by it afterwards
         self._new_locks()
         parent = parent_run(app)
         self._parent_pid = parent[0] if parent else None
@@ -638,10 +642,26 @@ class Pipeline:
             return True
         return False  # the guard swallowed a failure
 
+    @contextmanager
+    def _exit_phase(self) -> Iterator[None]:
+        """Marks the exit's spooling, so a SIGTERM arriving meanwhile (a
+        terminated multiprocessing worker) waits for it to finish."""
+        self._exiting = True
+        try:
+            yield
+        finally:
+            self._exiting = False
+            if self._sigterm:
+                _die_by_sigterm()
+
     def shutdown(self) -> None:
         """Spool what is queued, send within the exit budget, stop the threads."""
         if self._closed:
             return
+        with self._exit_phase():
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         start = time.monotonic()
         end = start + self.cfg["exit_budget_ms"] / 1000 - _EXIT_MARGIN_S
         sender: threading.Thread | None = None
@@ -776,10 +796,16 @@ class Pipeline:
             from multiprocessing import util
 
             self._mp_hooked = True
-            # runs in each child multiprocessing starts, once it is set up
+            # children forked from this process (fork, and forkserver when the
+            # server imported the tool) get it from here: multiprocessing runs
+            # the after-fork registry in each such child once it is set up
             util.register_after_fork(self, Pipeline._in_mp_child)
-            if mp.parent_process() is not None:
-                self._in_mp_child()  # created inside a child that is already running
+            me = mp.current_process()
+            if mp.parent_process() is not None or getattr(me, "_inheriting", False):
+                # created inside a multiprocessing child: running already, or being
+                # prepared (spawn and forkserver import the main module, and
+                # unpickle the target, before the child runs)
+                self._in_mp_child()
 
     def _in_mp_child(self) -> None:
         with _errors.guard("multiprocessing-child"):
@@ -787,9 +813,14 @@ class Pipeline:
 
             if self._parent_pid is None:
                 self._parent_pid = os.getppid()  # a worker belongs to its parent's run
-            # after fork a child leaves through os._exit: its atexit hooks do not
-            # run, multiprocessing's finalizers do
-            util.Finalize(None, self.shutdown, exitpriority=100)
+            # After fork a child leaves through os._exit: its atexit hooks do not
+            # run, multiprocessing's finalizers do. A child set up by fork or
+            # forkserver clears the finalizers it inherited (and any made while it
+            # was being prepared), then calls this again: register once more then.
+            done = self._mp_finalizer
+            if done is None or self._mp_child != os.getpid() or not done.still_active():
+                self._mp_finalizer = util.Finalize(None, self.shutdown, exitpriority=100)
+            self._mp_child = os.getpid()
             _on_terminate(self)
 
 
@@ -806,16 +837,27 @@ def _on_terminate(pipeline: Pipeline) -> None:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        try:
-            with _errors.guard("sigterm"):
-                if not pipeline.closed:
+        if pipeline._exiting:
+            # the child is already spooling (its normal end, or a first SIGTERM):
+            # it ends by SIGTERM once that is done, not in the middle of it
+            pipeline._sigterm = True
+            return
+        pipeline._sigterm = True
+        with pipeline._exit_phase():
+            if not pipeline.closed:
+                with _errors.guard("sigterm"):
                     pipeline._closed = True
                     end = time.monotonic() + pipeline.cfg["exit_budget_ms"] / 1000
                     pipeline._spool_at_exit(end)
                     if pipeline._spool is not None:
                         pipeline._spool.close()  # writes what a busy database refused
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _die_by_sigterm() -> None:
+    """End this process by SIGTERM, as it would have without optel's handler."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

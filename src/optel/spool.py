@@ -169,6 +169,7 @@ _JOIN = "deliveries d JOIN entries e ON e.id = d.entry"
 def _row(r: Sequence[Any]) -> Row:
     return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
 
+
 T = TypeVar("T")
 
 # sqlite3 messages (https://www.sqlite.org/rescode.html) that mean the file
@@ -642,9 +643,7 @@ class Spool:
         """Deliveries waiting (to ``destination``, or all), oldest record first."""
         where, args = ("WHERE d.destination = ?", (destination,)) if destination else ("", ())
         sql = f"SELECT {_COLUMNS} FROM {_JOIN} {where} ORDER BY d.entry, d.destination LIMIT ?"
-        return self._do(
-            lambda db: [_row(r) for r in db.execute(sql, (*args, limit))]
-        )
+        return self._do(lambda db: [_row(r) for r in db.execute(sql, (*args, limit))])
 
     def sent_log(self, limit: int = 100) -> list[tuple[float, str, str, str, bool]]:
         """The newest ``limit`` entries of the audit log, oldest first: time,
