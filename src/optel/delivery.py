@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .spool import Row, Spool
 
-BATCH = 100
+BATCH = 512  # records per request, as the SDK's batch processor sends them
 LEASE_S = 60.0
 MAX_REQUEST_S = 10.0
 MAX_BACKOFF_S = 3600.0

@@ -90,8 +90,12 @@ QUEUE_MAX = 16384
 """Records in memory waiting for the worker; a full queue drops (counted)."""
 WAKE_AT = 256
 """Queued records that wake the worker before its tick."""
-CHUNK = 512
-"""Records written to the spool per transaction."""
+CHUNK = 4096
+"""Most records written to the spool per transaction (few, big transactions: see
+spool._insert_many on why each statement costs a burst)."""
+CHUNK_S = 0.05
+"""The worker sizes its chunks to take about this long, so the exit never
+waits long for the chunk it holds."""
 DRAIN_S = 0.5
 """Most seconds a recorded record waits in memory before it is on disk."""
 SEND_AT = 512
@@ -357,7 +361,11 @@ class Pipeline:
         self._send_wake = threading.Event()
         self._stop = threading.Event()
         self._warm = threading.Event()  # the destinations are loaded
-        self._lock = threading.Lock()  # one drain at a time
+        # chunks taken from the queue and not yet in the spool (drains run side by
+        # side: the exit never waits for the worker's whole chunk to start its own)
+        self._inflight = 0
+        self._settled = threading.Condition()
+        self._per_record_s = 30e-6  # the last chunk's cost a record: sizes the next
         self._users_lock = threading.Lock()
         self._users = 0  # threads using the destinations now
         self._fresh = 0  # records spooled since the sender last ran
@@ -511,55 +519,92 @@ class Pipeline:
 
     def drain(self, deadline: float | None = None, wait_s: float = 5.0) -> int:
         """Move what is queued into the spool (gated, scrubbed, as JSON), a chunk
-        per transaction; stop early at ``deadline`` (``time.monotonic()``).
-        Returns how many queued items were taken."""
-        if not self._lock.acquire(timeout=wait_s):
-            return 0  # another drain holds it past any sensible time: never block the host
-        try:
-            taken = 0
-            queue = self._queue
-            while queue:
-                chunk = []
-                try:
-                    for _ in range(CHUNK):
-                        chunk.append(queue.popleft())
-                except IndexError:
-                    pass
+        per transaction, then wait (up to ``wait_s``, and never past
+        ``deadline``) for chunks other threads took to be written. Stops early
+        at ``deadline`` (``time.monotonic()``), or when the pipeline is told to
+        stop and this is its worker. Returns how many queued items it took."""
+        taken = 0
+        queue = self._queue
+        worker = threading.current_thread() in self._threads
+        while queue:
+            size = CHUNK
+            if deadline is not None:  # a chunk that fits in the time left, at the last pace
+                left = deadline - time.monotonic()
+                size = max(64, min(CHUNK, int(left / self._per_record_s)))
+            elif worker:  # short chunks: the exit waits for the worker's last one
+                size = max(256, min(CHUNK, int(CHUNK_S / self._per_record_s)))
+            chunk = []
+            try:
+                for _ in range(size):
+                    chunk.append(queue.popleft())
+            except IndexError:
+                pass
+            if not chunk:
+                break
+            with self._settled:
+                self._inflight += len(chunk)
+            started = time.monotonic()
+            try:
                 self._spool_chunk(chunk)
-                taken += len(chunk)
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-            if self.dropped:
-                n, self.dropped = self.dropped, 0
-                self.spool().count_drop("dropped_queue_full", n)
-            for app, n in self.anonymizer.take_mismatches().items():
-                self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
-            if taken:
-                self._fresh += taken
-                if self._fresh >= SEND_AT:
-                    self._send_wake.set()
-            return taken
-        finally:
-            self._lock.release()
+            finally:
+                with self._settled:
+                    self._inflight -= len(chunk)
+                    self._settled.notify_all()
+            self._per_record_s = max(1e-6, (time.monotonic() - started) / len(chunk))
+            taken += len(chunk)
+            self._fresh += len(chunk)
+            if self._fresh >= SEND_AT:
+                self._send_wake.set()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if worker and self._stop.is_set():
+                break  # the exit takes over from here
+        if not worker:
+            until = time.monotonic() + wait_s
+            if deadline is not None:
+                until = min(until, deadline)
+            with self._settled:
+                self._settled.wait_for(
+                    lambda: self._inflight == 0, max(0.0, until - time.monotonic())
+                )
+        if self.dropped:
+            n, self.dropped = self.dropped, 0
+            self.spool().count_drop("dropped_queue_full", n)
+        for app, n in self.anonymizer.take_mismatches().items():
+            self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
+        return taken
 
     def _spool_chunk(self, chunk: list[Any]) -> None:
         from .spool import NewRecord
 
         routes = self._routes
         new = []
+        # the resource most records share (one dict after scrubbing), encoded once
+        shared: dict[int, tuple[Any, str]] = {}
         for rec in self._stage(chunk, self._to_record):
-            with _errors.guard("spool-record"):
+            try:
                 signal = rec["signal"]
+                resource = rec.pop("resource", None)  # the scrubbed copy is ours to change
+                if resource is None or not rec:
+                    body = _json(rec if resource is None else {**rec, "resource": resource})
+                else:
+                    hit = shared.get(id(resource))
+                    if hit is None or hit[0] is not resource:
+                        hit = shared[id(resource)] = (resource, _json(resource))
+                    body = f'{_json(rec)[:-1]},"resource":{hit[1]}}}'
                 new.append(
                     NewRecord(
                         rec["app"],
                         rec["policy"],
                         signal,
                         routes.get(signal, self.names),
-                        _json(rec),
+                        body,
                         rec["time"],
                     )
                 )
+            except Exception:
+                with _errors.guard("spool-record"):
+                    raise
         if new:
             self.spool().add(new)
 
@@ -693,14 +738,18 @@ class Pipeline:
             with self._users_lock:
                 self._finished = True  # from now on, the last user closes the destinations
             self._close_destinations_when_idle()
-            if self._spool is not None and (sender is None or not sender.is_alive()):
-                self._spool.close()
+            busy = [t for t in (sender, *self._threads) if t is not None and t.is_alive()]
+            if self._spool is not None and not busy:
+                self._spool.close()  # (a thread still at work keeps it: the process ends anyway)
 
     def _spool_at_exit(self, end: float) -> None:
         """Everything queued to the spool, within the budget; what does not fit is
-        dropped and counted (``dropped_exit_budget``) rather than delay the exit."""
+        dropped and counted (``dropped_exit_budget``) rather than delay the exit.
+        The worker, told to stop, writes the chunk it holds meanwhile."""
         self.drain(deadline=end, wait_s=max(0.0, end - time.monotonic()))
-        left = len(self._queue)
+        with self._settled:
+            # a chunk the worker still holds at the deadline dies with the process
+            left = len(self._queue) + self._inflight
         if left:
             self._queue.clear()
             self.spool().count_drop("dropped_exit_budget", left)
@@ -750,15 +799,14 @@ class Pipeline:
     # -- fork and multiprocessing ----------------------------------------------------------
 
     def _before_fork(self) -> None:
-        # No thread of ours may hold an import lock, the drain lock or be inside
-        # SQLite when the process forks: the child would inherit them held by a
+        # No thread of ours may hold an import lock or be inside SQLite when the
+        # process forks: the child would inherit them held by a
         # thread that does not exist there. Each wait is bounded, so a host's
         # fork is never held up long (a chunk is a few ms; the imports ~0.1 s once).
         self._hook_multiprocessing()
         spool = self._spool
         for lock, timeout in (
             (self._importing, 2.0),
-            (self._lock, 1.0),
             (spool.lock if spool is not None else None, 1.0),
         ):
             if lock is not None and lock.acquire(timeout=timeout):

@@ -35,6 +35,7 @@ keeps working, and what it adds is moved at the next open.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -55,8 +56,9 @@ MEMORY_MAX_BYTES = 8_000_000
 AGE_CHECK_S = 60.0  # records age in hours: look for old ones at most once a minute
 
 # Triggers keep the totals and the link between entries and deliveries in the
-# database itself, so every writer (purge, bounds, acks, a migration, another
-# process) keeps them true without scanning the table.
+# database itself, so every way out (purge, bounds, acks, another process)
+# keeps them true without scanning the table; entries go in a batch at a time
+# and add to the totals once per batch (a trigger per row costs a burst).
 _DDL = """
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,9 +78,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     lease_owner TEXT,
     lease_until REAL NOT NULL DEFAULT 0,
     last_error TEXT,
-    PRIMARY KEY (destination, entry)
+    PRIMARY KEY (entry, destination)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_entry ON deliveries (entry);
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner)
     WHERE lease_owner IS NOT NULL;
 CREATE TABLE IF NOT EXISTS totals (
@@ -87,9 +88,6 @@ CREATE TABLE IF NOT EXISTS totals (
     bytes INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO totals (id, entries, bytes) VALUES (0, 0, 0);
-CREATE TRIGGER IF NOT EXISTS entry_added AFTER INSERT ON entries BEGIN
-    UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0;
-END;
 CREATE TRIGGER IF NOT EXISTS entry_removed AFTER DELETE ON entries BEGIN
     UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 0;
     DELETE FROM deliveries WHERE entry = OLD.id;
@@ -160,14 +158,40 @@ class Row:
 
 
 _COLUMNS = (
-    "e.id, e.app, e.policy, e.signal, d.destination, e.body, e.created,"
-    " d.attempts, d.last_error, e.rendered"
+    "e.id AS id, e.app AS app, e.policy AS policy, e.signal AS signal,"
+    " d.destination AS destination, e.body AS body, e.created AS created,"
+    " d.attempts AS attempts, d.last_error AS last_error, e.rendered AS rendered"
 )
 _JOIN = "deliveries d JOIN entries e ON e.id = d.entry"
 
 
 def _row(r: Sequence[Any]) -> Row:
     return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
+
+
+_json1: list[bool] = []  # [does this SQLite have its JSON functions?], once known
+
+
+def _select(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    """The rows ``sql`` (selecting :data:`_COLUMNS`) finds, in its order.
+
+    Fetched as one JSON array when SQLite has its JSON functions: iterating a
+    cursor steps once per row, and each step lets go of the GIL (see
+    :func:`_insert_many`), which a burst on the host's thread makes slow."""
+    if not _json1:
+        try:
+            db.execute("SELECT json_group_array(json_array(1))").fetchone()
+            _json1.append(True)
+        except sqlite3.OperationalError:
+            _json1.append(False)
+    if not _json1[0]:
+        return [_row(r) for r in db.execute(sql, args)]
+    (found,) = db.execute(
+        "SELECT json_group_array(json_array(id, app, policy, signal, destination, body,"
+        f" created, attempts, last_error, rendered)) FROM ({sql})",
+        args,
+    ).fetchone()
+    return [_row(r) for r in json.loads(found or "[]")]
 
 
 T = TypeVar("T")
@@ -208,6 +232,38 @@ def _rollback(db: sqlite3.Connection) -> None:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+# Bound parameters one statement may hold (SQLITE_MAX_VARIABLE_NUMBER: 32766
+# since SQLite 3.32, 999 before).
+_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _insert_many(db: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` with as few statements as the parameter limit allows;
+    the rowid of the last one.
+
+    Why so few statements: sqlite3 lets go of the GIL around each step (each
+    row of ``executemany``, each statement), and while the host's thread is
+    busy (a burst) taking it back waits up to the switch interval (5 ms); a
+    multi-row statement steps once."""
+    last = 0
+    if not rows:
+        return last
+    width = len(rows[0])
+    per = max(1, min(2000, _MAX_PARAMS // width))
+    one = "(" + ",".join("?" * width) + ")"
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
+        cur = db.execute(
+            f"INSERT INTO {into} VALUES {','.join([one] * len(part))}",
+            [v for row in part for v in row],
+        )
+        last = cur.lastrowid or 0
+    return last
 
 
 def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
@@ -402,9 +458,9 @@ class Spool:
 
             def op(db: sqlite3.Connection) -> None:
                 with self._tx(db):
-                    self._insert(db, records)
+                    totals = self._insert(db, records)
                     self._bump(db, "dropped_full", dropped)
-                    self._enforce_bounds(db)
+                    self._enforce_bounds(db, totals)
 
             try:
                 self._do(op)
@@ -416,31 +472,44 @@ class Spool:
                 self._unsaved_dropped = dropped + len(records) - len(keep)
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, records: Sequence[NewRecord]) -> None:
+    def _insert(db: sqlite3.Connection, records: Sequence[NewRecord]) -> tuple[int, int] | None:
+        """Insert ``records``; the totals after it, when SQLite could say at once."""
         if not records:
-            return
+            return None
         # Inside one transaction (this connection holds the write lock) the
         # ids come out consecutive: the deliveries go in with one call too.
-        db.executemany(
-            "INSERT INTO entries (app, policy, signal, body, size, created)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(r.app, r.policy, r.signal, r.body, len(r.body), r.created) for r in records],
-        )
-        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        rows = [(r.app, r.policy, r.signal, r.body, len(r.body), r.created) for r in records]
+        last = _insert_many(db, "entries (app, policy, signal, body, size, created)", rows)
         first = last - len(records) + 1
-        db.executemany(
-            "INSERT INTO deliveries (entry, destination) VALUES (?, ?)",
+        _insert_many(
+            db,
+            "deliveries (entry, destination)",
             [(first + i, d) for i, r in enumerate(records) for d in r.destinations],
         )
+        added = (len(rows), sum(r[4] for r in rows))
+        if _RETURNING:
+            got = db.execute(
+                "UPDATE totals SET entries = entries + ?, bytes = bytes + ? WHERE id = 0"
+                " RETURNING entries, bytes",
+                added,
+            ).fetchone()
+            return (int(got[0]), int(got[1])) if got else None
+        db.execute("UPDATE totals SET entries = entries + ?, bytes = bytes + ? WHERE id = 0", added)
+        return None
 
-    def _enforce_bounds(self, db: sqlite3.Connection) -> None:
+    def _enforce_bounds(
+        self, db: sqlite3.Connection, totals: tuple[int, int] | None = None
+    ) -> None:
         lim = self.limits
         now = time.time()
         if now >= self._next_age_check:
             self._next_age_check = now + AGE_CHECK_S
             n = db.execute("DELETE FROM entries WHERE created < ?", (now - lim.max_age_s,)).rowcount
             self._bump(db, "dropped_age", n)
-        count, size = db.execute("SELECT entries, bytes FROM totals").fetchone()
+            totals = None if n else totals
+        if totals is None:
+            totals = db.execute("SELECT entries, bytes FROM totals").fetchone()
+        count, size = totals
         if count > lim.max_records:
             n = db.execute(
                 "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY id LIMIT ?)",
@@ -485,14 +554,12 @@ class Spool:
             due_by = now if due_only else float("inf")
             with self._tx(db):
                 self._free_dead_leases(db, now)
-                rows = [
-                    _row(r)
-                    for r in db.execute(
-                        f"SELECT {_COLUMNS} FROM {_JOIN} WHERE d.destination = ?"
-                        " AND d.next_attempt <= ? AND d.lease_until < ? ORDER BY d.entry LIMIT ?",
-                        (destination, due_by, now, limit),
-                    )
-                ]
+                rows = _select(
+                    db,
+                    f"SELECT {_COLUMNS} FROM {_JOIN} WHERE d.destination = ?"
+                    " AND d.next_attempt <= ? AND d.lease_until < ? ORDER BY d.entry LIMIT ?",
+                    (destination, due_by, now, limit),
+                )
                 if rows:
                     db.execute(
                         "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
@@ -548,9 +615,9 @@ class Spool:
             with self._tx(db):
                 if audit:  # what leaves: the newest entries only, the log is bounded
                     logged = rows[-self.limits.max_sent_log :]
-                    db.executemany(
-                        "INSERT INTO sent (time, destination, app, payload, record)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                    _insert_many(
+                        db,
+                        "sent (time, destination, app, payload, record)",
                         [(now, r.destination, r.app, r.payload, 0 if r.rendered else 1)
                          for r in logged],
                     )  # fmt: skip
@@ -712,6 +779,10 @@ def _migrate(db: sqlite3.Connection) -> None:
                 "SELECT id, app, policy, signal, destination, payload, created, attempts,"
                 " next_attempt, last_error FROM records ORDER BY id"
             )
+        )
+        db.execute(
+            "UPDATE totals SET entries = entries + ?, bytes = bytes + ? WHERE id = 0",
+            (len(old), sum(len(r[5]) for r in old)),
         )
         for _, app, policy, signal, dest, payload, created, attempts, due, error in old:
             entry = db.execute(

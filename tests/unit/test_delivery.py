@@ -212,10 +212,10 @@ def test_a_destination_bug_releases_its_items(spool: Spool, fake: Fake) -> None:
 
 
 def test_the_background_rate_is_bounded(spool: Spool, fake: Fake) -> None:
-    _fill(spool, 250)
-    assert _deliver(spool, max_rows=120).sent == 120
-    assert [len(b) for b in fake.batches] == [100, 20]
-    assert spool.count() == 130
+    _fill(spool, delivery.BATCH + 250)
+    assert _deliver(spool, max_rows=delivery.BATCH + 20).sent == delivery.BATCH + 20
+    assert [len(b) for b in fake.batches] == [delivery.BATCH, 20]
+    assert spool.count() == 230
 
 
 def test_no_request_starts_without_time_for_it(spool: Spool, fake: Fake) -> None:
