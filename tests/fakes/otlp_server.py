@@ -17,6 +17,7 @@ import base64
 import gzip
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -65,6 +66,7 @@ class Received:
     headers: dict[str, str]
     raw: bytes
     message: Any
+    at: float = field(default_factory=time.time)  # when it arrived (benches count by it)
 
 
 @dataclass
