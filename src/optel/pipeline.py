@@ -330,7 +330,7 @@ class Pipeline:
             with _errors.guard("announce-run"):
                 _announce_run(app, self.session_id)
         self.names = tuple(cfg.destinations())
-        self._routes = self._routing()
+        self._routes: dict[str, tuple[str, ...]] | None = None  # made by the first drain
         self.remote = any(n in ("ga4", "otlp") for n in self.names) and not cfg["debug"]
         self._new_destinations()
         self.resource = base_resource(app, version)
@@ -578,6 +578,8 @@ class Pipeline:
         from .spool import NewRecord
 
         routes = self._routes
+        if routes is None:
+            routes = self._routes = self._routing()
         new = []
         # the resource most records share (one dict after scrubbing), encoded once
         shared: dict[int, tuple[Any, str]] = {}
