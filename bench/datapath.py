@@ -292,7 +292,7 @@ def burst(repeats: int) -> list[str]:
                         "during": during,
                         "delivered": total,
                         "waiting": waiting,
-                        "dropped": sum(dropped.values()) + (N - total - waiting),
+                        "dropped": N - total - waiting,  # counted by optel (dropped_*)
                         "rss": r["rss_mb"],
                         "warn": r["stderr"].strip()[-200:],
                     }
