@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 DESTINATIONS = ("ga4", "otlp", "local", "none")
 
+OTLP_SIGNAL = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
+"""The OTLP signal each kind of optel record is sent as (an event is a log record
+named by ``event.name``)."""
+
 
 # -- folders -----------------------------------------------------------------
 

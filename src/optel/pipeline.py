@@ -330,7 +330,7 @@ class Pipeline:
             with _errors.guard("announce-run"):
                 _announce_run(app, self.session_id)
         self.names = tuple(cfg.destinations())
-        self._routes: dict[str, tuple[str, ...]] | None = None  # made by the first drain
+        self._routes = self._routing()
         self.remote = any(n in ("ga4", "otlp") for n in self.names) and not cfg["debug"]
         self._new_destinations()
         self.resource = base_resource(app, version)
@@ -483,10 +483,10 @@ class Pipeline:
     def _routing(self) -> dict[str, tuple[str, ...]]:
         """The destinations each record signal is kept for: every destination in
         effect, except OTLP for a signal it has no endpoint for."""
-        from .exporters.otlpwire import SIGNALS
+        from .config import OTLP_SIGNAL
 
         routes = {}
-        for signal, otlp_signal in SIGNALS.items():
+        for signal, otlp_signal in OTLP_SIGNAL.items():
             routes[signal] = tuple(
                 n
                 for n in self.names
@@ -578,8 +578,6 @@ class Pipeline:
         from .spool import NewRecord
 
         routes = self._routes
-        if routes is None:
-            routes = self._routes = self._routing()
         new = []
         # the resource most records share (one dict after scrubbing), encoded once
         shared: dict[int, tuple[Any, str]] = {}

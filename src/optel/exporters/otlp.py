@@ -45,7 +45,7 @@ import time
 from typing import Any, Sequence
 
 from .._version import __version__
-from ..config import Config, parse_otlp_headers
+from ..config import OTLP_SIGNAL, Config, parse_otlp_headers
 from . import (
     RETRY,
     Outcome,
@@ -58,7 +58,7 @@ from . import (
     transport,
 )
 
-SIGNALS = otlpwire.SIGNALS
+SIGNALS = OTLP_SIGNAL  # optel record signal -> OTLP signal
 _GRPC_METHODS = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
@@ -125,7 +125,7 @@ class Destination:
     def warm(self) -> None:
         """Load what sending needs ahead of time (the worker does, at start), so
         an exit budget is spent sending, not importing."""
-        for signal in otlpwire.SIGNALS.values():
+        for signal in set(SIGNALS.values()):
             url = self.url(signal)
             if url is None:
                 continue

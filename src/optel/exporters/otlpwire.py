@@ -27,9 +27,6 @@ import math
 import struct
 from typing import Any, Callable, Mapping, Sequence
 
-SIGNALS = {"span": "traces", "metric": "metrics", "event": "logs", "log": "logs"}
-"""optel record signal -> OTLP signal."""
-
 _SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
 _KIND = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
 _STATUS = {"UNSET": 0, "OK": 1, "ERROR": 2}
