@@ -38,7 +38,8 @@ BATCH = 512  # records per request, as the SDK's batch processor sends them
 LEASE_S = 60.0
 MAX_REQUEST_S = 10.0
 MAX_BACKOFF_S = 3600.0
-MIN_REQUEST_S = 0.02  # less time than this left: keep the rows for later, start nothing
+MIN_REQUEST_S = 0.05  # less left: keep the rows for later (a request cut off mid-way may
+# have reached the server, and then a later send is a duplicate)
 BACKGROUND_MAX_ROWS = 500  # per worker cycle (default 5 s): about 100 rows a second
 
 
