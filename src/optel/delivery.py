@@ -111,11 +111,13 @@ def deliver(
     lease_s: float = LEASE_S,
     force: bool = False,
     max_rows: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
     (a ``time.monotonic()`` value), through the caller's ``destinations``;
     ``force`` also sends rows still backing off; ``max_rows`` bounds the rows
-    tried per destination (the background rate)."""
+    tried per destination (the background rate); ``stop()`` ends it before
+    the next batch (the exit takes over from a background sender)."""
     report = Report()
     decide = decide or (lambda app, policy: consent.decide(app, policy, p=cfg.paths))
     held: list[Row] = []  # kept leased until the end, so the next claim looks past them
@@ -126,7 +128,7 @@ def deliver(
                 continue
             _deliver_to(
                 name, dest, spool, cfg, deadline, owner, decide, lease_s, force, max_rows,
-                report, held,
+                report, held, stop,
             )  # fmt: skip
     finally:
         spool.release(held)
@@ -146,9 +148,10 @@ def _deliver_to(
     max_rows: int | None,
     report: Report,
     held: list[Row],
+    stop: Callable[[], bool] | None = None,
 ) -> None:
     budget = max_rows if max_rows is not None else -1
-    while time.monotonic() < deadline and budget != 0:
+    while time.monotonic() < deadline and budget != 0 and not (stop and stop()):
         limit = BATCH if budget < 0 else min(BATCH, budget)
         rows = spool.claim(name, owner, limit, lease_s, due_only=not force)
         if not rows:

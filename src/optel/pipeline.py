@@ -2,7 +2,10 @@
 
 Imported only once consent is given. The host's hot path does as little as
 possible: an ended span (or a ready record) is appended to a bounded
-in-memory queue. Two daemon threads do the rest:
+in-memory queue. When a burst runs ahead of the worker by more than
+:data:`HELP_AT` records, the recording thread scrubs a slice itself (never
+touching the disk), so the queue, and what the exit must spool, stay short.
+Two daemon threads do the rest:
 
 - ``optel-worker`` drains the queue: each record passes the gate-scrub step
   (:mod:`optel.stage`) and is written to the spool as compact JSON, a chunk
@@ -58,7 +61,7 @@ import time
 import uuid
 from collections import deque
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -84,7 +87,7 @@ from .kinds import KIND_MISMATCH
 from .stage import Stage
 
 if TYPE_CHECKING:
-    from .spool import Row, Spool
+    from .spool import NewRecord, Row, Spool
 
 QUEUE_MAX = 16384
 """Records in memory waiting for the worker; a full queue drops (counted)."""
@@ -94,8 +97,17 @@ CHUNK = 4096
 """Most records written to the spool per transaction (few, big transactions: see
 spool._insert_many on why each statement costs a burst)."""
 CHUNK_S = 0.05
-"""The worker sizes its chunks to take about this long, so the exit never
-waits long for the chunk it holds."""
+"""The worker sizes its chunks to take about this long (its exit check comes
+between slices anyway)."""
+SLICE = 256
+"""Records scrubbed between two looks at whether the exit asked the worker to
+stop; and what the recording thread scrubs at a time when the queue runs ahead."""
+HELP_AT = 1024
+"""Queued records beyond which the recording thread scrubs a slice itself (see
+Pipeline._help): the queue, and so what the exit must spool, stays this short."""
+CHECKPOINT_AT = 1000
+"""Rows written or removed after which the worker, when the queue is quiet,
+copies SQLite's write-ahead log into the database (see Spool.checkpoint)."""
 DRAIN_S = 0.5
 """Most seconds a recorded record waits in memory before it is on disk."""
 SEND_AT = 512
@@ -365,7 +377,9 @@ class Pipeline:
         # side: the exit never waits for the worker's whole chunk to start its own)
         self._inflight = 0
         self._settled = threading.Condition()
-        self._per_record_s = 30e-6  # the last chunk's cost a record: sizes the next
+        self._ready: deque[NewRecord] = deque()  # scrubbed by the recording thread, to write
+        self._helping = False
+        self._per_record_s = 100e-6  # the last chunk's cost a record: sizes the next
         self._users_lock = threading.Lock()
         self._users = 0  # threads using the destinations now
         self._fresh = 0  # records spooled since the sender last ran
@@ -437,12 +451,45 @@ class Pipeline:
         if not self.enabled or self._closed:
             return
         q = self._queue
-        if len(q) >= QUEUE_MAX:
+        n = len(q)
+        if n >= QUEUE_MAX:
             self.dropped += 1
             return
         q.append(item)
-        if len(q) == WAKE_AT:
+        if n + 1 == WAKE_AT:
             self._wake.set()
+        elif n >= HELP_AT and not self._helping:
+            self._help()
+
+    def _help(self) -> None:
+        """The queue runs ahead of the worker (a burst faster than it can scrub):
+        the recording thread scrubs and encodes a slice itself, and leaves it
+        for the worker to write (it never touches the disk or waits on a lock).
+        So the queue stays short whatever the burst, and what the exit has to
+        spool fits in its budget."""
+        self._helping = True
+        try:
+            chunk = []
+            try:
+                for _ in range(SLICE):
+                    chunk.append(self._queue.popleft())
+            except IndexError:
+                pass
+            with self._settled:
+                self._inflight += len(chunk)
+            try:
+                ready, _ = self._encode(chunk)
+                self._ready.extend(ready)
+            finally:
+                with self._settled:
+                    self._inflight -= len(chunk)
+                    self._settled.notify_all()
+            self._wake.set()
+        except Exception:
+            with _errors.guard("help"):
+                raise
+        finally:
+            self._helping = False
 
     def offer_record(self, rec: dict[str, Any]) -> None:
         """A ready record (event, error, metric) instead of a span."""
@@ -523,7 +570,7 @@ class Pipeline:
         ``deadline``) for chunks other threads took to be written. Stops early
         at ``deadline`` (``time.monotonic()``), or when the pipeline is told to
         stop and this is its worker. Returns how many queued items it took."""
-        taken = 0
+        taken = self._write_ready()
         queue = self._queue
         worker = threading.current_thread() in self._threads
         while queue:
@@ -544,17 +591,21 @@ class Pipeline:
             with self._settled:
                 self._inflight += len(chunk)
             started = time.monotonic()
+            done = 0
             try:
-                self._spool_chunk(chunk)
+                new, done = self._encode(chunk, self._stop.is_set if worker else None)
+                if new:
+                    self.spool().add(new)
             finally:
                 with self._settled:
-                    self._inflight -= len(chunk)
+                    self._inflight -= len(chunk)  # (what it gave back is queued again)
                     self._settled.notify_all()
-            self._per_record_s = max(1e-6, (time.monotonic() - started) / len(chunk))
-            taken += len(chunk)
-            self._fresh += len(chunk)
+            self._per_record_s = max(1e-6, (time.monotonic() - started) / max(done, 1))
+            taken += done
+            self._fresh += done
             if self._fresh >= SEND_AT:
                 self._send_wake.set()
+            taken += self._write_ready()  # what the recording thread scrubbed meanwhile
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if worker and self._stop.is_set():
@@ -567,6 +618,7 @@ class Pipeline:
                 self._settled.wait_for(
                     lambda: self._inflight == 0, max(0.0, until - time.monotonic())
                 )
+            taken += self._write_ready()
         if self.dropped:
             n, self.dropped = self.dropped, 0
             self.spool().count_drop("dropped_queue_full", n)
@@ -574,39 +626,73 @@ class Pipeline:
             self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
         return taken
 
-    def _spool_chunk(self, chunk: list[Any]) -> None:
+    def _write_ready(self) -> int:
+        """Write what the recording thread scrubbed (see :meth:`_help`): one transaction."""
+        ready = self._ready
+        if not ready:
+            return 0
+        batch = []
+        try:
+            while True:
+                batch.append(ready.popleft())
+        except IndexError:
+            pass
+        with self._settled:
+            self._inflight += len(batch)
+        try:
+            self.spool().add(batch)
+        finally:
+            with self._settled:
+                self._inflight -= len(batch)
+                self._settled.notify_all()
+        self._fresh += len(batch)
+        return len(batch)
+
+    def _encode(
+        self, chunk: list[Any], stop: Callable[[], bool] | None = None
+    ) -> tuple[list[NewRecord], int]:
+        """``chunk`` gated, scrubbed and encoded for the spool, and how many of
+        its items were taken. ``stop()`` is asked between slices: when it says
+        so, the items not scrubbed yet go back to the front of the queue (the
+        exit, which asks the worker to stop, spools them itself, not waiting)."""
         from .spool import NewRecord
 
         routes = self._routes
         new = []
         # the resource most records share (one dict after scrubbing), encoded once
         shared: dict[int, tuple[Any, str]] = {}
-        for rec in self._stage(chunk, self._to_record):
-            try:
-                signal = rec["signal"]
-                resource = rec.pop("resource", None)  # the scrubbed copy is ours to change
-                if resource is None or not rec:
-                    body = _json(rec if resource is None else {**rec, "resource": resource})
-                else:
-                    hit = shared.get(id(resource))
-                    if hit is None or hit[0] is not resource:
-                        hit = shared[id(resource)] = (resource, _json(resource))
-                    body = f'{_json(rec)[:-1]},"resource":{hit[1]}}}'
-                new.append(
-                    NewRecord(
-                        rec["app"],
-                        rec["policy"],
-                        signal,
-                        routes.get(signal, self.names),
-                        body,
-                        rec["time"],
+        done = 0
+        while done < len(chunk):
+            if stop is not None and done and stop():
+                self._queue.extendleft(reversed(chunk[done:]))
+                break
+            part = chunk[done : done + SLICE]
+            done += len(part)
+            for rec in self._stage(part, self._to_record):
+                try:
+                    signal = rec["signal"]
+                    resource = rec.pop("resource", None)  # the scrubbed copy is ours to change
+                    if resource is None or not rec:
+                        body = _json(rec if resource is None else {**rec, "resource": resource})
+                    else:
+                        hit = shared.get(id(resource))
+                        if hit is None or hit[0] is not resource:
+                            hit = shared[id(resource)] = (resource, _json(resource))
+                        body = f'{_json(rec)[:-1]},"resource":{hit[1]}}}'
+                    new.append(
+                        NewRecord(
+                            rec["app"],
+                            rec["policy"],
+                            signal,
+                            routes.get(signal, self.names),
+                            body,
+                            rec["time"],
+                        )
                     )
-                )
-            except Exception:
-                with _errors.guard("spool-record"):
-                    raise
-        if new:
-            self.spool().add(new)
+                except Exception:
+                    with _errors.guard("spool-record"):
+                        raise
+        return new, done
 
     def collect_metrics(self) -> None:
         with _errors.guard("metrics"):
@@ -625,7 +711,9 @@ class Pipeline:
     def _run(self) -> None:
         """The worker: queue -> spool, metrics, consent."""
         with _errors.guard("preload"), self._importing:
-            import sqlite3  # noqa: F401 - the spool's, loaded here rather than at exit
+            # the spool opened (and its module loaded) now, rather than by the
+            # first chunk of a burst or at exit
+            self.spool().open()
 
         interval = self.cfg["flush_interval_ms"] / 1000
         next_metrics = time.monotonic() + interval
@@ -642,7 +730,8 @@ class Pipeline:
                     self.collect_metrics()
                     next_metrics = now + interval
                     self._send_wake.set()  # the interval: the sender goes too
-                self.drain()
+                if not self.drain() and self.spool().changed >= CHECKPOINT_AT:
+                    self.spool().checkpoint()  # a quiet moment: not left to the exit
 
     def _send_loop(self) -> None:
         """The sender: loads the destinations, then sends what waits."""
@@ -665,6 +754,7 @@ class Pipeline:
                 self._deliver(
                     time.monotonic() + interval,
                     max_rows=delivery.BACKGROUND_MAX_ROWS + fresh,
+                    stop=self._stop.is_set,  # at exit the exit send takes over
                 )
 
     def recheck_consent(self) -> None:
@@ -733,7 +823,7 @@ class Pipeline:
                     if sender.is_alive():
                         # cut off mid-send: free its rows for the next sender now (at
                         # worst the server got them and a later run sends a duplicate)
-                        self.spool().release_owner(self._owner)
+                        self.spool().release_owner(self._owner, wait=False)
         with _errors.guard("shutdown-close"):
             with self._users_lock:
                 self._finished = True  # from now on, the last user closes the destinations
@@ -746,12 +836,15 @@ class Pipeline:
         """Everything queued to the spool, within the budget; what does not fit is
         dropped and counted (``dropped_exit_budget``) rather than delay the exit.
         The worker, told to stop, writes the chunk it holds meanwhile."""
+        with _errors.guard("exit-waits"):  # another process's write lock: not past the budget
+            self.spool().limit_waits(end - time.monotonic())
         self.drain(deadline=end, wait_s=max(0.0, end - time.monotonic()))
         with self._settled:
             # a chunk the worker still holds at the deadline dies with the process
-            left = len(self._queue) + self._inflight
+            left = len(self._queue) + len(self._ready) + self._inflight
         if left:
             self._queue.clear()
+            self._ready.clear()
             self.spool().count_drop("dropped_exit_budget", left)
 
     def _sends_at_exit(self) -> bool:

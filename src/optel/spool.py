@@ -259,6 +259,7 @@ class Spool:
         self._pid = os.getpid()
         self._aside = ""
         self._next_age_check = 0.0
+        self._changed = 0  # rows written or removed since the last checkpoint
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
         # records a busy database (another process writing past the busy timeout)
@@ -397,6 +398,32 @@ class Spool:
             _rollback(db)
             raise
 
+    def open(self) -> None:
+        """Connect now (creating the file and its tables), not at the first write."""
+        self._do(lambda db: None)
+
+    @property
+    def changed(self) -> int:
+        """Records this process wrote or removed since the last :meth:`checkpoint`."""
+        return self._changed
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database now, without waiting for
+        anyone (a background thread does it): the last connection to close
+        copies what is left, and at exit that time is the host's (a burst's
+        log took 50-100 ms to copy at close)."""
+        if self.in_memory:
+            return
+        self._changed = 0
+        # a connection of its own: this one stays free for the exit meanwhile
+        db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # busy or unwritable: the next quiet moment, or the close, does it
+        finally:
+            db.close()  # not the last connection (ours is open): no checkpoint here
+
     def close(self) -> None:
         with self._lock:
             if self._unsaved and self._pid == os.getpid():
@@ -433,6 +460,7 @@ class Spool:
             dropped, self._unsaved_dropped = self._unsaved_dropped, 0
 
             def op(db: sqlite3.Connection) -> None:
+                self._changed += len(records)
                 with self._tx(db):
                     totals = self._insert(db, records)
                     self._bump(db, "dropped_full", dropped)
@@ -640,6 +668,7 @@ class Spool:
 
     def _done(self, db: sqlite3.Connection, rows: Sequence[Row]) -> int:
         """Remove the deliveries of ``rows``, and each entry left with none."""
+        self._changed += len(rows)
         n = self._each_destination(
             db, rows, "DELETE FROM deliveries WHERE destination = ? AND entry IN"
         )
@@ -690,19 +719,40 @@ class Spool:
             )
         )
 
-    def release_owner(self, owner: str) -> int:
-        """Give back every lease ``owner`` holds (its sender was cut off at exit)."""
-        return int(
-            self._do(
-                lambda db: (
-                    db.execute(
-                        "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
-                        " WHERE lease_owner = ?",
-                        (owner,),
-                    ).rowcount
+    def release_owner(self, owner: str, wait: bool = True) -> int:
+        """Give back every lease ``owner`` holds (its sender was cut off at exit).
+        ``wait=False``: only if no other thread is using the spool right now
+        (at exit: leases of a process that is gone are freed by the next
+        sender anyway)."""
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            return int(
+                self._do(
+                    lambda db: (
+                        db.execute(
+                            "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
+                            " WHERE lease_owner = ?",
+                            (owner,),
+                        ).rowcount
+                    )
                 )
             )
-        )
+        finally:
+            self._lock.release()
+
+    def limit_waits(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for another process's write lock from now on
+        (the exit's budget); what cannot go in by then stays in memory."""
+        seconds = max(0.0, seconds)
+        self._busy_timeout_s = seconds
+        if not self._lock.acquire(timeout=seconds):
+            return  # another thread is writing: its transaction ends soon anyway
+        try:
+            if self._db is not None and self._pid == os.getpid():
+                self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        finally:
+            self._lock.release()
 
     def drop(self, rows: Sequence[Row], reason: str) -> None:
         """Remove rows that can never be delivered, counting them under ``reason``."""
