@@ -120,7 +120,8 @@ print(json.dumps({"start": start, "end": time.time(), "hot": hot}), flush=True)
 SPOOL_PATH = """
 import json, sys, time
 n, kind = int(sys.argv[1]), sys.argv[2]
-import optel, optel.testing
+import optel, optel.pipeline, optel.testing
+optel.pipeline.HELP_AT = 10**9  # all of it queued, then one drain: the path alone
 t = optel.init(app="bench", allowed_attributes=["framework", "i"],
                max_events_per_minute=10**7, max_events_per_run=10**7)
 p = optel.testing.pipeline(t)

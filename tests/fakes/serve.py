@@ -48,6 +48,13 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             self._open.add(conn)
         return conn, addr
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that exits mid-exchange (its exit budget ran out): no news
+        super().handle_error(request, client_address)
+
     def shutdown_request(self, request: Any) -> None:
         with self._count:
             if request in self._open:
