@@ -25,7 +25,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import consent, exporters
 from .exporters import Destination, Payload
@@ -67,14 +67,18 @@ class Unreadable(ValueError):
     """A spooled record that is not a record (damaged, or not written by optel)."""
 
 
-def payload(row: Row) -> Payload:
+def payload(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> Payload:
     """What a destination gets for ``row``: the one place a claimed record
-    becomes something to send. Raises :class:`Unreadable` for a body that is
-    not a record (the row is then dropped and counted, never sent)."""
+    becomes something to send. ``known``: records this process spooled, by
+    the JSON text it wrote (the same text is the same record: it is not
+    parsed again). Raises :class:`Unreadable` for a body that is not a record
+    (the row is then dropped and counted, never sent)."""
     if row.rendered:  # spooled by an older optel: rendered then, sent as it is
         return Payload(row.id, row.signal, row.payload, row.created)
+    record: Any = known.get(row.payload) if known is not None else None
     try:
-        record: Any = json.loads(row.payload)
+        if record is None:
+            record = json.loads(row.payload)
     except ValueError:
         raise Unreadable("not JSON") from None
     if not isinstance(record, dict) or record.get("signal") != row.signal:
@@ -112,12 +116,14 @@ def deliver(
     force: bool = False,
     max_rows: int | None = None,
     stop: Callable[[], bool] | None = None,
+    known: Mapping[str, dict[str, Any]] | None = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
     (a ``time.monotonic()`` value), through the caller's ``destinations``;
     ``force`` also sends rows still backing off; ``max_rows`` bounds the rows
     tried per destination (the background rate); ``stop()`` ends it before
-    the next batch (the exit takes over from a background sender)."""
+    the next batch (the exit takes over from a background sender); ``known``:
+    see :func:`payload`."""
     report = Report()
     decide = decide or (lambda app, policy: consent.decide(app, policy, p=cfg.paths))
     held: list[Row] = []  # kept leased until the end, so the next claim looks past them
@@ -128,7 +134,7 @@ def deliver(
                 continue
             _deliver_to(
                 name, dest, spool, cfg, deadline, owner, decide, lease_s, force, max_rows,
-                report, held, stop,
+                report, held, stop, known,
             )  # fmt: skip
     finally:
         spool.release(held)
@@ -149,6 +155,7 @@ def _deliver_to(
     report: Report,
     held: list[Row],
     stop: Callable[[], bool] | None = None,
+    known: Mapping[str, dict[str, Any]] | None = None,
 ) -> None:
     budget = max_rows if max_rows is not None else -1
     while time.monotonic() < deadline and budget != 0 and not (stop and stop()):
@@ -162,7 +169,7 @@ def _deliver_to(
         items, unreadable = [], []
         for row in rows:
             try:
-                items.append(payload(row))
+                items.append(payload(row, known))
             except Unreadable:
                 unreadable.append(row)
         if unreadable:

@@ -59,7 +59,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -105,6 +105,8 @@ stop; and what the recording thread scrubs at a time when the queue runs ahead."
 HELP_AT = 1024
 """Queued records beyond which the recording thread scrubs a slice itself (see
 Pipeline._help): the queue, and so what the exit must spool, stays this short."""
+KNOWN_MAX = 2048
+"""Records kept in memory after spooling so their send need not parse them back."""
 CHECKPOINT_AT = 1000
 """Rows written or removed after which the worker, when the queue is quiet,
 copies SQLite's write-ahead log into the database (see Spool.checkpoint)."""
@@ -379,6 +381,8 @@ class Pipeline:
         self._settled = threading.Condition()
         self._ready: deque[NewRecord] = deque()  # scrubbed by the recording thread, to write
         self._helping = False
+        # the last records spooled, by the JSON written: sent without parsing it back
+        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._per_record_s = 100e-6  # the last chunk's cost a record: sizes the next
         self._users_lock = threading.Lock()
         self._users = 0  # threads using the destinations now
@@ -658,6 +662,7 @@ class Pipeline:
         from .spool import NewRecord
 
         routes = self._routes
+        known = self._known
         new = []
         # the resource most records share (one dict after scrubbing), encoded once
         shared: dict[int, tuple[Any, str]] = {}
@@ -679,6 +684,10 @@ class Pipeline:
                         if hit is None or hit[0] is not resource:
                             hit = shared[id(resource)] = (resource, _json(resource))
                         body = f'{_json(rec)[:-1]},"resource":{hit[1]}}}'
+                        rec["resource"] = resource
+                    known[body] = rec  # the sender renders it without parsing it again
+                    if len(known) > KNOWN_MAX:
+                        known.popitem(last=False)
                     new.append(
                         NewRecord(
                             rec["app"],
@@ -856,7 +865,13 @@ class Pipeline:
     def _deliver(self, deadline: float, **kw: Any) -> delivery.Report:
         with self._using_destinations():
             return delivery.deliver(
-                self.spool(), self.destinations, self.cfg, deadline, self._owner, **kw
+                self.spool(),
+                self.destinations,
+                self.cfg,
+                deadline,
+                self._owner,
+                known=self._known,
+                **kw,
             )
 
     @contextmanager

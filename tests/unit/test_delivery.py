@@ -506,8 +506,8 @@ def test_delivery_payload_is_the_one_place_a_spooled_record_becomes_a_payload(
     # slots in here: whatever it returns is what every destination gets
     plain = delivery.payload
 
-    def rechecked(row: Any) -> Payload:
-        item = plain(row)
+    def rechecked(row: Any, known: Any = None) -> Payload:
+        item = plain(row, known)
         assert item.record is not None
         return Payload(item.key, item.signal, None, item.created, {**item.record, "name": "x"})
 
@@ -528,3 +528,10 @@ def test_show_renders_with_the_code_that_sends(spool: Spool) -> None:
     span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert span["traceId"] == SPAN["trace_id"] and span["kind"] == 1  # OTLP/JSON: hex, ints
     assert delivery.shown(row, None) is None  # no destination here: nothing to show
+
+
+def test_records_this_process_spooled_are_not_parsed_back(spool: Spool) -> None:
+    (row,) = _fill(spool, 1) or spool.pending()
+    mine = {"signal": "span", "name": "from memory"}
+    assert delivery.payload(row, {row.payload: mine}).record is mine  # the same text: no parse
+    assert delivery.payload(row, {}).record == json.loads(row.payload)
