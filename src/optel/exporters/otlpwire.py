@@ -46,14 +46,28 @@ class Unrenderable(ValueError):
 
 
 def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
+    if n < _SMALL:
+        return _VARINTS[n]
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def _make_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# varints below 2**14 (every length a record has) looked up, not computed
+_SMALL = 1 << 14
+_VARINTS = [_make_varint(n) for n in range(_SMALL)]
 
 
 def _tag(field: int, wire: int) -> bytes:
@@ -113,10 +127,33 @@ def _kv(key: Any, value: Any) -> bytes:
     return b"\x0a" + _varint(len(k)) + k + b"\x12" + _varint(len(v)) + v
 
 
+# Attributes repeat (a tool's few labels, "event.name", the resource): each
+# key=value with a text or bool value is encoded once (bounded), with its tag.
+_ENCODED: dict[tuple[bytes, str, Any, type], bytes] = {}
+_ENCODED_MAX = 8192
+
+
 def _attrs(field_tag: bytes, attrs: Mapping[str, Any] | None) -> bytes:
     if not attrs:
         return b""
-    return b"".join(_len(field_tag, _kv(k, v)) for k, v in attrs.items())
+    out = []
+    cache = _ENCODED
+    for k, v in attrs.items():
+        t = type(v)
+        if t is str or t is bool:
+            key = (field_tag, k, v, t)  # type in the key: True and 1 differ here
+            done = cache.get(key)
+            if done is None:
+                kv = _kv(k, v)
+                done = field_tag + _varint(len(kv)) + kv
+                if len(cache) >= _ENCODED_MAX:
+                    cache.clear()
+                cache[key] = done
+            out.append(done)
+        else:
+            kv = _kv(k, v)
+            out.append(field_tag + _varint(len(kv)) + kv)
+    return b"".join(out)
 
 
 def _opt_str(field_tag: bytes, value: Any) -> bytes:
@@ -204,7 +241,33 @@ def _log_fields(rec: Mapping[str, Any]) -> tuple[dict[str, Any], str, int, str]:
     return attrs, severity, _SEVERITY.get(severity, 9), _str(rec.get("body"))
 
 
+_EVENT_SEVERITY = b"\x10\x09\x1a\x04INFO"  # severity_number 9, severity_text "INFO"
+
+
 def _log(rec: Mapping[str, Any]) -> bytes:
+    attrs = rec.get("attributes") or {}
+    if rec.get("signal") == "event" and "event.name" not in attrs:
+        # the common case written out (every usage event takes it): the same
+        # fields and order as the general path below, with fewer steps
+        n = _uint(rec.get("time_ns"))
+        stamp = _fixed64(n) if n else b""
+        name = _str(rec.get("name"))
+        encoded = name.encode("utf-8")
+        return b"".join(
+            (
+                T1_I64 + stamp if n else b"",
+                _EVENT_SEVERITY,
+                _attrs(T6_LEN, attrs),
+                _attrs(T6_LEN, {"event.name": name}),
+                _opt_uint(7, rec.get("dropped_attributes")),
+                T11_I64 + stamp if n else b"",
+                T12_LEN + _varint(len(encoded)) + encoded if encoded else b"",
+            )
+        )
+    return _log_general(rec)
+
+
+def _log_general(rec: Mapping[str, Any]) -> bytes:
     attrs, severity, number, body = _log_fields(rec)
     parts = [
         _opt_fixed64(T1_I64, rec.get("time_ns")),
