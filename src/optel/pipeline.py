@@ -178,22 +178,24 @@ def base_resource(app: str, version: str | None, environ: Any = None) -> Resourc
 
     For the drop-in (``OTEL_PYTHON_CONFIGURATOR=optel``) the environment
     configures the program: the app comes from ``OPTEL_APP`` or
-    ``OTEL_SERVICE_NAME``, and the pairs of ``OTEL_RESOURCE_ATTRIBUTES`` are
-    added (never over ``service.name``); they pass the anonymizer like
-    declared keys (deny-listed keys such as ``host.name`` are still dropped,
-    values still scrubbed) and reach OTLP (GA4 maps fixed keys only).
+    ``OTEL_SERVICE_NAME``, and the pairs of ``OTEL_RESOURCE_ATTRIBUTES`` join
+    the resource with OpenTelemetry's precedence (over the SDK's defaults,
+    under what the program, here optel, sets itself). Then they pass the
+    anonymizer like any attribute: kept only when the key is declared
+    (``OPTEL_ALLOWED_ATTRIBUTES``) or built in, and only as its kind.
     """
     from opentelemetry.sdk.version import __version__ as sdk_version
 
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": sdk_version,
+    }
     if _dropin(environ):
         attrs.update(resource_attributes_from_env(environ))
     attrs.update(
         {
             "service.name": app,
-            "telemetry.sdk.language": "python",
-            "telemetry.sdk.name": "opentelemetry",
-            "telemetry.sdk.version": sdk_version,
             "os.type": sys.platform if sys.platform != "win32" else "windows",
             "process.runtime.name": platform.python_implementation().lower(),
             "process.runtime.version": platform.python_version(),
@@ -348,8 +350,6 @@ class Pipeline:
         self.remote = any(n in ("ga4", "otlp") for n in self.names) and not cfg["debug"]
         self._new_destinations()
         self.resource = base_resource(app, version)
-        if _dropin():
-            anonymizer.declare(resource_attributes_from_env())
         self._resource_attrs = records.attributes(self.resource.attributes)
         self._common = {
             "app": app,
