@@ -473,14 +473,7 @@ class Pipeline:
         spool fits in its budget."""
         self._helping = True
         try:
-            chunk = []
-            try:
-                for _ in range(SLICE):
-                    chunk.append(self._queue.popleft())
-            except IndexError:
-                pass
-            with self._settled:
-                self._inflight += len(chunk)
+            chunk = self._take(self._queue, SLICE)
             try:
                 ready, _ = self._encode(chunk)
                 self._ready.extend(ready)
@@ -584,16 +577,9 @@ class Pipeline:
                 size = max(64, min(CHUNK, int(left / self._per_record_s)))
             elif worker:  # short chunks: the exit waits for the worker's last one
                 size = max(256, min(CHUNK, int(CHUNK_S / self._per_record_s)))
-            chunk = []
-            try:
-                for _ in range(size):
-                    chunk.append(queue.popleft())
-            except IndexError:
-                pass
+            chunk = self._take(queue, size)
             if not chunk:
                 break
-            with self._settled:
-                self._inflight += len(chunk)
             started = time.monotonic()
             done = 0
             try:
@@ -602,7 +588,9 @@ class Pipeline:
                     self.spool().add(new)
             finally:
                 with self._settled:
-                    self._inflight -= len(chunk)  # (what it gave back is queued again)
+                    if 0 < done < len(chunk):  # stopped for the exit: the rest is its to spool
+                        queue.extendleft(reversed(chunk[done:]))
+                    self._inflight -= len(chunk)
                     self._settled.notify_all()
             self._per_record_s = max(1e-6, (time.monotonic() - started) / max(done, 1))
             taken += done
@@ -630,19 +618,25 @@ class Pipeline:
             self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
         return taken
 
+    def _take(self, source: deque[Any], n: int) -> list[Any]:
+        """Up to ``n`` items from ``source``, counted in flight in the same step:
+        the exit, counting what is left, never sees them in neither place."""
+        taken: list[Any] = []
+        with self._settled:
+            try:
+                for _ in range(n):
+                    taken.append(source.popleft())
+            except IndexError:
+                pass
+            self._inflight += len(taken)
+        return taken
+
     def _write_ready(self) -> int:
         """Write what the recording thread scrubbed (see :meth:`_help`): one transaction."""
         ready = self._ready
         if not ready:
             return 0
-        batch = []
-        try:
-            while True:
-                batch.append(ready.popleft())
-        except IndexError:
-            pass
-        with self._settled:
-            self._inflight += len(batch)
+        batch = self._take(ready, len(ready))
         try:
             self.spool().add(batch)
         finally:
@@ -657,8 +651,8 @@ class Pipeline:
     ) -> tuple[list[NewRecord], int]:
         """``chunk`` gated, scrubbed and encoded for the spool, and how many of
         its items were taken. ``stop()`` is asked between slices: when it says
-        so, the items not scrubbed yet go back to the front of the queue (the
-        exit, which asks the worker to stop, spools them itself, not waiting)."""
+        so, it stops, and the caller puts the items not taken back at the front
+        of the queue (the exit, which asks the worker to stop, spools them)."""
         from .spool import NewRecord
 
         routes = self._routes
@@ -669,8 +663,7 @@ class Pipeline:
         done = 0
         while done < len(chunk):
             if stop is not None and done and stop():
-                self._queue.extendleft(reversed(chunk[done:]))
-                break
+                break  # the caller puts the rest back
             part = chunk[done : done + SLICE]
             done += len(part)
             for rec in self._stage(part, self._to_record):
