@@ -102,9 +102,13 @@ between slices anyway)."""
 SLICE = 256
 """Records scrubbed between two looks at whether the exit asked the worker to
 stop; and what the recording thread scrubs at a time when the queue runs ahead."""
-HELP_AT = 1024
+HELP_AT = 4096
 """Queued records beyond which the recording thread scrubs a slice itself (see
-Pipeline._help): the queue, and so what the exit must spool, stays this short."""
+Pipeline._help): the queue, and so what the exit must spool, stays about this
+short. The trade-off: below it, recording only appends; a loop recording faster
+than the worker keeps up with (thousands a second) pays for the scrubbing it
+causes beyond it, instead of records being dropped (as a full queue would) or
+the exit running over its budget."""
 KNOWN_MAX = 2048
 """Records kept in memory after spooling so their send need not parse them back."""
 CHECKPOINT_AT = 1000
