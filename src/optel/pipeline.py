@@ -61,6 +61,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from opentelemetry import metrics as metrics_api
@@ -576,9 +577,9 @@ class Pipeline:
         worker = threading.current_thread() in self._threads
         while queue:
             size = CHUNK
-            if deadline is not None:  # a chunk that fits in the time left, at the last pace
+            if deadline is not None:  # half the time left, at the last pace: then look again
                 left = deadline - time.monotonic()
-                size = max(64, min(CHUNK, int(left / self._per_record_s)))
+                size = max(64, min(CHUNK, int(left / 2 / self._per_record_s)))
             elif worker:  # short chunks: the exit waits for the worker's last one
                 size = max(256, min(CHUNK, int(CHUNK_S / self._per_record_s)))
             chunk = self._take(queue, size)
@@ -586,8 +587,13 @@ class Pipeline:
                 break
             started = time.monotonic()
             done = 0
+            stop: Callable[[], bool] | None = None
+            if worker:
+                stop = self._stop.is_set
+            elif deadline is not None:
+                stop = partial(_past, deadline)  # a slice past the deadline at most
             try:
-                new, done = self._encode(chunk, self._stop.is_set if worker else None)
+                new, done = self._encode(chunk, stop)
                 if new:
                     self.spool().add(new)
             finally:
@@ -813,6 +819,8 @@ class Pipeline:
             self._wake.set()
             self._send_wake.set()
             self._spool_at_exit(end)
+            if not (self.remote and self.enabled and self._sends_at_exit()):
+                self._checkpoint_at_exit()  # nothing to send: the budget has room for it
             if self.remote and self.enabled and self._sends_at_exit():
                 if end - time.monotonic() > delivery.MIN_REQUEST_S:
                     self.recheck_consent()
@@ -825,6 +833,7 @@ class Pipeline:
                         target=self._send_until, args=(end,), name="optel-exit", daemon=True
                     )
                     sender.start()
+                    self._checkpoint_at_exit()  # meanwhile: the send mostly waits on the network
                     sender.join(max(0.0, end - time.monotonic()))
                     if sender.is_alive():
                         # cut off mid-send: free its rows for the next sender now (at
@@ -852,6 +861,15 @@ class Pipeline:
             self._queue.clear()
             self._ready.clear()
             self.spool().count_drop("dropped_exit_budget", left)
+
+    def _checkpoint_at_exit(self) -> None:
+        """Copy SQLite's log into the database now, within the budget: the last
+        connection to close does it otherwise, after the budget (a burst's log
+        took 50-100 ms there)."""
+        spool = self._spool
+        if spool is not None and spool.changed:
+            with _errors.guard("exit-checkpoint"):
+                spool.checkpoint()
 
     def _sends_at_exit(self) -> bool:
         """A worker leaves the sending to its parent run while that is alive."""
@@ -975,6 +993,10 @@ class Pipeline:
                 self._mp_finalizer = util.Finalize(None, self.shutdown, exitpriority=100)
             self._mp_child = os.getpid()
             _on_terminate(self)
+
+
+def _past(deadline: float) -> bool:
+    return time.monotonic() >= deadline
 
 
 def _on_terminate(pipeline: Pipeline) -> None:
