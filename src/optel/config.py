@@ -289,7 +289,16 @@ class Setting:
     """
 
     __slots__ = (
-        "name", "default", "parse", "env", "doc", "secret", "signal", "types", "unset", "salvage",
+        "name",
+        "default",
+        "parse",
+        "env",
+        "doc",
+        "secret",
+        "signal",
+        "types",
+        "unset",
+        "salvage",
     )
 
     def __init__(

@@ -200,6 +200,11 @@ class Destination:
 
     def _session(self) -> transport.Client:
         if self._http is None:
+            from ... import _redact
+
+            # the secret is in the URL: optel's own log records (an internal
+            # error's traceback) never show it (the HTTP client itself logs nothing)
+            _redact.install()
             self._http = transport.Client()  # one per destination: connections are reused
         return self._http
 
