@@ -569,12 +569,39 @@ class Pipeline:
     def drain(self, deadline: float | None = None, wait_s: float = 5.0) -> int:
         """Move what is queued into the spool (gated, scrubbed, as JSON), a chunk
         per transaction, then wait (up to ``wait_s``, and never past
-        ``deadline``) for chunks other threads took to be written. Stops early
-        at ``deadline`` (``time.monotonic()``), or when the pipeline is told to
+        ``deadline``) for chunks other threads took to be written, and take
+        over what the worker, told to stop, gave back. Stops early at
+        ``deadline`` (``time.monotonic()``), or when the pipeline is told to
         stop and this is its worker. Returns how many queued items it took."""
-        taken = self._write_ready()
-        queue = self._queue
         worker = threading.current_thread() in self._threads
+        until = time.monotonic() + wait_s
+        if deadline is not None:
+            until = min(until, deadline)
+        taken = 0
+        while True:
+            taken += self._write_ready()
+            taken += self._drain_queue(deadline, worker)
+            if worker:
+                break
+            with self._settled:
+                settled = self._settled.wait_for(
+                    lambda: self._inflight == 0, max(0.0, until - time.monotonic())
+                )
+            taken += self._write_ready()
+            if not settled or not self._queue or time.monotonic() >= until:
+                break  # (a worker stopped for the exit puts back what it had not scrubbed)
+        if self.dropped:
+            n, self.dropped = self.dropped, 0
+            self.spool().count_drop("dropped_queue_full", n)
+        for app, n in self.anonymizer.take_mismatches().items():
+            self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
+        return taken
+
+    def _drain_queue(self, deadline: float | None, worker: bool) -> int:
+        """Chunks from the queue into the spool until it is empty (or the
+        deadline, or the worker is told to stop); how many items were taken."""
+        taken = 0
+        queue = self._queue
         while queue:
             size = CHUNK
             if deadline is not None:  # half the time left, at the last pace: then look again
@@ -612,20 +639,6 @@ class Pipeline:
                 break
             if worker and self._stop.is_set():
                 break  # the exit takes over from here
-        if not worker:
-            until = time.monotonic() + wait_s
-            if deadline is not None:
-                until = min(until, deadline)
-            with self._settled:
-                self._settled.wait_for(
-                    lambda: self._inflight == 0, max(0.0, until - time.monotonic())
-                )
-            taken += self._write_ready()
-        if self.dropped:
-            n, self.dropped = self.dropped, 0
-            self.spool().count_drop("dropped_queue_full", n)
-        for app, n in self.anonymizer.take_mismatches().items():
-            self.spool().count_drop(KIND_MISMATCH + app, n)  # 'optel status' shows it
         return taken
 
     def _take(self, source: deque[Any], n: int) -> list[Any]:

@@ -1,0 +1,63 @@
+"""The pipeline's drains: what a worker stopped for the exit gives back is spooled, and
+a burst that runs ahead of the worker is scrubbed by the recording thread, not dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import optel
+from optel import pipeline as pipeline_mod
+from optel import testing
+from tests.conftest import Granted
+
+
+def test_the_exit_takes_over_what_a_stopped_worker_gives_back(granted: Granted) -> None:
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    for i in range(300):
+        t.event("used", i=i)
+    # a worker holding 300 records, told to stop after the first 100, puts 200 back
+    held = p._take(p._queue, 300)
+    assert len(held) == 300
+
+    def worker_gives_back() -> None:
+        time.sleep(0.2)
+        with p._settled:
+            p._queue.extendleft(reversed(held[100:]))
+            p._inflight -= len(held)
+            p._settled.notify_all()
+
+    helper = threading.Thread(target=worker_gives_back)
+    helper.start()
+    p.drain(deadline=time.monotonic() + 10)
+    helper.join()
+    assert p.queued == 0 and p._inflight == 0
+    assert len(testing.pending()) == 200  # the 100 it kept were its to write: here, lost
+
+
+def test_a_burst_beyond_the_help_mark_is_scrubbed_by_the_recording_thread(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_mod, "HELP_AT", 50)
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()  # no worker: only the recording thread helps
+    for i in range(1000):
+        t.event("used", i=i)
+    assert p.queued <= 50 + pipeline_mod.SLICE  # never far past the mark
+    assert len(p._ready) >= 1000 - p.queued - 1  # the rest scrubbed, waiting to be written
+    assert t.flush(0)
+    assert len(testing.pending()) == 1000 and testing.stats() == {}  # none dropped
+
+
+def test_home_is_untouched_by_a_drain_with_nothing_queued(granted: Granted, home: Path) -> None:
+    t = granted()
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    assert p.drain() == 0
+    assert optel.testing.pending() == []
