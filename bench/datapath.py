@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.fakes: the loopback receiver
+sys.path.insert(0, str(ROOT / "src"))  # this tree's optel reads the spools (not an installed one)
 
 from tests.fakes.otlp_server import OtlpServer  # noqa: E402
 
@@ -121,7 +122,7 @@ SPOOL_PATH = """
 import json, sys, time
 n, kind = int(sys.argv[1]), sys.argv[2]
 import optel, optel.pipeline, optel.testing
-optel.pipeline.HELP_AT = 10**9  # all of it queued, then one drain: the path alone
+optel.pipeline.HELP_AT = (10**9, 10**9)  # all of it queued, then one drain: the path alone
 t = optel.init(app="bench", allowed_attributes=["framework", "i"],
                max_events_per_minute=10**7, max_events_per_run=10**7)
 p = optel.testing.pipeline(t)

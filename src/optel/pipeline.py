@@ -2,9 +2,10 @@
 
 Imported only once consent is given. The host's hot path does as little as
 possible: an ended span (or a ready record) is appended to a bounded
-in-memory queue. When a burst runs ahead of the worker by more than
-:data:`HELP_AT` records, the recording thread scrubs a slice itself (never
-touching the disk), so the queue, and what the exit must spool, stay short.
+in-memory queue. When a burst runs ahead of the worker by more than the exit
+could spool in half its budget (:data:`HELP_AT`), the recording thread scrubs
+a slice itself (never touching the disk), so the queue, and what the exit must
+spool, stay short.
 Two daemon threads do the rest:
 
 - ``optel-worker`` drains the queue: each record passes the gate-scrub step
@@ -103,13 +104,14 @@ between slices anyway)."""
 SLICE = 256
 """Records scrubbed between two looks at whether the exit asked the worker to
 stop; and what the recording thread scrubs at a time when the queue runs ahead."""
-HELP_AT = 4096
-"""Queued records beyond which the recording thread scrubs a slice itself (see
-Pipeline._help): the queue, and so what the exit must spool, stays about this
-short. The trade-off: below it, recording only appends; a loop recording faster
-than the worker keeps up with (thousands a second) pays for the scrubbing it
-causes beyond it, instead of records being dropped (as a full queue would) or
-the exit running over its budget."""
+HELP_AT = (1024, 4096)
+"""Bounds of the queue length beyond which the recording thread scrubs a slice
+itself (see Pipeline._help). Between them, the mark is what the exit can spool
+in half its budget at the pace the worker measured, so what is queued at exit
+fits in it. The trade-off: below the mark, recording only appends; a loop
+recording faster than the worker keeps up with (thousands a second) pays for
+the scrubbing it causes beyond it, instead of records being dropped (as a full
+queue would) or the exit running over its budget."""
 KNOWN_MAX = 2048
 """Records kept in memory after spooling so their send need not parse them back."""
 CHECKPOINT_AT = 1000
@@ -121,9 +123,10 @@ SEND_AT = 512
 """Records spooled since the last send that wake the sender before its interval."""
 CONSENT_S = 1.0
 """How often the worker reads consent again."""
-# kept back from the exit budget for the interpreter's own teardown, which
-# the modules optel loaded make a little longer
-_EXIT_MARGIN_S = 0.03
+# kept back from the exit budget for the interpreter's own teardown after
+# optel's exit hook (its last collection, the modules optel loaded: 40-70 ms
+# measured on this project's 2-core machine)
+_EXIT_MARGIN_S = 0.07
 
 _DELTA: dict[type, AggregationTemporality] = {
     Counter: AggregationTemporality.DELTA,
@@ -386,6 +389,7 @@ class Pipeline:
         self._settled = threading.Condition()
         self._ready: deque[NewRecord] = deque()  # scrubbed by the recording thread, to write
         self._helping = False
+        self._help_at = HELP_AT[0]  # until the worker has measured its pace
         # the last records spooled, by the JSON written: sent without parsing it back
         self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._per_record_s = 100e-6  # the last chunk's cost a record: sizes the next
@@ -467,7 +471,7 @@ class Pipeline:
         q.append(item)
         if n + 1 == WAKE_AT:
             self._wake.set()
-        elif n >= HELP_AT and not self._helping:
+        elif n >= self._help_at and not self._helping:
             self._help()
 
     def _help(self) -> None:
@@ -630,6 +634,9 @@ class Pipeline:
                     self._inflight -= len(chunk)
                     self._settled.notify_all()
             self._per_record_s = max(1e-6, (time.monotonic() - started) / max(done, 1))
+            room = self.cfg["exit_budget_ms"] / 1000 - _EXIT_MARGIN_S
+            low, high = HELP_AT
+            self._help_at = max(low, min(high, int(room / 2 / self._per_record_s)))
             taken += done
             self._fresh += done
             if self._fresh >= SEND_AT:

@@ -43,10 +43,11 @@ def test_the_exit_takes_over_what_a_stopped_worker_gives_back(granted: Granted) 
 def test_a_burst_beyond_the_help_mark_is_scrubbed_by_the_recording_thread(
     granted: Granted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline_mod, "HELP_AT", 50)
+    monkeypatch.setattr(pipeline_mod, "HELP_AT", (50, 50))
     t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
     p = testing.pipeline(t)
     assert p is not None and p.stop_worker()  # no worker: only the recording thread helps
+    assert p._help_at == 50
     for i in range(1000):
         t.event("used", i=i)
     assert p.queued <= 50 + pipeline_mod.SLICE  # never far past the mark
