@@ -44,7 +44,12 @@ def _ids(server: OtlpServer) -> list[str]:
 def _spooled(home: Path) -> str:
     db = sqlite3.connect(home / "spool.sqlite3")
     try:
-        return "\n".join(str(row) for row in db.execute("SELECT * FROM records"))
+        return "\n".join(
+            str(row)
+            for row in db.execute(
+                "SELECT * FROM entries JOIN deliveries ON deliveries.entry = entries.id"
+            )
+        )
     finally:
         db.close()
 
