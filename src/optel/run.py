@@ -20,8 +20,9 @@ hooks) and :mod:`optel.logbridge` (log records) know nothing of
 
 A run starts when its telemetry object is created; ``run_start`` (with the
 anonymous system facts and a coarse run count) is recorded by the first
-tracked command, so a tool that only sends its own events gets nothing
-extra; ``run_end`` is recorded once, at exit or at shutdown.
+call of a tracked command (not when a command is decorated: ``mytool
+--help`` records nothing), so a tool that only sends its own events gets
+nothing extra; ``run_end`` is recorded once, at exit or at shutdown.
 """
 
 from __future__ import annotations
