@@ -162,9 +162,15 @@ def init(
         notice_version,
     )  # fmt: skip
     cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
-    decision = consent.settle(
-        app, policy, notice_version, prompt, cfg.paths, notice_text, notice_url
-    )
+    if cfg["debug"]:
+        # OPTEL_DEBUG: a preview, before or whatever the decision: no notice, no
+        # question, nothing written or sent; each record is printed to stderr
+        decision = consent.decide(app, policy, p=cfg.paths, notice_version=notice_version)
+        _telemetry.announce_preview(app, decision)
+    else:
+        decision = consent.settle(
+            app, policy, notice_version, prompt, cfg.paths, notice_text, notice_url
+        )
     return _telemetry.start(setup, cfg, decision)
 
 

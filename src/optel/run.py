@@ -233,7 +233,10 @@ class Run:
         with _errors.guard("run_start"):
             from . import system  # on first need: the facts cost start-up
 
-            runs = usage.count_run(self._pipeline.cfg.paths, self.app)
+            p = self._pipeline.cfg.paths
+            # a preview (OPTEL_DEBUG) shows the count this run would have, writing nothing
+            preview = getattr(self._pipeline, "preview", False)
+            runs = usage.runs(p, self.app) + 1 if preview else usage.count_run(p, self.app)
             attrs = system.facts(self.version)
             attrs["optel.runs"] = usage.bucket(runs)
             self.emit("run_start", attrs)

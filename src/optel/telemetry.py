@@ -115,6 +115,8 @@ class NullTelemetry:
     """Consent is off: every call is accepted and nothing is recorded."""
 
     enabled = False
+    recording = False
+    preview = False
 
     def __init__(self, setup: Setup, decision: Decision):
         self.app = setup.app
@@ -238,7 +240,18 @@ class Telemetry(NullTelemetry):
 
     @property
     def enabled(self) -> bool:  # type: ignore[override]
+        """May anything leave this machine now (never in a preview)."""
+        return self.recording and not self._pipeline.preview
+
+    @property
+    def recording(self) -> bool:  # type: ignore[override]
+        """Records go through this telemetry now (to be sent, or shown by a preview)."""
         return self._pipeline.enabled and not self._pipeline.closed
+
+    @property
+    def preview(self) -> bool:  # type: ignore[override]
+        """``OPTEL_DEBUG``: records are printed, not sent or kept (see :func:`start`)."""
+        return self._pipeline.preview
 
     @property
     def declarations(self) -> Declarations:
@@ -283,6 +296,11 @@ class Telemetry(NullTelemetry):
     def _consent_changed(self) -> None:
         self._pipeline.recheck_consent()  # a "no" stops this run's sending now
 
+    def ask(self, timeout_s: float | None = None) -> NullTelemetry:
+        if self.preview:
+            return self  # a preview asks nothing and records no answer
+        return super().ask(timeout_s)
+
     def shutdown(self) -> None:
         """Spool everything, deliver within the exit budget; also runs at exit."""
         with _errors.guard("shutdown"):
@@ -290,7 +308,8 @@ class Telemetry(NullTelemetry):
             self._pipeline.shutdown()  # a host's own provider is the host's to shut down
 
     def __repr__(self) -> str:
-        return f"<optel telemetry {self.app!r} on>"
+        state = "preview (OPTEL_DEBUG): printed, not sent" if self.preview else "on"
+        return f"<optel telemetry {self.app!r} {state}>"
 
 
 _lock = _thread.allocate_lock()
@@ -302,12 +321,18 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
     """The telemetry for ``setup`` under ``decision``: a null one when sending is
     off; otherwise the app's one :class:`Telemetry` (created now, or the
     existing one with ``setup`` applied). Never raises (internal errors give
-    a null telemetry)."""
-    if not decision.enabled:
+    a null telemetry).
+
+    With ``OPTEL_DEBUG`` (``cfg["debug"]``) it is a *preview* whatever the
+    decision: a :class:`Telemetry` that records, prints each record to stderr
+    as it would be sent, and sends, keeps and writes nothing
+    (``telemetry.enabled`` is false: nothing may leave).
+    """
+    if not decision.enabled and not cfg["debug"]:
         return NullTelemetry(setup, decision)
     with _lock:
         existing = active.get(setup.app)
-        if existing is not None and existing.enabled:
+        if existing is not None and existing.recording:
             with _errors.guard("init-configure"):
                 existing.configure(setup)
             return existing
@@ -326,6 +351,25 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
         return result
 
 
+_announced: set[str] = set()
+
+
+def announce_preview(app: str, decision: Decision) -> None:
+    """One line on stderr, once per app and process: this run is an OPTEL_DEBUG preview."""
+    if app in _announced:
+        return
+    _announced.add(app)
+    with _errors.guard("preview"):
+        import sys
+
+        now = decision.reason.partition(": ")[2] or decision.reason
+        sys.stderr.write(
+            f"optel debug: a preview of what {app} would send (OPTEL_DEBUG): each record is"
+            f" printed below as 'optel debug [destination] ...'; nothing is sent or written."
+            f" Without OPTEL_DEBUG it would {'' if decision.enabled else 'not '}be sent: {now}\n"
+        )
+
+
 def any_enabled() -> bool:
-    """Is telemetry on for any app in this process?"""
-    return any(t.enabled for t in active.values())
+    """Is telemetry on (or previewed, ``OPTEL_DEBUG``) for any app in this process?"""
+    return any(t.recording for t in active.values())

@@ -74,6 +74,17 @@ def bucket(runs: int) -> str:
     return ">1000"
 
 
+def runs(p: Paths, app: str) -> int:
+    """Runs of ``app`` counted so far (0 when none or unreadable); writes nothing."""
+    try:
+        data = _fs.read_json(p.usage)
+    except (OSError, ValueError):
+        return 0
+    apps = data.get("apps") if isinstance(data, dict) else None
+    old = apps.get(app) if isinstance(apps, dict) else None
+    return old if isinstance(old, int) and not isinstance(old, bool) and old > 0 else 0
+
+
 def count_run(p: Paths, app: str) -> int:
     """Add one run of ``app`` to the stored count; returns the new count.
 
