@@ -584,3 +584,15 @@ class Spool:
         return self._do(
             lambda db: [d for (d,) in db.execute("SELECT DISTINCT destination FROM records")]
         )
+
+    def count_by_destination(self) -> dict[str, int]:
+        """Rows waiting per destination (``optel flush`` counts what it will send)."""
+        return self._do(
+            lambda db: dict(
+                db.execute("SELECT destination, count(*) FROM records GROUP BY destination")
+            )
+        )
+
+    def clear_last_error(self) -> None:
+        """Forget the last error: a delivery that then succeeded made it old news."""
+        self._do(lambda db: db.execute("DELETE FROM meta WHERE key = 'last_error'"))

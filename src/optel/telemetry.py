@@ -66,6 +66,8 @@ class Setup:
         "log_level",
         "caps",
         "notice_version",
+        "notice_text",
+        "notice_url",
     )
 
     def __init__(
@@ -80,12 +82,16 @@ class Setup:
         max_events_per_minute: Any = None,
         max_events_per_run: Any = None,
         notice_version: int = 1,
+        notice_text: str | None = None,
+        notice_url: str | None = None,
     ):
         """Raises ``ValueError`` for the crash, logging and rate-limit arguments."""
         self.app, self.version, self.policy = app, version, policy
         self.declarations = declarations
         self.overrides = overrides
         self.notice_version = notice_version
+        self.notice_text = notice_text
+        self.notice_url = notice_url
         if not isinstance(capture_crashes, bool):
             raise ValueError(f"capture_crashes must be True or False, got {capture_crashes!r}")
         self.capture_crashes = capture_crashes
@@ -109,6 +115,30 @@ class Setup:
             from .ratelimit import check_caps
 
             self.caps = check_caps(max_events_per_minute, max_events_per_run)
+
+
+describing = False
+"""True while ``optel describe`` imports a tool to read its declarations:
+``init()`` then decides, asks, writes and records nothing (:func:`described`)."""
+
+tools: dict[str, NullTelemetry] = {}
+"""The telemetry ``init()`` last returned for each app in this process, enabled
+or not: what ``mytool telemetry describe`` and ``optel describe`` read."""
+
+
+def described(setup: Setup) -> NullTelemetry:
+    """What ``init()`` returns while :data:`describing`: a null telemetry kept
+    for the page, with no decision made."""
+    from .consent import UNSET, Decision
+
+    decision = Decision(setup.app, UNSET, False, "off: read by optel describe, never run")
+    return _keep(NullTelemetry(setup, decision))
+
+
+def _keep(t: NullTelemetry) -> NullTelemetry:
+    if len(tools) < 64 or t.app in tools:  # one per app; a process has few
+        tools[t.app] = t
+    return t
 
 
 class NullTelemetry:
@@ -165,7 +195,23 @@ class NullTelemetry:
         parameters of a command (see :mod:`optel.usage`); unchanged calls when off."""
         from .usage import NullTracker
 
-        return NullTracker(name, params, attributes)
+        tracker = NullTracker(name, params, attributes)
+        self._declare_command(tracker)
+        return tracker
+
+    def _declare_command(self, tracker: NullTracker) -> None:
+        """A tracked command names itself and its parameters: declared, for the
+        page (with or without consent, so both describe the same tool). Never raises."""
+        self.declarations.declare_name("command", tracker.name)
+        if tracker.params or tracker.attributes:
+            self.declarations.add([*tracker.params, *tracker.attributes])
+
+    def describe(self) -> str:
+        """This tool's "what we collect" page, in Markdown (see :func:`optel.describe`):
+        its declarations, the ``track()`` commands and the names used so far."""
+        from .describe import page
+
+        return page(self._setup, self.declarations)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True
@@ -178,6 +224,8 @@ class NullTelemetry:
         now on: after a "yes" an enabled one, in this very run.
         """
         result: NullTelemetry = self
+        if describing:
+            return self  # `optel describe` reads the tool: it asks nobody
         with _errors.guard("ask"):
             from . import config, consent
 
@@ -189,6 +237,7 @@ class NullTelemetry:
             answer = consent.ask(
                 self.app, cfg.paths, setup.notice_version, setup.policy,
                 timeout_s,  # None: the prompt_timeout_s setting
+                free_text=self.declarations.free_text,
             )  # fmt: skip
             if answer is None:
                 return self
@@ -287,7 +336,9 @@ class Telemetry(NullTelemetry):
         success or failure and the declared ``params`` (see :mod:`optel.usage`)."""
         from .usage import Tracker
 
-        return Tracker(self.run, name, params, attributes)
+        tracker = Tracker(self.run, name, params, attributes)  # declares its keys to the run
+        self.declarations.declare_name("command", tracker.name)
+        return tracker
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""
@@ -295,6 +346,12 @@ class Telemetry(NullTelemetry):
 
     def _consent_changed(self) -> None:
         self._pipeline.recheck_consent()  # a "no" stops this run's sending now
+
+    def describe(self) -> str:
+        with _errors.guard("describe"):  # the names used so far, through the anonymizer
+            self._pipeline.collect_metrics()
+            self._pipeline.drain()
+        return super().describe()
 
     def ask(self, timeout_s: float | None = None) -> NullTelemetry:
         if self.preview:
@@ -310,6 +367,80 @@ class Telemetry(NullTelemetry):
     def __repr__(self) -> str:
         state = "preview (OPTEL_DEBUG): printed, not sent" if self.preview else "on"
         return f"<optel telemetry {self.app!r} {state}>"
+
+
+def prepare(
+    app: Any,
+    version: Any = None,
+    policy: Any = "opt-in",
+    allowed_attributes: Any = (),
+    attributes: Any = None,
+    free_text: Any = False,
+    ga4_measurement_id: Any = None,
+    ga4_api_secret: Any = None,
+    otlp_endpoint: Any = None,
+    destinations: Any = None,
+    exit_budget_ms: Any = None,
+    capture_crashes: Any = False,
+    capture_logs: Any = False,
+    max_events_per_minute: Any = None,
+    max_events_per_run: Any = None,
+    prompt: Any = False,
+    notice_version: Any = 1,
+    telemetry_command: Any = None,
+    notice_text: Any = None,
+    notice_url: Any = None,
+    events: Any = None,
+    spans: Any = None,
+    metrics: Any = None,
+    **unknown: Any,
+) -> tuple[Setup, Config]:
+    """``init()``'s arguments checked (``ValueError`` naming the one at fault) and
+    kept as a :class:`~optel.telemetry.Setup`, with the configuration they give."""
+    if unknown:
+        raise TypeError(f"unexpected argument {next(iter(unknown))!r} (see optel.init)")
+    from .consent.rule import check_app  # the one rule, shared with `optel ... --app`
+    from .kinds import Declarations
+
+    check_app(app)
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise ValueError(f"version must be a non-empty string or None, got {version!r}")
+    if policy not in ("opt-in", "opt-out"):
+        raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
+    declarations = Declarations(
+        attributes, allowed_attributes, free_text, events=events, spans=spans, metrics=metrics
+    )
+    if not isinstance(prompt, bool):
+        raise ValueError(f"prompt must be True or False, got {prompt!r}")
+    if (
+        isinstance(notice_version, bool)
+        or not isinstance(notice_version, int)
+        or notice_version < 1
+    ):
+        raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
+    if telemetry_command is not None and not isinstance(telemetry_command, str):
+        raise ValueError(f"telemetry_command: expected a string, got {telemetry_command!r}")
+    from . import commands, config, consent
+
+    if telemetry_command and telemetry_command.strip():
+        commands.register(app, telemetry_command)
+    if notice_text is not None or notice_url is not None:  # the notice module loads only then
+        notice_text = consent.check_text(notice_text)
+        notice_url = consent.check_url(notice_url)
+    overrides = {
+        "ga4_measurement_id": ga4_measurement_id,
+        "ga4_api_secret": ga4_api_secret,
+        "otlp_endpoint": otlp_endpoint,
+        "destinations": destinations,
+        "exit_budget_ms": exit_budget_ms,
+    }
+    setup = Setup(
+        app, version, policy, declarations, overrides,
+        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
+        notice_version, notice_text, notice_url,
+    )  # fmt: skip
+    cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
+    return setup, cfg
 
 
 _lock = _thread.allocate_lock()
@@ -329,13 +460,13 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
     (``telemetry.enabled`` is false: nothing may leave).
     """
     if not decision.enabled and not cfg["debug"]:
-        return NullTelemetry(setup, decision)
+        return _keep(NullTelemetry(setup, decision))
     with _lock:
         existing = active.get(setup.app)
         if existing is not None and existing.recording:
             with _errors.guard("init-configure"):
                 existing.configure(setup)
-            return existing
+            return _keep(existing)
         result: NullTelemetry = NullTelemetry(setup, decision)
         with _errors.guard("init"):
             from .anonymize import Anonymizer
@@ -348,7 +479,7 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
         if isinstance(result, Telemetry):
             with _errors.guard("init-configure"):
                 result.configure(setup)  # crash hook, log capture
-        return result
+        return _keep(result)
 
 
 _announced: set[str] = set()
