@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("exporters", "logbridge"),
     ("delivery",),
     ("pipeline",),
-    ("run", "describe"),  # describe: the "what we collect" page
+    ("run", "page"),  # page: the "what we collect" page (optel describe)
     ("telemetry",),
     ("__init__",),  # the package face: public API only
     # entry points, test help; click and typer: optel's commands under a Click or Typer tool;

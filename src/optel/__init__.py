@@ -166,9 +166,9 @@ def describe(app: str, **init_args: Any) -> str:
     for a running tool, adding the names it used and ``track()`` declared.
     """
     setup, _cfg = _telemetry.prepare(app, **init_args)
-    from .describe import page
+    from .page import render
 
-    return page(setup)
+    return render(setup)
 
 
 def hashed(value: object) -> str:

@@ -729,7 +729,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     preset = getattr(args, "optel_app", None)  # a tool's own command: the tool is here
     try:
         if target:
-            found = describe_cli.load(target, getattr(args, "app", None))
+            found = describe_cli.load(target, getattr(args, "app", None), args.prog_name)
         elif preset:
             found = next((t for a, t in telemetry.tools.items() if a.lower() == preset.lower()),
                          None)  # fmt: skip
@@ -951,6 +951,12 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
         )
         s.add_argument(
             "--app", default=None, metavar="TOOL", help="which tool, when the import makes several"
+        )
+        s.add_argument(
+            "--prog",
+            dest="prog_name",
+            metavar="COMMAND",
+            help="what users type to run the tool (default: the script or package name)",
         )
     else:
         s.set_defaults(optel_app=app)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import telemetry
-from .describe import data, page
+from .page import data, render
 
 # -- reading a tool ----------------------------------------------------------------------------
 
@@ -27,7 +27,7 @@ class TargetError(Exception):
     """``optel describe TARGET``: the target cannot be read (the message says why)."""
 
 
-def load(target: str, app: str | None = None) -> Any:
+def load(target: str, app: str | None = None, prog: str | None = None) -> Any:
     """The telemetry (or ``init()`` arguments) of the tool at ``target``.
 
     ``target`` is a module (``mytool.cli``) or a script (``tools/mytool.py``),
@@ -41,10 +41,13 @@ def load(target: str, app: str | None = None) -> Any:
 
     Returns a :class:`~optel.telemetry.NullTelemetry` or a dict; raises
     :class:`TargetError`.
+
+    While it is imported, ``sys.argv`` is ``[prog]`` (default: the script's name
+    without ``.py``, or the module's top package), as when its users run it, so
+    the commands it mounts name themselves as they will (``mytool telemetry``).
     """
     import importlib
     import os
-    import runpy
     import sys
 
     where, _, attribute = target.partition(":")
@@ -59,11 +62,15 @@ def load(target: str, app: str | None = None) -> Any:
     script = where.endswith(".py") or os.sep in where
     folder = os.path.dirname(os.path.abspath(where)) if script else os.getcwd()
     sys.path.insert(0, folder)  # the tool's own imports, as when it runs
+    argv = sys.argv
+    if prog is None:
+        prog = os.path.basename(where)[:-3] if script else where.split(".")[0]
+    sys.argv = [prog]
     try:
         if script:
             if not os.path.isfile(where):
                 raise TargetError(f"no such script: {where}")
-            namespace: Any = runpy.run_path(where, run_name="__optel_describe__")
+            namespace: Any = vars(_import_script(where, prog))
         else:
             namespace = vars(importlib.import_module(where))
         found: Any = None
@@ -89,6 +96,7 @@ def load(target: str, app: str | None = None) -> Any:
             f"importing {where} failed: {type(exc).__name__}: {exc}".rstrip(": ")
         ) from None
     finally:
+        sys.argv = argv
         telemetry.describing = False
         telemetry.tools.clear()
         telemetry.tools.update(before)
@@ -112,10 +120,31 @@ def load(target: str, app: str | None = None) -> Any:
     )
 
 
+def _import_script(path: str, name: str) -> Any:
+    """Run a script as the module ``name`` (not ``__main__``: its main block stays off)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"cannot read {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    before = sys.modules.get(name)
+    sys.modules[name] = module  # as an import does (dataclasses and pickling look here)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if before is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = before
+    return module
+
+
 def describe_loaded(found: Any, as_data: bool = False) -> Any:
     """The page (or :func:`data`) of what :func:`load` returned."""
     if isinstance(found, dict):
         setup, _cfg = telemetry.prepare(**found)
-        return data(setup) if as_data else page(setup)
+        return data(setup) if as_data else render(setup)
     setup = found._setup
-    return data(setup, found.declarations) if as_data else page(setup, found.declarations)
+    return data(setup, found.declarations) if as_data else render(setup, found.declarations)

@@ -209,9 +209,9 @@ class NullTelemetry:
     def describe(self) -> str:
         """This tool's "what we collect" page, in Markdown (see :func:`optel.describe`):
         its declarations, the ``track()`` commands and the names used so far."""
-        from .describe import page
+        from .page import render
 
-        return page(self._setup, self.declarations)
+        return render(self._setup, self.declarations)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True

@@ -6,7 +6,7 @@ keys with kinds, event, span and metric names, ``track()`` commands, names
 seen in use) and what optel adds itself, so it writes the page:
 
 - :func:`data` gathers the facts as plain data (``optel describe --json``);
-- :func:`page` renders them as Markdown.
+- :func:`render` renders them as Markdown.
 
 Every section comes from the same tables optel runs on: the kinds
 (:mod:`optel.kinds`), the anonymizer's key rule, the settings (spool
@@ -358,7 +358,7 @@ def _age(hours: int) -> str:
     return f"{hours // 24} days" if hours % 24 == 0 and hours >= 48 else f"{hours} hours"
 
 
-def page(setup: Setup, declarations: kinds.Declarations | None = None) -> str:
+def render(setup: Setup, declarations: kinds.Declarations | None = None) -> str:
     """The tool's "what we collect" page in Markdown (see :func:`data`)."""
     d = data(setup, declarations)
     app, cmd = d["app"], d["commands"]
