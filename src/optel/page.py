@@ -76,6 +76,9 @@ LOG_KEYS = ("code.function", "code.lineno")
 NOT_FROM_TOOLS = ("optel.validate",)
 """optel keys no tool sends (``optel ga4 validate`` marks its sample with it)."""
 
+AT_SEND_KEYS = ("optel.install.id",)
+"""Keys the otlp destination adds to every request it sends (never recorded)."""
+
 OWN_SCOPE = "optel"
 """The instrumentation scope of optel's own events."""
 
@@ -219,6 +222,10 @@ def data(setup: Setup, declarations: kinds.Declarations | None = None) -> dict[s
     if decl.free_text:
         failure.append("exception.message")
     shown = set(FACT_KEYS) | set(RESOURCE_KEYS) | set(failure) | set(NOT_FROM_TOOLS)
+    shown |= set(AT_SEND_KEYS)
+    resource = list(RESOURCE_KEYS) + [
+        k for k in AT_SEND_KEYS if k in kinds.OPTEL_KEYS and "otlp" in dests
+    ]
     others = [k for k in kinds.OPTEL_KEYS if k not in shown]
     standard = [k for k in kinds.BUILTIN_KEYS if k not in shown and k not in ("exception.message",)]
 
@@ -262,7 +269,7 @@ def data(setup: Setup, declarations: kinds.Declarations | None = None) -> dict[s
             "facts": group(FACT_KEYS, "optel"),
             "optel": group(others, "optel"),
             "standard": group(standard, "builtin"),
-            "resource": group(RESOURCE_KEYS, "builtin"),
+            "resource": group(resource, "builtin"),
             "failure": group(failure, "builtin"),
             "instrumentation": instrumentation,
         },
@@ -472,8 +479,9 @@ def render(setup: Setup, declarations: kinds.Declarations | None = None) -> str:
         "### On every record",
         "",
         "The tool and its environment (the OpenTelemetry resource), the record's time, a"
-        " session id (random, one per process) and, for Google Analytics, a random client"
-        " id (a uuid4 made at the first grant, deleted by opt-out):",
+        " session id (random, one per process) and a random install id (a uuid4 made at the"
+        " first grant, deleted by opt-out: Google Analytics' client id, `optel.install.id`"
+        " on OTLP, added when a request is sent):",
         "",
         *_key_table(d["keys"]["resource"], ga4),
         "",
