@@ -504,9 +504,7 @@ def render(setup: Setup, declarations: kinds.Declarations | None = None) -> str:
         "What each kind lets through; a value that does not fit is replaced by the"
         " placeholder named.",
         "",
-        *_legend(
-            d["keys"][g] for g in ("tool", "facts", "optel", "standard", "resource", "failure")
-        ),
+        *_legend(d["keys"].values()),
     ]
     if d["keys"]["instrumentation"]:
         out += [
