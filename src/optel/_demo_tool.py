@@ -46,18 +46,21 @@ def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     telemetry.event("model_converted", framework=framework, duration_ms=round(elapsed_ms, 1))
 
 
+# What may leave, each key with its kind (and what it is, for the page): anything
+# else is dropped.
+ATTRIBUTES = {
+    "framework": optel.OneOf("onnx", "tensorflow", "pytorch", doc="the source framework"),
+    "input_path": optel.PathKind("the model file: only what it is and where"),
+    "model.size_mb": optel.Number("the model's size in MB", example=97.8),
+    "optimize": optel.Label("the optimization applied", example="fp16"),
+    "duration_ms": optel.Number("how long the conversion took", example=31.4),
+}
+
 SETUP: dict[str, Any] = dict(
     app="democonvert",
     version="1.0.0",
     telemetry_command="democonvert telemetry",
-    # what may leave, each with its kind: anything else is dropped
-    attributes={
-        "framework": optel.OneOf("onnx", "tensorflow", "pytorch", doc="the source framework"),
-        "input_path": optel.PathKind("the model file: only what it is and where"),
-        "model.size_mb": optel.Number("the model's size in MB", example=97.8),
-        "optimize": optel.Label("the optimization applied", example="fp16"),
-        "duration_ms": optel.Number("how long the conversion took", example=31.4),
-    },
+    attributes=ATTRIBUTES,
     # the names it records, so its "what we collect" page lists them (optel describe)
     events={
         "convert_command": "the convert command, tracked: its duration and outcome",
