@@ -309,8 +309,13 @@ def _cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+_GENERIC = {(k.name, k.example) for k in (kinds.Label, kinds.Number, kinds.Bool, kinds.Version)}
+
+
 def _example(item: dict[str, Any]) -> str:
     value = item["example"]
+    if item["source"] == "instrumentation" and (item["kind"], value) in _GENERIC:
+        return "-"  # the kind's own example says nothing about an instrumentation's key
     if isinstance(value, bool):
         value = str(value).lower()
     return _code(value) if value not in (None, "") else "-"
@@ -351,6 +356,8 @@ def _legend(groups: Iterable[list[dict[str, Any]]]) -> list[str]:
     for items in groups:
         for item in items:
             seen.setdefault(item["kind"], item["kind_description"])
+    if "labels" in seen:  # one kind, several separators
+        seen["labels"] = "labels, each as the label kind, separated as in the example"
     return [
         f"- **{KIND_TITLES.get(kind, kind)}**: {_cell(text)}."
         for kind, text in sorted(seen.items(), key=lambda kv: KIND_TITLES.get(kv[0], kv[0]))
