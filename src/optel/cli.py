@@ -398,8 +398,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             log = [] if spool is None else spool.sent_log(max(args.limit, _SUMMARY_MAX))
             total = len(log)  # the log keeps the newest entries only (bounded)
             entries = [
-                {"time": t, "destination": d, "app": a, "signal": "", "raw": p}
-                for t, d, a, p in log
+                {"time": e[0], "destination": e[1], "app": e[2], "signal": "", "raw": e[3]}
+                for e in log
             ]
         else:
             total = 0 if spool is None else spool.count()
@@ -416,11 +416,11 @@ def cmd_show(args: argparse.Namespace) -> int:
                 }
                 for r in rows
             ]
+        shown = entries[-args.limit :] if args.sent else entries[: args.limit]
+        items = [_item(e) for e in shown]
     finally:
         if spool is not None:
             spool.close()
-    shown = entries[-args.limit :] if args.sent else entries[: args.limit]
-    items = [_item(e) for e in shown]
     if args.json:
         print(json.dumps(items, indent=2))
         return 0
@@ -448,6 +448,7 @@ _SUMMARY_MAX = 100_000
 
 
 def _item(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as ``show`` prints it: its payload exactly as it will be (or was) sent."""
     item = {k: v for k, v in entry.items() if k != "raw" and (k != "signal" or v)}
     item["payload"] = _parse(entry["raw"])
     return item
@@ -509,7 +510,9 @@ def _payload_names(payload: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(payload: str) -> Any:
+def _parse(payload: str | None) -> Any:
+    if payload is None:
+        return None
     try:
         return json.loads(payload)
     except ValueError:
@@ -534,9 +537,9 @@ def cmd_flush(args: argparse.Namespace) -> int:
     try:
         # the user asked for now: rows still backing off go too
         with exporters.Destinations(cfg) as dests:  # this command's own, closed when done
-            remote = {
-                d: n
-                for d, n in spool.count_by_destination().items()
+            remote = {  # rows waiting per destination that sends (local ones stay)
+                d: len(spool.pending(d, limit=_SUMMARY_MAX))
+                for d in spool.destinations_due()
                 if getattr(dests.get(d), "remote", False)
             }
             total = sum(remote.values())

@@ -579,20 +579,12 @@ class Spool:
             return f"spool {self.path} cannot be written: records kept in memory for this run"
         return row[0] if row else None
 
+    def clear_last_error(self) -> None:
+        """Forget the last error: a delivery that then succeeded made it old news."""
+        self._do(lambda db: db.execute("DELETE FROM meta WHERE key = 'last_error'"))
+
     def destinations_due(self) -> list[str]:
         """Destinations with rows waiting."""
         return self._do(
             lambda db: [d for (d,) in db.execute("SELECT DISTINCT destination FROM records")]
         )
-
-    def count_by_destination(self) -> dict[str, int]:
-        """Rows waiting per destination (``optel flush`` counts what it will send)."""
-        return self._do(
-            lambda db: dict(
-                db.execute("SELECT destination, count(*) FROM records GROUP BY destination")
-            )
-        )
-
-    def clear_last_error(self) -> None:
-        """Forget the last error: a delivery that then succeeded made it old news."""
-        self._do(lambda db: db.execute("DELETE FROM meta WHERE key = 'last_error'"))
