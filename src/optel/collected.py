@@ -74,16 +74,12 @@ FREE_TEXT_DETAILS = (
 """The page's line for free text when the tool opted in."""
 
 
-def _listed(items: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]
-
-
 def never(free_text: bool = False) -> str:
-    """The "never sent" sentence."""
+    """The "never sent" sentence (items hold "or" themselves: semicolons part them)."""
     items = list(NEVER)
     if not free_text:
         items.insert(-1, MESSAGES)
-    return f"Never {_listed(items)}."
+    return f"Never sent: {'; '.join(items)}."
 
 
 def in_short(app: str, free_text: bool = False, asking: bool = False) -> str:

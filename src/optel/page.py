@@ -287,11 +287,11 @@ def data(setup: Setup, declarations: kinds.Declarations | None = None) -> dict[s
         ],
         "commands": {
             "status": commands.command("status", app),
-            "show": commands.command("show", app),
+            "show": commands.plain("show", app),
             "opt_in": commands.command("opt-in", app),
             "opt_out": commands.command("opt-out", app),
             "opt_out_all": commands.command("opt-out", app, every_tool=True),
-            "flush": commands.command("flush", app),
+            "flush": commands.plain("flush", app),
             "own": commands.prefix(app) is not None,
         },
     }

@@ -154,3 +154,28 @@ def test_names_are_bounded_copied_and_merged() -> None:
     d.declare_name("nonsense", "x")  # never raises: left out
     d.declare_name("event", "")
     assert ("nonsense", "x") not in {(n.what, n.name) for n in d.names()}
+
+
+def test_every_command_the_page_and_the_notice_name_exists() -> None:
+    """A message is a promise: each command they tell a user to type parses."""
+    import argparse
+    import re
+    import shlex
+
+    from optel import cli, commands
+
+    def check(text: str, prog: str, parser: argparse.ArgumentParser) -> int:
+        found = set(re.findall(rf"[`']({re.escape(prog)} [a-z][^`']*)[`']", text))
+        for line in found:
+            parser.parse_args(shlex.split(line)[1:])  # exits 2 if it does not
+        return len(found)
+
+    for policy in ("opt-in", "opt-out"):
+        text = optel.describe(**SETUP, policy=policy) + consent.notice_text("pagetool")
+        assert check(text, "optel", cli.build_parser()) >= 4
+        commands.register("pagetool", "pagetool telemetry")
+        tool = argparse.ArgumentParser(prog="pagetool")
+        cli.mount(tool.add_subparsers(), app="pagetool")
+        text = optel.describe(**SETUP, policy=policy) + consent.notice_text("pagetool")
+        assert check(text, "pagetool telemetry", tool) >= 5
+        commands.reset()

@@ -20,7 +20,7 @@ import stat
 import sys
 
 from .. import _errors, collected
-from ..commands import command, prefix
+from ..commands import command, plain, prefix
 from ..config import Paths
 from .store import note_notice
 
@@ -83,7 +83,7 @@ def notice_text(
     lines.append(
         f"Turn it off with '{command('opt-out', app)}' (or for every tool:"
         f" '{command('opt-out', app, every_tool=True)}', or set DO_NOT_TRACK=1);"
-        f" '{command('show', app)}' shows what waits to be sent.{describe}"
+        f" '{plain('show', app)}' shows what waits to be sent.{describe}"
         " This notice is shown once."
     )
     return "\n".join(lines)
