@@ -13,15 +13,17 @@ DEMO_BROKEN = "/home/alice/models/broken.onnx"
 DEMO_CRASH = "/home/alice/models/corrupt.onnx"
 
 
-# What may leave, each key with its kind: anything else is dropped. One place
-# for both sides: optel.init reads it here, and the gateway's allowlist is
-# generated from it (optel gateway-config --declarations optel._demo_tool:ATTRIBUTES).
+# What may leave, each key with its kind (and what it is, for the page): anything
+# else is dropped. One place for every side: optel.init reads it (through SETUP),
+# the gateway's allowlist is generated from it (optel gateway-config --declarations
+# optel._demo_tool:ATTRIBUTES), and so is the tool's page (optel describe
+# optel._demo_tool:SETUP).
 ATTRIBUTES = {
-    "framework": ("onnx", "tensorflow", "pytorch"),  # a closed set
-    "input_path": optel.PathKind,  # what a path is, never the path
-    "model.size_mb": float,
-    "optimize": optel.Label,
-    "duration_ms": float,
+    "framework": optel.OneOf("onnx", "tensorflow", "pytorch", doc="the source framework"),
+    "input_path": optel.PathKind("the model file: only what it is and where"),  # never the path
+    "model.size_mb": optel.Number("the model's size in MB", example=97.8),
+    "optimize": optel.Label("the optimization applied", example="fp16"),
+    "duration_ms": optel.Number("how long the conversion took", example=31.4),
 }
 
 
@@ -45,16 +47,6 @@ def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     duration.record(elapsed_ms, {"framework": framework})
     telemetry.event("model_converted", framework=framework, duration_ms=round(elapsed_ms, 1))
 
-
-# What may leave, each key with its kind (and what it is, for the page): anything
-# else is dropped.
-ATTRIBUTES = {
-    "framework": optel.OneOf("onnx", "tensorflow", "pytorch", doc="the source framework"),
-    "input_path": optel.PathKind("the model file: only what it is and where"),
-    "model.size_mb": optel.Number("the model's size in MB", example=97.8),
-    "optimize": optel.Label("the optimization applied", example="fp16"),
-    "duration_ms": optel.Number("how long the conversion took", example=31.4),
-}
 
 SETUP: dict[str, Any] = dict(
     app="democonvert",

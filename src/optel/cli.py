@@ -986,9 +986,7 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     )
     as_json(s, "the server's answers")
     s.set_defaults(func=cmd_ga4_validate)
-    s = sub.add_parser(
-        "gateway-config", help="print the gateway collector's config (optel's rules)"
-    )
+    s = command("gateway-config", "print the gateway collector's config (optel's rules)")
     s.add_argument(
         "--declarations",
         action="append",
