@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import optel
-from optel import _errors, commands, env
+from optel import _errors, commands, env, telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +57,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setattr(_errors, "RAISE", True)
     monkeypatch.setattr(_errors, "_warned", set())
     monkeypatch.setattr(commands, "_prefixes", {})  # tools' command names, per test
+    monkeypatch.setattr(telemetry, "tools", {})  # what each init() returned (optel describe)
     active = dict(optel._active)
     optel._active.clear()
     _reset_otel_globals()

@@ -24,19 +24,20 @@ PACKAGE = "optel"
 LAYERS: list[tuple[str, ...]] = [
     # semconv: the semantic-convention registry, plain data
     ("_version", "env", "_errors", "_fs", "_redact", "commands", "semconv"),
-    ("config", "records", "ratelimit", "kinds"),  # kinds: the vocabulary of declarations
+    # kinds: the vocabulary of declarations; collected: what is collected, in words
+    ("config", "records", "ratelimit", "kinds", "collected"),
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent",),
     ("stage",),  # gate-scrub-render: used by the pipeline and the GA4 SDK exporter
     ("exporters", "logbridge"),
     ("delivery",),
     ("pipeline",),
-    ("run",),
+    ("run", "page"),  # page: the "what we collect" page (optel describe)
     ("telemetry",),
     ("__init__",),  # the package face: public API only
     # entry points, test help; click and typer: optel's commands under a Click or Typer tool;
     # report: optel report (a command, read by cli); gateway: the collector config generated
-    # from the anonymizer's rules (optel gateway-config)
+    # from the anonymizer's rules (optel gateway-config); describe_cli: optel describe TARGET
     (
         "autoconf",
         "cli",
@@ -48,6 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
         "typer",
         "report",
         "gateway",
+        "describe_cli",
     ),  # fmt: skip
 ]
 """Rooms from the ground up; a room may import rooms on its own level or below."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "init",
+    "describe",
     "hashed",
     "settings",
     "Telemetry",
@@ -48,18 +49,7 @@ __all__ = [
 settings = Settings()
 """The user's stored settings (dict-like; ``update()``, ``reset()``)."""
 
-_POLICIES = ("opt-in", "opt-out")
 _active = _telemetry.active  # the enabled telemetry of each app (tests reset it)
-
-
-def _check(app: Any, version: Any, policy: Any) -> None:
-    from .consent.rule import check_app  # the one rule, shared with `optel ... --app`
-
-    check_app(app)
-    if version is not None and (not isinstance(version, str) or not version.strip()):
-        raise ValueError(f"version must be a non-empty string or None, got {version!r}")
-    if policy not in _POLICIES:
-        raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
 
 
 def init(
@@ -83,6 +73,9 @@ def init(
     telemetry_command: str | None = None,
     notice_text: str | None = None,
     notice_url: str | None = None,
+    events: Iterable[str] | Mapping[str, str] | None = None,
+    spans: Iterable[str] | Mapping[str, str] | None = None,
+    metrics: Iterable[str] | Mapping[str, str] | None = None,
 ) -> NullTelemetry:
     """Set up telemetry for ``app`` and return the object the tool keeps.
 
@@ -100,6 +93,12 @@ def init(
     log message text) is sent only with ``free_text=True``, then scrubbed by
     patterns; failure reports always keep the type and module-relative
     frames. ``telemetry.declarations`` lists the keys with their kinds.
+
+    ``events``, ``spans`` and ``metrics`` name what the tool records (a list
+    of names, or a mapping of name to a short description); names are sent
+    either way, declaring them documents them: :func:`describe` and
+    ``telemetry.describe()`` write the tool's "what we collect" page from
+    all of this, and mark a name seen in use that was not declared.
 
     ``capture_crashes=True`` reports unhandled exceptions (the traceback the
     user sees is unchanged); ``capture_logs=True`` (or a level such as
@@ -127,45 +126,49 @@ def init(
     1000 characters, 10 lines) and ``notice_url`` adds a link (http/https);
     how to turn it off is always added by optel.
 
+    With ``OPTEL_DEBUG=1`` in the environment the run is a preview, before
+    any decision and whatever it is: each record is printed to stderr as it
+    would be sent, nothing is sent or written (``telemetry.enabled`` is false,
+    ``telemetry.preview`` true).
+
     An argument that is ``None`` or an empty string (``os.environ.get(X,
     "")`` for an unset ``X``) is not set.
     """
-    _check(app, version, policy)
-    declarations = Declarations(attributes, allowed_attributes, free_text)
-    if not isinstance(prompt, bool):
-        raise ValueError(f"prompt must be True or False, got {prompt!r}")
-    if (
-        isinstance(notice_version, bool)
-        or not isinstance(notice_version, int)
-        or notice_version < 1
-    ):
-        raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
-    if telemetry_command is not None and not isinstance(telemetry_command, str):
-        raise ValueError(f"telemetry_command: expected a string, got {telemetry_command!r}")
-    from . import commands, config, consent
+    setup, cfg = _telemetry.prepare(**locals())
+    from . import consent
 
-    if telemetry_command and telemetry_command.strip():
-        commands.register(app, telemetry_command)
-    if notice_text is not None or notice_url is not None:  # the notice module loads only then
-        notice_text = consent.check_text(notice_text)
-        notice_url = consent.check_url(notice_url)
-    overrides = {
-        "ga4_measurement_id": ga4_measurement_id,
-        "ga4_api_secret": ga4_api_secret,
-        "otlp_endpoint": otlp_endpoint,
-        "destinations": destinations,
-        "exit_budget_ms": exit_budget_ms,
-    }
-    setup = _telemetry.Setup(
-        app, version, policy, declarations, overrides,
-        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
-        notice_version,
-    )  # fmt: skip
-    cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
-    decision = consent.settle(
-        app, policy, notice_version, prompt, cfg.paths, notice_text, notice_url
-    )
+    if _telemetry.describing:  # `optel describe` imports the tool: read, decide nothing
+        return _telemetry.described(setup)
+    if cfg["debug"]:
+        # OPTEL_DEBUG: a preview, before or whatever the decision: no notice, no
+        # question, nothing written or sent; each record is printed to stderr
+        decision = consent.decide(app, policy, p=cfg.paths, notice_version=notice_version)
+        _telemetry.announce_preview(app, decision)
+    else:
+        decision = consent.settle(
+            app, policy, notice_version, prompt, cfg.paths, setup.notice_text, setup.notice_url,
+            setup.declarations.free_text,
+        )  # fmt: skip
     return _telemetry.start(setup, cfg, decision)
+
+
+def describe(app: str, **init_args: Any) -> str:
+    """The tool's "what we collect" page, in Markdown, from ``init()``'s arguments.
+
+    Takes exactly what :func:`init` takes (pass the same dict to both), checks
+    it the same way, and decides, asks, writes and sends nothing: a tool can
+    build the page in its docs build. It lists every event, span and metric
+    name declared (``events=``, ``spans=``, ``metrics=``), every attribute
+    with its kind and an example of what is sent, optel's own records and
+    the anonymous system facts, the destinations the arguments configure,
+    how long records wait on the machine, what is never sent, and how users
+    see, stop and delete it. ``telemetry.describe()`` writes the same page
+    for a running tool, adding the names it used and ``track()`` declared.
+    """
+    setup, _cfg = _telemetry.prepare(app, **init_args)
+    from .page import render
+
+    return render(setup)
 
 
 def hashed(value: object) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import optel
 
@@ -12,15 +13,17 @@ DEMO_BROKEN = "/home/alice/models/broken.onnx"
 DEMO_CRASH = "/home/alice/models/corrupt.onnx"
 
 
-# What may leave, each key with its kind: anything else is dropped. One place
-# for both sides: optel.init reads it here, and the gateway's allowlist is
-# generated from it (optel gateway-config --declarations optel._demo_tool:ATTRIBUTES).
+# What may leave, each key with its kind (and what it is, for the page): anything
+# else is dropped. One place for every side: optel.init reads it (through SETUP),
+# the gateway's allowlist is generated from it (optel gateway-config --declarations
+# optel._demo_tool:ATTRIBUTES), and so is the tool's page (optel describe
+# optel._demo_tool:SETUP).
 ATTRIBUTES = {
-    "framework": ("onnx", "tensorflow", "pytorch"),  # a closed set
-    "input_path": optel.PathKind,  # what a path is, never the path
-    "model.size_mb": float,
-    "optimize": optel.Label,
-    "duration_ms": float,
+    "framework": optel.OneOf("onnx", "tensorflow", "pytorch", doc="the source framework"),
+    "input_path": optel.PathKind("the model file: only what it is and where"),  # never the path
+    "model.size_mb": optel.Number("the model's size in MB", example=97.8),
+    "optimize": optel.Label("the optimization applied", example="fp16"),
+    "duration_ms": optel.Number("how long the conversion took", example=31.4),
 }
 
 
@@ -45,12 +48,32 @@ def convert(telemetry: optel.NullTelemetry, framework: str, path: str) -> None:
     telemetry.event("model_converted", framework=framework, duration_ms=round(elapsed_ms, 1))
 
 
+SETUP: dict[str, Any] = dict(
+    app="democonvert",
+    version="1.0.0",
+    telemetry_command="democonvert telemetry",
+    attributes=ATTRIBUTES,
+    # the names it records, so its "what we collect" page lists them (optel describe)
+    events={
+        "convert_command": "the convert command, tracked: its duration and outcome",
+        "model_converted": "a model was converted",
+    },
+    spans={
+        "convert": "one conversion",
+        "load_model": "reading the model",
+        "optimize": "optimizing it",
+        "library_work": "a library's own span, recorded through OpenTelemetry",
+    },
+    metrics={
+        "models_converted": "models converted (counter)",
+        "convert_duration": "conversion time in ms (histogram)",
+    },
+)
+"""What ``optel.init`` gets: also what ``optel describe optel._demo_tool:SETUP`` reads."""
+
+
 def main() -> None:
-    telemetry = optel.init(
-        app="democonvert",
-        version="1.0.0",
-        attributes=ATTRIBUTES,
-    )
+    telemetry = optel.init(**SETUP)
     print(f"democonvert: telemetry {'on' if telemetry.enabled else 'off'}")
     # usage: one event with duration and outcome; its first use records
     # run_start (anonymous system facts, a coarse run count) and run_end

@@ -234,7 +234,7 @@ class OptelConfigurator(_base()):  # type: ignore[misc]
         try:
             telemetry = configure()
         finally:
-            if telemetry is None or not telemetry.enabled:
+            if telemetry is None or not telemetry.recording:  # (a preview records)
                 _disable_sdk()  # no consent: nothing in this process exports
 
     def configure(self, **kwargs: Any) -> None:

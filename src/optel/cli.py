@@ -71,7 +71,12 @@ def _when(t: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if isinstance(t, int) else "?"
 
 
-_HOW = {"cli": "command line", "prompt": "answer at the prompt", "api": "the tool", "notice": ""}
+_HOW = {
+    "cli": "on the command line",
+    "prompt": "at the prompt",
+    "api": "by the tool",
+    "notice": "by the notice shown",
+}
 
 
 def _entry(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -130,7 +135,7 @@ def _spooled(spool: Any) -> dict[str, dict[str, Any]]:
             return None  # not a name optel would have written
         return out.setdefault(consent.app_key(app), {"policy": None, "pending": 0})
 
-    for row in spool.pending(limit=max(1, spool.count())):
+    for row in spool.pending(limit=max(1, spool.waiting())):
         found = item(row.app)
         if found is not None:
             found["pending"] += 1
@@ -172,7 +177,7 @@ def status_data(app: str | None, policy: str | None = None) -> dict[str, Any]:
         try:
             spooled = _spooled(spool)
             pending = (
-                spooled.get(consent.app_key(app), {}).get("pending", 0) if app else spool.count()
+                spooled.get(consent.app_key(app), {}).get("pending", 0) if app else spool.waiting()
             )
             stats = spool.stats()
             last_error = spool.last_error()
@@ -246,7 +251,12 @@ def status_data(app: str | None, policy: str | None = None) -> dict[str, Any]:
 
 def _decision_text(entry: dict[str, Any]) -> str:
     how = _HOW.get(entry["source"], entry["source"])
-    return f"{entry['decision']} ({how}, {_when(entry['time'])})"
+    return f"{entry['decision']}, {how}, {_when(entry['time'])}"
+
+
+def _why(reason: str) -> str:
+    """A decision's reason without its ``on:``/``off:`` (the line before says which)."""
+    return reason.partition(": ")[2] if reason.startswith(("on: ", "off: ")) else reason
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -255,15 +265,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
+    state = "ON" if data["enabled"] else "OFF"
     if app:
-        print(f"telemetry for {app}: {'ON' if data['enabled'] else 'OFF'} ({data['reason']})")
-        how = f" ({data['scope']} decision, {data['source']})" if data["scope"] else ""
+        print(f"telemetry for {app}: {state}")
+        print(f"why:          {_why(data['reason'])}")
+        scope = {"app": "for this tool", "global": "for every tool"}.get(data["scope"] or "", "")
+        how = f", {scope}, given {_HOW.get(data['source'], data['source'])}" if scope else ""
         print(f"consent:      {data['consent']}{how}")
         known = {"seen": "seen here", "given": "--policy", "assumed": "assumed: not seen here"}
-        print(f"policy:       {data['policy']} ({known[data['policy_known']]})")
+        print(f"policy:       {data['policy']}, {known[data['policy_known']]}")
     else:
-        print(f"telemetry for tools without their own decision: {'ON' if data['enabled'] else 'OFF'}"
-              f" ({data['reason']})")  # fmt: skip
+        print(f"telemetry for tools without their own decision: {state}")
+        print(f"why:          {_why(data['reason'])}")
     if data["problem"]:
         print(f"problem:      {data['problem']}")
     glob = data["global"]
@@ -281,15 +294,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         for t in data["tools"]:
             notice = f"v{t['notice']['version']} shown" if t["notice"] else "-"
             now = "yes" if t["enabled"] else "no"
-            pending = f", {t['pending']} waiting" if t["pending"] else ""
+            pending = f"; {t['pending']} waiting" if t["pending"] else ""
             print(f"  {t['app']:<{width}} {t['policy'] or '?':<8} {notice:<14} {now}:"
-                  f" {t['reason'].partition(': ')[2]}{pending}")  # fmt: skip
+                  f" {_why(t['reason'])}{pending}")  # fmt: skip
     else:
-        print("tools seen on this machine: none (a tool without consent leaves nothing here)")
+        print("tools seen on this machine: none; a tool without consent leaves nothing here")
     for path in data["kept_aside"]:
-        print(
-            f"kept aside:   {path} (an earlier record optel could not read; yours to inspect or delete)"
-        )
+        print(f"kept aside:   {path}: an earlier record optel could not read, yours to inspect")
     print(f"destinations: {', '.join(data['destinations']) or 'none'}")
     print(f"pending:      {data['pending']} record(s) waiting")
     if data["rate_limited"]:
@@ -380,51 +391,133 @@ def _known(cfg: config.Config, app: str) -> bool:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from . import delivery, exporters
+    from . import exporters
 
     cfg = config.resolve()
     spool = _spool(cfg)
-    # the spool keeps records; each destination renders them, as it does to send
-    with exporters.Destinations(cfg) as dests:
-        if args.sent:
-            rows = [] if spool is None else spool.sent_log(args.limit)
-            items = [
-                {
-                    "time": t,
-                    "destination": d,
-                    "app": a,
-                    "payload": _parse(delivery.shown_text(p, not rec, dests.get(d))),
-                }
-                for t, d, a, p, rec in rows
-            ]
-        else:
-            found = [] if spool is None else spool.pending(limit=args.limit)
-            items = [
-                {
-                    "id": r.id,
-                    "destination": r.destination,
-                    "app": r.app,
-                    "signal": r.signal,
-                    "created": r.created,
-                    "attempts": r.attempts,
-                    "payload": _parse(delivery.shown(r, dests.get(r.destination))),
-                }
-                for r in found
-            ]
-    if spool is not None:
-        spool.close()
+    try:
+        # the spool keeps records; each destination renders them, as it does to send
+        with exporters.Destinations(cfg) as dests:
+            if args.sent:
+                log = [] if spool is None else spool.sent_log(max(args.limit, _SUMMARY_MAX))
+                total = len(log)  # the log keeps the newest entries only (bounded)
+                entries = [
+                    {"time": t, "destination": d, "app": a, "signal": "", "raw": p, "record": rec}
+                    for t, d, a, p, rec in log
+                ]
+            else:
+                total = 0 if spool is None else spool.waiting()
+                rows = (
+                    [] if spool is None else spool.pending(limit=max(1, min(total, _SUMMARY_MAX)))
+                )
+                entries = [
+                    {
+                        "id": r.id,
+                        "destination": r.destination,
+                        "app": r.app,
+                        "signal": r.signal,
+                        "created": r.created,
+                        "attempts": r.attempts,
+                        "raw": r.payload,
+                        "record": not r.rendered,
+                    }
+                    for r in rows
+                ]
+            shown = entries[-args.limit :] if args.sent else entries[: args.limit]
+            items = [_item(e, dests.get(e["destination"])) for e in shown]
+    finally:
+        if spool is not None:
+            spool.close()
     if args.json:
         print(json.dumps(items, indent=2))
         return 0
-    what = "sent" if args.sent else "waiting to be sent"
-    print(f"{len(items)} record(s) {what} (spool: {cfg.paths.spool})")
-    for item in items:
-        when = time.strftime(
-            "%Y-%m-%d %H:%M:%S", time.localtime(item.get("created") or item.get("time"))
-        )
-        print(f"\n[{item['destination']}] {item['app']} {item.get('signal', '')} {when}")
-        print(json.dumps(item["payload"], indent=2))
+    what = "sent (the newest, as they left)" if args.sent else "waiting to be sent"
+    where = cfg.paths.spool if spool is not None else f"none yet at {cfg.paths.spool}"
+    print(f"{total:,} record(s) {what}; spool: {where}")
+    if entries:
+        _summary(entries, total)
+    if args.full:
+        for item in items:
+            when = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(item.get("created") or item.get("time"))
+            )
+            print(f"\n[{item['destination']}] {item['app']} {item.get('signal', '')} {when}")
+            print(json.dumps(item["payload"], indent=2))
+        if len(items) < total:
+            print(f"\n(the first {len(items):,} of {total:,}; --limit N shows more)")
+    elif entries:
+        print("\npayloads, exactly as they will be sent: --full (or --json)")
     return 0
+
+
+_SUMMARY_MAX = 100_000
+"""Rows the summary reads at most (the spool's own bound is 10,000 by default)."""
+
+
+def _item(entry: dict[str, Any], dest: Any) -> dict[str, Any]:
+    """An entry as ``show`` prints it: its payload exactly as ``dest`` will send it
+    (or sent it); ``None`` when that destination is not available here."""
+    from . import delivery
+
+    item = {k: v for k, v in entry.items() if k not in ("raw", "record") and (k != "signal" or v)}
+    item["payload"] = _parse(delivery.shown_text(entry["raw"], not entry["record"], dest))
+    return item
+
+
+def _summary(entries: list[dict[str, Any]], total: int) -> None:
+    """Counts by tool, signal, name and destination, as an aligned table."""
+    groups: dict[tuple[str, str, str, str], int] = {}
+    for e in entries:
+        names = _payload_names(_parse(e["raw"])) or [("", "?")]
+        signal, name = names[0]
+        key = (e["app"], e["signal"] or signal or "?", name, e["destination"])
+        groups[key] = groups.get(key, 0) + 1
+    by: list[dict[str, int]] = [{}, {}, {}]  # tool, signal, destination
+    for (app, sig, _name, dest), n in groups.items():
+        for counts, value in zip(by, (app, sig, dest)):
+            counts[value] = counts.get(value, 0) + n
+    for title, counts in zip(("tool", "signal", "destination"), by):
+        line = ", ".join(f"{k} {n:,}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        print(f"{'by ' + title + ':':<16}{line}")
+    if len(entries) < total:
+        print(f"(names counted in the oldest {len(entries):,})")
+    rows = [("TOOL", "SIGNAL", "NAME", "DESTINATION", "RECORDS")] + [
+        (app, sig, name, dest, f"{n:,}")
+        for (app, sig, name, dest), n in sorted(groups.items(), key=lambda kv: (kv[0], -kv[1]))
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    for r in rows:
+        cells = [r[i].ljust(widths[i]) for i in range(4)]
+        print(("  ".join(cells) + "  " + r[4].rjust(7)).rstrip())
+
+
+def _payload_names(payload: Any) -> list[tuple[str, str]]:
+    """(signal, name) pairs a payload carries, whatever its shape: an optel record
+    (the local destination, and what the spool keeps), a GA4 request fragment, or
+    OTLP/JSON."""
+    if not isinstance(payload, dict):
+        return []
+    if isinstance(payload.get("name"), str) and "signal" in payload:  # an optel record
+        return [(str(payload["signal"]), payload["name"])]
+    if isinstance(payload.get("events"), list):  # a GA4 fragment
+        names = [e.get("name") for e in payload["events"] if isinstance(e, dict)]
+        return [("", n) for n in dict.fromkeys(names) if isinstance(n, str)]
+    out = []
+    for outer, middle, inner, signal in (
+        ("resourceSpans", "scopeSpans", "spans", "span"),
+        ("resourceMetrics", "scopeMetrics", "metrics", "metric"),
+        ("resourceLogs", "scopeLogs", "logRecords", "log"),
+    ):
+        for res in payload.get(outer) or ():
+            for scope in res.get(middle) or ():
+                for thing in scope.get(inner) or ():
+                    name = thing.get("name") or thing.get("eventName")
+                    for kv in thing.get("attributes") or ():
+                        if kv.get("key") == "event.name":
+                            name, signal = kv.get("value", {}).get("stringValue"), "event"
+                    out.append((signal, name or signal))
+    return out
 
 
 def _parse(payload: str | None) -> Any:
@@ -434,6 +527,10 @@ def _parse(payload: str | None) -> Any:
         return json.loads(payload)
     except ValueError:
         return payload
+
+
+PROGRESS_MIN = 500
+"""Rows from which ``optel flush`` shows its progress on a terminal."""
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
@@ -447,19 +544,94 @@ def cmd_flush(args: argparse.Namespace) -> int:
         print("nothing waiting")
         return 0
     owner = f"flush-{os.getpid()}"
-    # the user asked for now: rows still backing off go too
-    with exporters.Destinations(cfg) as dests:  # this command's own, closed when done
-        deadline = time.monotonic() + args.timeout
-        report = delivery.deliver(spool, dests, cfg, deadline, owner, force=True)
-    left = spool.count()
-    spool.close()
+    try:
+        # the user asked for now: rows still backing off go too
+        with exporters.Destinations(cfg) as dests:  # this command's own, closed when done
+            remote = {  # rows waiting per destination that sends (local ones stay)
+                d: len(spool.pending(d, limit=_SUMMARY_MAX))
+                for d in spool.destinations_due()
+                if getattr(dests.get(d), "remote", False)
+            }
+            total = sum(remote.values())
+            progress = total >= PROGRESS_MIN and sys.stderr.isatty()
+            deadline = time.monotonic() + args.timeout
+            report = delivery.Report()
+            while True:
+                step = delivery.deliver(
+                    spool, dests, cfg, deadline, owner, force=True,
+                    max_rows=delivery.BATCH * 5 if progress else None,
+                )  # fmt: skip
+                report.sent += step.sent
+                report.retried += step.retried
+                report.dropped += step.dropped
+                report.held = max(report.held, step.held)  # held rows come back each step
+                report.errors += [e for e in step.errors if e not in report.errors]
+                if progress:
+                    done = report.sent + report.dropped
+                    sys.stderr.write(f"\rsending: {done:,} of {total:,} ({done * 100 // total}%)")
+                    sys.stderr.flush()
+                # in steps on a terminal, until a step moves nothing (done, or every
+                # destination failing) or the time is up
+                if not progress or not (step.sent or step.dropped):
+                    break
+                if time.monotonic() >= deadline:
+                    break
+            if progress:
+                sys.stderr.write("\n")
+            where = {d: _endpoint(cfg, dests, d) for d in remote}
+        left = spool.waiting()
+        if report.sent and not report.errors:
+            spool.clear_last_error()  # a delivery that went through: the old error is history
+    finally:
+        spool.close()
     print(
         f"sent {report.sent}, retry later {report.retried}, dropped {report.dropped},"
         f" held back {report.held}; {left} waiting"
     )
     for err in report.errors:
-        print(f"  {err}")
+        name, _, reason = err.partition(": ")
+        at = f" at {where[name]}" if where.get(name) else ""
+        print(f"  {name}{at}: {reason}")
     return 0 if not report.errors else 1
+
+
+def _endpoint(cfg: config.Config, dests: Any, name: str) -> str:
+    """Where destination ``name`` sends, for messages (no secret: no query string)."""
+    if name == "ga4":
+        from .exporters import ga4
+
+        return ga4.endpoint(cfg) + "/mp/collect"
+    if name == "otlp":
+        dest = dests.get("otlp")
+        urls = dict.fromkeys(
+            str(dest.url(signal)) for signal in ("traces", "metrics", "logs")
+        ) if dest is not None and hasattr(dest, "url") else {}  # fmt: skip
+        return ", ".join(urls) or str(cfg["otlp_endpoint"] or "")
+    return ""
+
+
+def _timeout(text: str) -> float:
+    """``--timeout``: seconds, more than 0 and at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= 86_400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most 86400 seconds, got {text}"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    """``--limit``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def _refused(args: argparse.Namespace, cfg: config.Config) -> bool:
@@ -476,29 +648,133 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
     if args.pairs == ["reset"]:
         settings.reset()
-        print("settings reset to defaults")
+        print("settings reset to defaults (the environment still applies)")
         return 0
     if args.pairs:
-        new = {}
+        new, unset = {}, []
         for pair in args.pairs:
             key, sep, value = pair.partition("=")
+            key = key.strip()
             if not sep:
-                return _usage_error(args.prog, f"expected KEY=VALUE, got {pair!r}")
-            new[key.strip()] = value
+                known = f"; '{args.prog} settings --help' lists them" if key else ""
+                return _usage_error(args.prog, f"settings: expected KEY=VALUE, got {pair!r}{known}")
+            try:
+                config.check_key(key)
+            except ValueError as exc:
+                return _usage_error(
+                    args.prog, f"settings: {exc}; '{args.prog} settings --help' lists them"
+                )
+            if value.strip():
+                new[key] = value
+            else:
+                unset.append(key)  # KEY= : back to the default
         try:
-            settings.update(new)
+            settings.update(new)  # validates every value first, names the one at fault
         except ValueError as exc:
-            return _usage_error(args.prog, str(exc))
+            return _usage_error(args.prog, f"settings: {exc}")
+        for key in unset:
+            del settings[key]
+        cfg = config.resolve()
+        for key in [*new, *unset]:
+            value, source = _shown(cfg, key), cfg.sources[key]
+            verb = "unset" if key in unset else "set"
+            note = ""
+            if source == "env":
+                var = config.SETTINGS[key].env
+                note = f"; {var} in the environment wins"
+            print(f"{verb} {key}: now {value}, from {_SOURCES.get(source, source)}{note}")
+        return 0
     cfg = config.resolve()
+    rows = [("KEY", "VALUE", "FROM", "MEANING")]
     for name, s in config.SETTINGS.items():
-        value = cfg.values[name]
-        if s.signal and value is None:
+        if s.signal and cfg.values[name] is None:
             continue  # per-signal OTLP forms: listed only when set
-        if s.secret and value:
-            value = "***"
-        if isinstance(value, tuple):
-            value = ",".join(value) or "none"
-        print(f"{name} = {value}  [{cfg.sources[name]}]  {s.doc}")
+        rows.append((name, _shown(cfg, name), _SOURCES.get(cfg.sources[name], ""), s.doc))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip())
+    print(
+        f"\n'{args.prog} settings KEY=VALUE' sets one, 'KEY=' unsets it; file: {cfg.paths.settings}"
+    )
+    return 0
+
+
+_SOURCES = {"default": "default", "file": "settings", "env": "environment", "init": "tool"}
+
+
+def _shown(cfg: config.Config, name: str) -> str:
+    """A setting's value for a person: ``-`` when unset, secrets hidden, lists joined."""
+    value = cfg.values[name]
+    if value is None or value == "":
+        return "-"
+    if config.SETTINGS[name].secret:
+        return "***"
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _settings_help() -> str:
+    """``settings --help``: every key, its variable and meaning."""
+    lines = ["settings (KEY: meaning; environment variable):"]
+    for name, s in config.SETTINGS.items():
+        if s.signal:
+            continue
+        lines.append(f"  {name}: {s.doc}; {s.env}")
+    lines.append(
+        "  otlp_<signal>_<setting> (signal: traces, metrics or logs): the OTLP settings for"
+        " one signal; OTEL_EXPORTER_OTLP_<SIGNAL>_<SETTING>"
+    )
+    lines.append(
+        "\nPrecedence: defaults < settings file < environment < the tool's init()"
+        " arguments, except OPTEL_DESTINATIONS, which wins over the tool."
+    )
+    return "\n".join(lines)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """The "what we collect" page of a tool (Markdown, or its facts as JSON)."""
+    from . import describe_cli, telemetry
+
+    target = getattr(args, "target", None)
+    preset = getattr(args, "optel_app", None)  # a tool's own command: the tool is here
+    try:
+        if target:
+            found = describe_cli.load(target, getattr(args, "app", None), args.prog_name)
+        elif preset:
+            found = next((t for a, t in telemetry.tools.items() if a.lower() == preset.lower()),
+                         None)  # fmt: skip
+            if found is None:
+                sys.stderr.write(
+                    f"{args.prog}: {preset} has not set up optel (optel.init) in this process"
+                    f" before this command ran; its authors can write the page with"
+                    f" 'optel describe MODULE'\n"
+                )
+                return 1
+        else:
+            raise UsageError(
+                "describe: name the tool: MODULE[:ATTRIBUTE] or SCRIPT.py[:ATTRIBUTE]"
+                f" (see '{args.prog} describe --help')"
+            )
+        text = (
+            json.dumps(describe_cli.describe_loaded(found, as_data=True), indent=2) + "\n"
+            if args.json
+            else describe_cli.describe_loaded(found)
+        )
+    except describe_cli.TargetError as exc:
+        sys.stderr.write(f"{args.prog}: describe: {exc}\n")
+        return 1
+    except ValueError as exc:  # init() arguments the tool got wrong
+        sys.stderr.write(f"{args.prog}: describe: the tool's optel.init() arguments: {exc}\n")
+        return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -552,16 +828,28 @@ def cmd_ga4_validate(args: argparse.Namespace) -> int:
     result = ga4.validate(cfg, fragments)
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
-        where = ga4.endpoint(cfg) + ga4.limits.DEBUG_PATH
-        print(
-            f"validated {result['events']} event(s) in {result['requests']} request(s) at {where}"
+        return 0 if not result["messages"] and not result["errors"] else 1
+    where = ga4.endpoint(cfg) + ga4.limits.DEBUG_PATH
+    answered, asked = result.get("answered", result["requests"]), result["requests"]
+    reasons = ", ".join(dict.fromkeys(result["errors"]))
+    if asked and not answered:
+        unreachable = all(
+            e.startswith(("ga4_connection_error", "ga4_timeout")) for e in result["errors"]
         )
-        for m in result["messages"]:
-            print(f"  {m.get('validationCode')}: {m.get('fieldPath')}: {m.get('description')}")
+        what = "could not connect to" if unreachable else "got no usable answer from"
+        print(f"nothing validated: {what} GA4's validation server at {where}: {reasons}")
+        return 1
+    partly = answered < asked
+    if partly:
+        print(f"validated {answered} of {asked} request(s) at {where}; the rest: {reasons}")
+    else:
+        print(f"validated {result['events']} event(s) in {asked} request(s) at {where}")
+    for m in result["messages"]:
+        print(f"  {m.get('validationCode')}: {m.get('fieldPath')}: {m.get('description')}")
+    if not partly:
         for e in result["errors"]:
             print(f"  error: {e}")
-        print(f"{len(result['messages'])} validation message(s)")
+    print(f"{len(result['messages'])} validation message(s)")
     return 0 if not result["messages"] and not result["errors"] else 1
 
 
@@ -573,9 +861,16 @@ def build_parser(
 ) -> argparse.ArgumentParser:
     """The parser; ``app`` presets ``--app`` and ``policy`` the policy
     ``status`` assumes (for a tool's own subcommand, see :func:`mount`)."""
-    p = _Parser(prog=prog, description="See and control what optel telemetry sends.")
+    p = _Parser(
+        prog=prog,
+        description="See and control what optel telemetry sends.",
+        epilog="OPTEL_DEBUG=1 before a tool's command previews what it would send, and sends"
+        " and writes nothing; DO_NOT_TRACK=1 turns all sending off.",
+    )
     if app is None:  # optel's own command (a tool has its own --version)
-        p.add_argument("--version", action="version", version=f"optel {__version__}")
+        p.add_argument(
+            "--version", action="version", version=f"optel {__version__}", help="optel's version"
+        )
     p.set_defaults(optel_prog=prog)
     if app is not None and prog != "optel":
         commands.register(app, prog)  # messages name the tool's command
@@ -593,14 +888,29 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     lists only what its users need (no ``demo``, no ``ga4``)."""
     sub = p.add_subparsers(dest="optel_command", metavar="COMMAND", parser_class=_Parser)
     p.set_defaults(func=lambda a: _help(p))  # no command: the help, not an error
+    who = app or "a tool"
+
+    def command(name: str, about: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=about, description=about[:1].upper() + about[1:] + ".",
+                              **kw)  # fmt: skip
 
     def with_app(sp: argparse.ArgumentParser) -> None:
         where = f"default: {app}" if app else "default: every optel tool"
         sp.set_defaults(optel_app=app)  # a preset, which --global overrides without a conflict
-        sp.add_argument("--app", default=None, help=f"one tool, any case ({where})")
-        sp.add_argument("--global", dest="all_tools", action="store_true", help="every optel tool")
+        sp.add_argument(
+            "--app", default=None, metavar="TOOL", help=f"one tool, by name in any case ({where})"
+        )
+        sp.add_argument(
+            "--global",
+            dest="all_tools",
+            action="store_true",
+            help="every optel tool on this machine",
+        )
 
-    s = sub.add_parser("status", help="consent, whether sending is on and why, what waits")
+    def as_json(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+    s = command("status", f"whether {who} sends telemetry now and why, where to, what waits")
     with_app(s)
     s.add_argument(
         "--policy",
@@ -608,45 +918,88 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
         default=policy,
         help="the tool's policy (default: the one it was seen with here, else opt-in)",
     )
-    s.add_argument("--json", action="store_true")
+    as_json(s, "the facts")
     s.set_defaults(func=cmd_status)
-    for name, decision in (("opt-in", consent.GRANTED), ("opt-out", consent.DENIED)):
-        s = sub.add_parser(name, help=f"record the decision to {name}")
+    for name, decision, about in (
+        ("opt-in", consent.GRANTED, "allow telemetry"),
+        ("opt-out", consent.DENIED, "refuse telemetry and delete what waits, the id and the salt"),
+    ):
+        s = command(name, f"{about}: for {who}, or every tool with --global")
         with_app(s)
         s.set_defaults(func=lambda a, d=decision: cmd_opt(a, d))
-    s = sub.add_parser("show", help="what is waiting to be sent, exactly as it would be sent")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--sent", action="store_true", help="what was sent (audit log)")
-    s.add_argument("--limit", type=int, default=200)
+    s = command("show", "what waits to be sent: a summary, and each payload exactly as sent")
+    s.add_argument("--full", action="store_true", help="print each payload after the summary")
+    as_json(s, "the payloads (no summary)")
+    s.add_argument("--sent", action="store_true", help="what already left (the audit log)")
+    s.add_argument(
+        "--limit", type=_count, default=200, metavar="N", help="payloads printed at most (200)"
+    )
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("flush", help="deliver what is waiting, now")
-    s.add_argument("--timeout", type=float, default=30.0)
+    s = command("flush", "send what waits, now (progress on a terminal for large backlogs)")
+    s.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up after this long; what is left waits for later (default 30)",
+    )
     s.set_defaults(func=cmd_flush)
-    s = sub.add_parser("settings", help="view or change settings: KEY=VALUE ..., or reset")
-    s.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
+    s = command(
+        "settings",
+        "view settings, or change them: KEY=VALUE sets, KEY= unsets, reset forgets all",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("pairs", nargs="*", metavar="KEY=VALUE", help="settings to change (or: reset)")
     s.set_defaults(func=cmd_settings)
+    s = command(
+        "describe",
+        f"what {who} collects, as a Markdown page generated from its declarations",
+        epilog=None if app else _describe_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if app is None:
+        s.add_argument(
+            "target",
+            nargs="?",
+            metavar="TARGET",
+            help="the tool: MODULE[:ATTRIBUTE] or SCRIPT.py[:ATTRIBUTE]",
+        )
+        s.add_argument(
+            "--app", default=None, metavar="TOOL", help="which tool, when the import makes several"
+        )
+        s.add_argument(
+            "--prog",
+            dest="prog_name",
+            metavar="COMMAND",
+            help="what users type to run the tool (default: the script or package name)",
+        )
+    else:
+        s.set_defaults(optel_app=app)
+    as_json(s, "the page's facts")
+    s.add_argument("-o", "--output", metavar="FILE", help="write the page to FILE")
+    s.set_defaults(func=cmd_describe)
     if app is not None:
         return
-    s = sub.add_parser("demo", help="run a sample tool instrumented with optel")
+    s = command("demo", "run a sample tool instrumented with optel, in a throw-away folder")
     s.set_defaults(func=cmd_demo)
     from .report.command import add_parser as add_report  # its code lives in optel.report
 
     add_report(sub)
-    s = sub.add_parser("ga4", help="Google Analytics 4 destination tools")
+    s = command("ga4", "Google Analytics 4 destination tools")
     ga4_sub = s.add_subparsers(dest="ga4_command", metavar="ACTION", parser_class=_Parser)
     ga4_sub.required = True
-    s = ga4_sub.add_parser(
-        "validate", help="send a sample batch to /debug/mp/collect, print messages"
-    )
+    about = "send a sample batch (or what waits) to GA4's validation server, print its messages"
+    s = ga4_sub.add_parser("validate", help=about, description=about[:1].upper() + about[1:] + ".")
     s.add_argument(
         "--pending", action="store_true", help="validate the GA4 records waiting instead"
     )
-    s.add_argument("--limit", type=int, default=100)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_ga4_validate)
-    s = sub.add_parser(
-        "gateway-config", help="print the gateway collector's config (optel's rules)"
+    s.add_argument(
+        "--limit", type=_count, default=100, metavar="N", help="records validated at most (100)"
     )
+    as_json(s, "the server's answers")
+    s.set_defaults(func=cmd_ga4_validate)
+    s = command("gateway-config", "print the gateway collector's config (optel's rules)")
     s.add_argument(
         "--declarations",
         action="append",
@@ -656,6 +1009,17 @@ def _add_commands(p: argparse.ArgumentParser, app: str | None, policy: str | Non
     )
     s.add_argument("--free-text", action="store_true", help="the tools opted in to free text")
     s.set_defaults(func=cmd_gateway_config)
+
+
+def _describe_help() -> str:
+    return (
+        "How the tool is read: its module is imported (a script runs as a module, not as\n"
+        "__main__) with optel.init() in describe mode: init checks and keeps its arguments\n"
+        "and decides, asks, writes and sends nothing, whatever the consent. A tool whose\n"
+        "init() runs later (in main()) names what describes it: MODULE:ATTRIBUTE, a\n"
+        "telemetry object, a dict of init() arguments or a function returning one.\n"
+        "In Python: optel.describe(**init_args) or telemetry.describe()."
+    )
 
 
 def main(

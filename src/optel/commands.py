@@ -48,3 +48,10 @@ def command(action: str, app: str | None = None, every_tool: bool = False) -> st
 def reset() -> None:
     """Forget every registered prefix (tests)."""
     _prefixes.clear()
+
+
+def plain(action: str, app: str | None = None) -> str:
+    """What to type for an ``action`` that takes no ``--app`` (``show``, ``flush``):
+    ``mytool telemetry show`` under a tool's prefix, else ``optel show``."""
+    own = prefix(app)
+    return f"{own} {action}" if own is not None else f"optel {action}"

@@ -728,19 +728,22 @@ class Config:
 def resolve(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    settings_file: bool = True,
 ) -> Config:
     """Effective settings: defaults < settings file < environment < overrides.
 
     ``overrides`` (the ``init()`` arguments) are validated strictly and raise
     ``ValueError`` naming the argument; ``None`` or an empty string means not
-    set. File and environment values never raise.
+    set. File and environment values never raise. ``settings_file=False`` and
+    ``environ={}`` give what a tool configures by itself (``optel describe``).
     """
     environ = os.environ if environ is None else environ
     p = paths(environ)
     values = {name: s.default for name, s in SETTINGS.items()}
     sources = {name: "default" for name in SETTINGS}
     from_env, problems = _read_env(environ)
-    for layer, found in (("file", read_file(p)), ("env", from_env)):
+    stored = read_file(p) if settings_file else {}
+    for layer, found in (("file", stored), ("env", from_env)):
         values.update(found)
         sources.update(dict.fromkeys(found, layer))
     for key, raw in (overrides or {}).items():
@@ -811,7 +814,13 @@ class Settings:
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Validate every value first, then store them together."""
         new = dict(*args, **kwargs)
-        parsed = {key: check_key(key).parse(value) for key, value in new.items()}
+        parsed = {}
+        for key, value in new.items():
+            setting = check_key(key)
+            try:
+                parsed[key] = setting.parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None  # name the setting at fault
         p = self._paths()
         with _fs.file_lock(p.lock):
             stored = _stored_for_update(p)

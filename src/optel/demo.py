@@ -38,8 +38,8 @@ def run() -> int:
     if tool.returncode != 0:
         print(f"the demo tool failed with exit status {tool.returncode}", file=sys.stderr)
         return 1
-    print("\n== what was recorded (optel show):")
-    show = subprocess.run([sys.executable, "-m", "optel", "show"], env=environ)
+    print("\n== what was recorded (optel show --full):")
+    show = subprocess.run([sys.executable, "-m", "optel", "show", "--full"], env=environ)
     _print_scrubbing(environ)
     print("\n== optel status --app democonvert:")
     status = subprocess.run(

@@ -56,7 +56,10 @@ __all__ = [
     "Text",
     "Name",
     "Entry",
+    "NameEntry",
     "Declarations",
+    "NAME_KINDS",
+    "check_name",
     "kind_of",
     "check_key",
     "OPTEL_KEYS",
@@ -93,11 +96,17 @@ class Kind:
         self.fitted: dict[Any, Any] = {}
         """The anonymizer's memo of values already made to fit this kind."""
 
-    def __call__(self, doc: str = "") -> Kind:
-        """A copy of this kind carrying the tool author's description of the key."""
+    def __call__(self, doc: str | None = None, example: Any = None) -> Kind:
+        """A copy of this kind carrying the tool author's description of the key
+        and, optionally, an example of a value sent (``optel describe`` shows both);
+        what is not given is kept."""
+        doc = self.doc if doc is None else doc
         if not isinstance(doc, str):
             raise ValueError(f"doc must be a string, got {doc!r}")
-        return Kind(self.name, self.description, self.example, doc, self.values, self.sep)
+        if example is not None and not isinstance(example, (str, int, float, bool)):
+            raise ValueError(f"example must be a string, number or bool, got {example!r}")
+        example = self.example if example is None else example
+        return Kind(self.name, self.description, example, doc, self.values, self.sep)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Kind) and (self.name, self.values, self.sep) == (
@@ -292,56 +301,66 @@ _LANGUAGES = ("cpp", "dotnet", "erlang", "go", "java", "nodejs", "php", "python"
               "rust", "swift", "webjs")  # fmt: skip
 
 OPTEL_KEYS: dict[str, Kind] = {
-    "optel.version": Version("optel's version"),
-    "optel.tool.version": Version("the tool's version"),
-    "optel.os.type": OneOf(*_OS_TYPES, doc="operating system type"),
-    "optel.os.version": _labels(" ", "coarse OS version: ubuntu 22.04, macos 14.5, windows 10"),
-    "optel.arch": Label("CPU architecture"),
-    "optel.python.version": Version("Python version"),
-    "optel.python.implementation": OneOf(*_IMPLEMENTATIONS, doc="Python implementation"),
-    "optel.cpu.count": Number("CPU count"),
-    "optel.memory": OneOf(*_MEMORY, doc="memory size bucket"),
-    "optel.accelerators": _labels(",", "nvidia, rocm, apple, or none"),
-    "optel.frameworks": _labels(",", "ML frameworks found (not imported), or none"),
-    "optel.container": Bool("running in a container"),
-    "optel.notebook": Bool("running in a notebook"),
-    "optel.ci": Bool("running in CI"),
-    "optel.runs": OneOf(*_RUNS, doc="how many runs of this tool on this machine, bucketed"),
-    "optel.command": Name("the tracked command"),
+    "optel.version": Version("optel's version", "0.1.0"),
+    "optel.tool.version": Version("the tool's version", "1.2.3"),
+    "optel.os.type": OneOf(*_OS_TYPES, doc="operating system type")(example="linux"),
+    "optel.os.version": _labels(" ", "coarse OS version")(example="ubuntu 22.04"),
+    "optel.arch": Label("CPU architecture", "x86_64"),
+    "optel.python.version": Version("Python version", "3.11.7"),
+    "optel.python.implementation": OneOf(*_IMPLEMENTATIONS, doc="Python implementation")(
+        example="cpython"
+    ),
+    "optel.cpu.count": Number("CPU count", 8),
+    "optel.memory": OneOf(*_MEMORY, doc="memory size bucket")(example="16-32GB"),
+    "optel.accelerators": _labels(",", "GPU families found: nvidia, rocm, apple, or none")(
+        example="nvidia"
+    ),
+    "optel.frameworks": _labels(",", "ML frameworks installed (found, never imported), or none")(
+        example="torch,onnxruntime"
+    ),
+    "optel.container": Bool("running in a container", False),
+    "optel.notebook": Bool("running in a notebook", False),
+    "optel.ci": Bool("running in CI", False),
+    "optel.runs": OneOf(*_RUNS, doc="how many runs of this tool on this machine, bucketed")(
+        example="<=10"
+    ),
+    "optel.command": Name("the tracked command", "convert"),
     "optel.success": Bool("the command succeeded"),
-    "optel.duration_ms": Number("the command's duration"),
-    "optel.error.type": Name("the exception type of a failed command"),
+    "optel.duration_ms": Number("the command's duration in milliseconds", 1234.5),
+    "optel.error.type": Name("the exception type of a failed command", "ValueError"),
     "optel.failure.id": _Fingerprint("fingerprint of a failure: type and frames"),
-    "optel.failure.type": Name("exception type of a repeated failure"),
-    "optel.failure.count": Number("how many times a failure repeated in the run"),
-    "optel.failures": Number("failures in the run"),
-    "optel.failures.distinct": Number("distinct failures in the run"),
+    "optel.failure.type": Name("exception type of a repeated failure", "OSError"),
+    "optel.failure.count": Number("how many times a failure repeated in the run", 3),
+    "optel.failures": Number("failures in the run", 0),
+    "optel.failures.distinct": Number("distinct failures in the run", 0),
     "optel.crash": Bool("the report is of an unhandled exception"),
-    "optel.crash.thread": OneOf("main", "thread", doc="where the crash happened"),
-    "optel.rate_limited": Number("events over the tool's caps in the run"),
-    "optel.run.duration_s": Number("run duration"),
-    "optel.run.outcome": OneOf("ok", "crash", doc="how the run ended"),
+    "optel.crash.thread": OneOf("main", "thread", doc="where the crash happened")(example="main"),
+    "optel.rate_limited": Number("events over the tool's caps in the run", 0),
+    "optel.run.duration_s": Number("run duration in seconds", 12.3),
+    "optel.run.outcome": OneOf("ok", "crash", doc="how the run ended")(example="ok"),
     "optel.validate": Bool("a GA4 validation sample"),
     "optel.install.id": _AtSend("the install's random id (a uuid4, GA4's client_id) on OTLP"),
 }
 """optel's own keys, each with its kind: the only ``optel.`` keys that are sent."""
 
 BUILTIN_KEYS: dict[str, Kind] = {
-    "service.name": Label("the tool's name"),
-    "service.version": Version("the tool's version"),
-    "telemetry.sdk.name": OneOf("opentelemetry"),
-    "telemetry.sdk.language": OneOf(*_LANGUAGES),
-    "telemetry.sdk.version": Version(),
-    "os.type": OneOf(*_OS_TYPES),
-    "process.runtime.name": OneOf(*_IMPLEMENTATIONS),
-    "process.runtime.version": Version(),
-    "exception.type": Name("the exception's type"),
+    "service.name": Label("the tool's name", "mytool"),
+    "service.version": Version("the tool's version", "1.2.3"),
+    "telemetry.sdk.name": OneOf("opentelemetry", doc="the telemetry SDK"),
+    "telemetry.sdk.language": OneOf(*_LANGUAGES, doc="the SDK's language")(example="python"),
+    "telemetry.sdk.version": Version("the OpenTelemetry SDK's version", "1.39.1"),
+    "os.type": OneOf(*_OS_TYPES, doc="operating system type")(example="linux"),
+    "process.runtime.name": OneOf(*_IMPLEMENTATIONS, doc="Python implementation")(
+        example="cpython"
+    ),
+    "process.runtime.version": Version("Python version", "3.11.7"),
+    "exception.type": Name("the exception's type", "FileNotFoundError"),
     "exception.message": _Message("the exception's message"),
     "exception.stacktrace": _Stack("the exception's frames"),
-    "exception.escaped": Bool(),
-    "event.name": Name(),
-    "code.function": Name("the function that logged"),
-    "code.lineno": Number("the line that logged"),
+    "exception.escaped": Bool("the exception left the span"),
+    "event.name": Name("the event's name", "model_converted"),
+    "code.function": Name("the function that logged", "convert"),
+    "code.lineno": Number("the line that logged", 42),
 }
 """Keys of the OpenTelemetry semantic conventions that optel sends without a
 declaration, each with its kind (a safe key does not make a safe value); the
@@ -380,6 +399,63 @@ def semconv_keys() -> dict[str, Kind]:
                 table[key] = _SEMCONV_KINDS[str(spec)](doc)
         _semconv.update(table)
     return _semconv
+
+
+# -- names ----------------------------------------------------------------------------------
+
+NAME_KINDS = ("command", "event", "span", "span event", "metric", "log", "scope")
+"""What a name can name: a tracked command (an event with a duration and an
+outcome), an event, a span, an event on a span, a metric, a log record (its
+logger) and the instrumentation scope (the code) a record came from."""
+MAX_NAME = 128
+MAX_USED = 1000
+"""Names seen in use that one :class:`Declarations` remembers (bounded)."""
+
+
+def check_name(name: Any) -> str | None:
+    """Why ``name`` cannot be declared as an event, span or metric name, or ``None``."""
+    if not isinstance(name, str) or not name.strip():
+        return "a name must be a non-empty string"
+    if len(name) > MAX_NAME or not name.isprintable() or name != name.strip():
+        return f"a name must be printable, without leading or trailing spaces, at most {MAX_NAME}"
+    return None
+
+
+def _named(what: str, given: Any) -> list[tuple[str, str]]:
+    """``events=``/``spans=``/``metrics=`` as (name, description) pairs; ``ValueError``."""
+    if given is None:
+        return []
+    if isinstance(given, str):
+        raise ValueError(f"{what}s must be a list of names or a mapping of names to descriptions")
+    pairs = list(given.items()) if hasattr(given, "items") else [(n, "") for n in given]
+    for name, doc in pairs:
+        problem = check_name(name)
+        if problem is not None:
+            raise ValueError(f"{what}s: {name!r}: {problem}")
+        if not isinstance(doc, str):
+            raise ValueError(f"{what}s: {name!r}: the description must be a string, got {doc!r}")
+    return [(n, d.strip()) for n, d in pairs]
+
+
+class NameEntry:
+    """One event, span or metric name as a "what we collect" page shows it."""
+
+    __slots__ = ("what", "name", "description", "declared", "used")
+
+    def __init__(self, what: str, name: str, description: str, declared: bool, used: bool):
+        self.what = what
+        self.name = name
+        self.description = description
+        self.declared = declared
+        """Declared by the tool (``init(events=...)``, a ``track()`` name)."""
+        self.used = used
+        """Seen in a record of this process (after anonymization)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"<{self.what} {self.name!r}{'' if self.declared else ' (used, not declared)'}>"
 
 
 # -- a tool's declarations ------------------------------------------------------------------
@@ -422,6 +498,14 @@ class Declarations:
     sent. ``telemetry.declarations`` gives the tool's, with or without
     consent.
 
+    Names: ``events``, ``spans`` and ``metrics`` declare the names the tool
+    records (a list, or a mapping of name to description); ``track()`` names
+    are declared as commands (:meth:`declare_name`); names seen in records
+    are noted (:meth:`use`); :meth:`names` lists them all. Names are
+    identifiers and are sent whether declared or not: declaring one only
+    documents it (``optel describe`` shows a used name that was not
+    declared).
+
     Building one from ``init()`` arguments raises ``ValueError`` for the
     author's mistakes; :meth:`add` at run time (keys passed to ``event()``)
     never raises: it returns the keys it refused.
@@ -432,10 +516,18 @@ class Declarations:
         attributes: Mapping[str, Any] | None = None,
         labels: Iterable[str] = (),
         free_text: bool = False,
+        events: Any = None,
+        spans: Any = None,
+        metrics: Any = None,
     ):
         if not isinstance(free_text, bool):
             raise ValueError(f"free_text must be True or False, got {free_text!r}")
         self.free_text = free_text
+        self._names: dict[tuple[str, str], str] = {}  # (what, name) -> description
+        self._used: dict[tuple[str, str], None] = {}  # (what, name), in order seen
+        for what, given in (("event", events), ("span", spans), ("metric", metrics)):
+            for name, doc in _named(what, given):
+                self._names[(what, name)] = doc
         self._kinds: dict[str, Kind] = {}
         if attributes is not None and not hasattr(attributes, "items"):
             raise ValueError("attributes must be a mapping of keys to kinds")
@@ -465,6 +557,11 @@ class Declarations:
             self.free_text = self.free_text or other.free_text
             for key, kind in other._kinds.items():
                 self._kinds.setdefault(key, kind)
+            for named, doc in other._names.items():
+                if doc or named not in self._names:
+                    self._names[named] = doc
+            for named in list(other._used):
+                self.use(*named)
             return refused
         for key in other:
             if key in self._kinds:
@@ -478,7 +575,40 @@ class Declarations:
     def copy(self) -> Declarations:
         new = Declarations(free_text=self.free_text)
         new._kinds = dict(self._kinds)
+        new._names = dict(self._names)
+        new._used = dict(self._used)
         return new
+
+    # -- names --------------------------------------------------------------------------
+
+    def declare_name(self, what: str, name: Any, description: str = "") -> None:
+        """Declare one name (``track()`` declares its command); never raises: a
+        name that is not one is left out."""
+        if what in NAME_KINDS and check_name(name) is None:
+            key = (what, name)
+            if description or key not in self._names:
+                self._names[key] = description
+
+    def use(self, what: Any, name: Any) -> None:
+        """Note a name seen in a record (the anonymizer, after scrubbing); bounded."""
+        key = (what, name)
+        if key not in self._used and len(self._used) < MAX_USED and isinstance(name, str):
+            self._used[key] = None
+
+    def names(self) -> list[NameEntry]:
+        """Every declared and used name: declared ones first, in declaration order."""
+        used = dict(self._used)  # a copy: the worker may note more meanwhile
+        out = [
+            NameEntry(w, n, d, True, (w, n) in used or (w == "command" and ("event", n) in used))
+            for (w, n), d in list(self._names.items())
+        ]
+        declared = set(self._names)
+        # a tracked command's records are events: its name is declared
+        commands = {n for (w, n) in declared if w == "command"}
+        for w, n in used:
+            if (w, n) not in declared and not (w == "event" and n in commands):
+                out.append(NameEntry(str(w), n, "", False, True))
+        return out
 
     # -- mapping ------------------------------------------------------------------------
 

@@ -27,6 +27,12 @@ The pipeline owns its destination objects for its whole life
 used by every send (the sender's, ``flush()`` and the exit send), closed at
 shutdown, so one HTTP connection or gRPC channel serves the run.
 
+With ``OPTEL_DEBUG`` the pipeline is a *preview* (:attr:`Pipeline.preview`),
+whatever the consent: every record is anonymized and printed to stderr as
+each destination would send it, none is kept or sent, and nothing is written
+to the state folder (the spool is an in-memory one, no run is counted, no
+salt is made).
+
 If the host already installed an SDK ``TracerProvider``, optel adds its
 processor to it and never replaces it. Otherwise optel installs its own as
 the global provider, so tracers taken from ``opentelemetry.trace`` before
@@ -328,6 +334,12 @@ class Pipeline:
         self.policy = policy
         self.anonymizer = anonymizer
         self.enabled = True
+        self.preview = bool(cfg["debug"])
+        """``OPTEL_DEBUG``: print what would be sent; send, keep and write nothing."""
+        if self.preview:
+            from .anonymize import hashing
+
+            hashing.preview()  # hashes with the salt there is, or one kept in memory
         self.dropped = 0  # queue full; written to the spool's stats
         self._queue: deque[Any] = deque()
         self._closed = False
@@ -530,7 +542,9 @@ class Pipeline:
         if self._spool is None:
             from .spool import Spool, limits_from
 
-            self._spool = Spool(self.cfg.paths.spool, limits_from(self.cfg.values))
+            # a preview writes nothing: its counters live in memory and die with it
+            where = ":memory:" if self.preview else self.cfg.paths.spool
+            self._spool = Spool(where, limits_from(self.cfg.values))
         return self._spool
 
     def _routing(self) -> dict[str, tuple[str, ...]]:
@@ -561,6 +575,8 @@ class Pipeline:
 
     def _consent(self, app: str, policy: str) -> consent.Decision:
         """The decision the worker last checked (this pipeline records one app)."""
+        if self.preview:  # nothing leaves a preview: every record is shown
+            return consent.Decision(app, consent.UNSET, True, "preview (OPTEL_DEBUG)")
         if self._decision is None or (app, policy) != (self.app, self.policy):
             return consent.decide(app, policy, p=self.cfg.paths)
         return self._decision
@@ -791,6 +807,8 @@ class Pipeline:
 
     def recheck_consent(self) -> None:
         """Read consent again now; a refusal drops what is queued in memory."""
+        if self.preview:
+            return  # a preview records whatever the decision, and sends nothing
         d = self._decision = consent.decide(self.app, self.policy, p=self.cfg.paths)
         self._next_consent = time.monotonic() + CONSENT_S
         if consent.disposition(d) == consent.PURGE:

@@ -20,8 +20,9 @@ hooks) and :mod:`optel.logbridge` (log records) know nothing of
 
 A run starts when its telemetry object is created; ``run_start`` (with the
 anonymous system facts and a coarse run count) is recorded by the first
-tracked command, so a tool that only sends its own events gets nothing
-extra; ``run_end`` is recorded once, at exit or at shutdown.
+call of a tracked command (not when a command is decorated: ``mytool
+--help`` records nothing), so a tool that only sends its own events gets
+nothing extra; ``run_end`` is recorded once, at exit or at shutdown.
 """
 
 from __future__ import annotations
@@ -233,7 +234,10 @@ class Run:
         with _errors.guard("run_start"):
             from . import system  # on first need: the facts cost start-up
 
-            runs = usage.count_run(self._pipeline.cfg.paths, self.app)
+            p = self._pipeline.cfg.paths
+            # a preview (OPTEL_DEBUG) shows the count this run would have, writing nothing
+            preview = getattr(self._pipeline, "preview", False)
+            runs = usage.runs(p, self.app) + 1 if preview else usage.count_run(p, self.app)
             attrs = system.facts(self.version)
             attrs["optel.runs"] = usage.bucket(runs)
             self.emit("run_start", attrs)

@@ -809,6 +809,11 @@ class Spool:
                 break
         return found[:limit][::-1]
 
+    def waiting(self) -> int:
+        """Deliveries waiting: a record for two destinations counts twice, as
+        ``pending`` lists it."""
+        return int(self._do(lambda db: db.execute("SELECT count(*) FROM deliveries").fetchone()[0]))
+
     def count(self, app: str | None = None) -> int:
         """Records waiting (for ``app``, or all)."""
         if app is None:
@@ -833,6 +838,10 @@ class Spool:
         if self.in_memory:
             return f"spool {self.path} cannot be written: records kept in memory for this run"
         return row[0] if row else None
+
+    def clear_last_error(self) -> None:
+        """Forget the last error: a delivery that then succeeded made it old news."""
+        self._do(lambda db: db.execute("DELETE FROM meta WHERE key = 'last_error'"))
 
     def destinations_due(self) -> list[str]:
         """Destinations with records waiting."""

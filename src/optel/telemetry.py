@@ -66,6 +66,8 @@ class Setup:
         "log_level",
         "caps",
         "notice_version",
+        "notice_text",
+        "notice_url",
     )
 
     def __init__(
@@ -80,12 +82,16 @@ class Setup:
         max_events_per_minute: Any = None,
         max_events_per_run: Any = None,
         notice_version: int = 1,
+        notice_text: str | None = None,
+        notice_url: str | None = None,
     ):
         """Raises ``ValueError`` for the crash, logging and rate-limit arguments."""
         self.app, self.version, self.policy = app, version, policy
         self.declarations = declarations
         self.overrides = overrides
         self.notice_version = notice_version
+        self.notice_text = notice_text
+        self.notice_url = notice_url
         if not isinstance(capture_crashes, bool):
             raise ValueError(f"capture_crashes must be True or False, got {capture_crashes!r}")
         self.capture_crashes = capture_crashes
@@ -111,10 +117,36 @@ class Setup:
             self.caps = check_caps(max_events_per_minute, max_events_per_run)
 
 
+describing = False
+"""True while ``optel describe`` imports a tool to read its declarations:
+``init()`` then decides, asks, writes and records nothing (:func:`described`)."""
+
+tools: dict[str, NullTelemetry] = {}
+"""The telemetry ``init()`` last returned for each app in this process, enabled
+or not: what ``mytool telemetry describe`` and ``optel describe`` read."""
+
+
+def described(setup: Setup) -> NullTelemetry:
+    """What ``init()`` returns while :data:`describing`: a null telemetry kept
+    for the page, with no decision made."""
+    from .consent import UNSET, Decision
+
+    decision = Decision(setup.app, UNSET, False, "off: read by optel describe, never run")
+    return _keep(NullTelemetry(setup, decision))
+
+
+def _keep(t: NullTelemetry) -> NullTelemetry:
+    if len(tools) < 64 or t.app in tools:  # one per app; a process has few
+        tools[t.app] = t
+    return t
+
+
 class NullTelemetry:
     """Consent is off: every call is accepted and nothing is recorded."""
 
     enabled = False
+    recording = False
+    preview = False
 
     def __init__(self, setup: Setup, decision: Decision):
         self.app = setup.app
@@ -163,7 +195,23 @@ class NullTelemetry:
         parameters of a command (see :mod:`optel.usage`); unchanged calls when off."""
         from .usage import NullTracker
 
-        return NullTracker(name, params, attributes)
+        tracker = NullTracker(name, params, attributes)
+        self._declare_command(tracker)
+        return tracker
+
+    def _declare_command(self, tracker: NullTracker) -> None:
+        """A tracked command names itself and its parameters: declared, for the
+        page (with or without consent, so both describe the same tool). Never raises."""
+        self.declarations.declare_name("command", tracker.name)
+        if tracker.params or tracker.attributes:
+            self.declarations.add([*tracker.params, *tracker.attributes])
+
+    def describe(self) -> str:
+        """This tool's "what we collect" page, in Markdown (see :func:`optel.describe`):
+        its declarations, the ``track()`` commands and the names used so far."""
+        from .page import render
+
+        return render(self._setup, self.declarations)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         return True
@@ -176,6 +224,8 @@ class NullTelemetry:
         now on: after a "yes" an enabled one, in this very run.
         """
         result: NullTelemetry = self
+        if describing:
+            return self  # `optel describe` reads the tool: it asks nobody
         with _errors.guard("ask"):
             from . import config, consent
 
@@ -187,6 +237,7 @@ class NullTelemetry:
             answer = consent.ask(
                 self.app, cfg.paths, setup.notice_version, setup.policy,
                 timeout_s,  # None: the prompt_timeout_s setting
+                free_text=self.declarations.free_text,
             )  # fmt: skip
             if answer is None:
                 return self
@@ -238,7 +289,18 @@ class Telemetry(NullTelemetry):
 
     @property
     def enabled(self) -> bool:  # type: ignore[override]
+        """May anything leave this machine now (never in a preview)."""
+        return self.recording and not self._pipeline.preview
+
+    @property
+    def recording(self) -> bool:  # type: ignore[override]
+        """Records go through this telemetry now (to be sent, or shown by a preview)."""
         return self._pipeline.enabled and not self._pipeline.closed
+
+    @property
+    def preview(self) -> bool:  # type: ignore[override]
+        """``OPTEL_DEBUG``: records are printed, not sent or kept (see :func:`start`)."""
+        return self._pipeline.preview
 
     @property
     def declarations(self) -> Declarations:
@@ -274,7 +336,9 @@ class Telemetry(NullTelemetry):
         success or failure and the declared ``params`` (see :mod:`optel.usage`)."""
         from .usage import Tracker
 
-        return Tracker(self.run, name, params, attributes)
+        tracker = Tracker(self.run, name, params, attributes)  # declares its keys to the run
+        self.declarations.declare_name("command", tracker.name)
+        return tracker
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Write what was recorded to the spool and send until ``timeout_s``."""
@@ -283,6 +347,17 @@ class Telemetry(NullTelemetry):
     def _consent_changed(self) -> None:
         self._pipeline.recheck_consent()  # a "no" stops this run's sending now
 
+    def describe(self) -> str:
+        with _errors.guard("describe"):  # the names used so far, through the anonymizer
+            self._pipeline.collect_metrics()
+            self._pipeline.drain()
+        return super().describe()
+
+    def ask(self, timeout_s: float | None = None) -> NullTelemetry:
+        if self.preview:
+            return self  # a preview asks nothing and records no answer
+        return super().ask(timeout_s)
+
     def shutdown(self) -> None:
         """Spool everything, deliver within the exit budget; also runs at exit."""
         with _errors.guard("shutdown"):
@@ -290,7 +365,82 @@ class Telemetry(NullTelemetry):
             self._pipeline.shutdown()  # a host's own provider is the host's to shut down
 
     def __repr__(self) -> str:
-        return f"<optel telemetry {self.app!r} on>"
+        state = "preview (OPTEL_DEBUG): printed, not sent" if self.preview else "on"
+        return f"<optel telemetry {self.app!r} {state}>"
+
+
+def prepare(
+    app: Any,
+    version: Any = None,
+    policy: Any = "opt-in",
+    allowed_attributes: Any = (),
+    attributes: Any = None,
+    free_text: Any = False,
+    ga4_measurement_id: Any = None,
+    ga4_api_secret: Any = None,
+    otlp_endpoint: Any = None,
+    destinations: Any = None,
+    exit_budget_ms: Any = None,
+    capture_crashes: Any = False,
+    capture_logs: Any = False,
+    max_events_per_minute: Any = None,
+    max_events_per_run: Any = None,
+    prompt: Any = False,
+    notice_version: Any = 1,
+    telemetry_command: Any = None,
+    notice_text: Any = None,
+    notice_url: Any = None,
+    events: Any = None,
+    spans: Any = None,
+    metrics: Any = None,
+    **unknown: Any,
+) -> tuple[Setup, Config]:
+    """``init()``'s arguments checked (``ValueError`` naming the one at fault) and
+    kept as a :class:`~optel.telemetry.Setup`, with the configuration they give."""
+    if unknown:
+        raise TypeError(f"unexpected argument {next(iter(unknown))!r} (see optel.init)")
+    from .consent.rule import check_app  # the one rule, shared with `optel ... --app`
+    from .kinds import Declarations
+
+    check_app(app)
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise ValueError(f"version must be a non-empty string or None, got {version!r}")
+    if policy not in ("opt-in", "opt-out"):
+        raise ValueError(f"policy must be 'opt-in' or 'opt-out', got {policy!r}")
+    declarations = Declarations(
+        attributes, allowed_attributes, free_text, events=events, spans=spans, metrics=metrics
+    )
+    if not isinstance(prompt, bool):
+        raise ValueError(f"prompt must be True or False, got {prompt!r}")
+    if (
+        isinstance(notice_version, bool)
+        or not isinstance(notice_version, int)
+        or notice_version < 1
+    ):
+        raise ValueError(f"notice_version must be a whole number >= 1, got {notice_version!r}")
+    if telemetry_command is not None and not isinstance(telemetry_command, str):
+        raise ValueError(f"telemetry_command: expected a string, got {telemetry_command!r}")
+    from . import commands, config, consent
+
+    if telemetry_command and telemetry_command.strip():
+        commands.register(app, telemetry_command)
+    if notice_text is not None or notice_url is not None:  # the notice module loads only then
+        notice_text = consent.check_text(notice_text)
+        notice_url = consent.check_url(notice_url)
+    overrides = {
+        "ga4_measurement_id": ga4_measurement_id,
+        "ga4_api_secret": ga4_api_secret,
+        "otlp_endpoint": otlp_endpoint,
+        "destinations": destinations,
+        "exit_budget_ms": exit_budget_ms,
+    }
+    setup = Setup(
+        app, version, policy, declarations, overrides,
+        capture_crashes, capture_logs, max_events_per_minute, max_events_per_run,
+        notice_version, notice_text, notice_url,
+    )  # fmt: skip
+    cfg = config.resolve(overrides)  # may raise ValueError: the author's mistake
+    return setup, cfg
 
 
 _lock = _thread.allocate_lock()
@@ -302,15 +452,21 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
     """The telemetry for ``setup`` under ``decision``: a null one when sending is
     off; otherwise the app's one :class:`Telemetry` (created now, or the
     existing one with ``setup`` applied). Never raises (internal errors give
-    a null telemetry)."""
-    if not decision.enabled:
-        return NullTelemetry(setup, decision)
+    a null telemetry).
+
+    With ``OPTEL_DEBUG`` (``cfg["debug"]``) it is a *preview* whatever the
+    decision: a :class:`Telemetry` that records, prints each record to stderr
+    as it would be sent, and sends, keeps and writes nothing
+    (``telemetry.enabled`` is false: nothing may leave).
+    """
+    if not decision.enabled and not cfg["debug"]:
+        return _keep(NullTelemetry(setup, decision))
     with _lock:
         existing = active.get(setup.app)
-        if existing is not None and existing.enabled:
+        if existing is not None and existing.recording:
             with _errors.guard("init-configure"):
                 existing.configure(setup)
-            return existing
+            return _keep(existing)
         result: NullTelemetry = NullTelemetry(setup, decision)
         with _errors.guard("init"):
             from .anonymize import Anonymizer
@@ -323,9 +479,28 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
         if isinstance(result, Telemetry):
             with _errors.guard("init-configure"):
                 result.configure(setup)  # crash hook, log capture
-        return result
+        return _keep(result)
+
+
+_announced: set[str] = set()
+
+
+def announce_preview(app: str, decision: Decision) -> None:
+    """One line on stderr, once per app and process: this run is an OPTEL_DEBUG preview."""
+    if app in _announced:
+        return
+    _announced.add(app)
+    with _errors.guard("preview"):
+        import sys
+
+        now = decision.reason.partition(": ")[2] or decision.reason
+        sys.stderr.write(
+            f"optel debug: a preview of what {app} would send (OPTEL_DEBUG): each record is"
+            f" printed below as 'optel debug [destination] ...'; nothing is sent or written."
+            f" Without OPTEL_DEBUG it would {'' if decision.enabled else 'not '}be sent: {now}\n"
+        )
 
 
 def any_enabled() -> bool:
-    """Is telemetry on for any app in this process?"""
-    return any(t.enabled for t in active.values())
+    """Is telemetry on (or previewed, ``OPTEL_DEBUG``) for any app in this process?"""
+    return any(t.recording for t in active.values())

@@ -24,8 +24,10 @@ capped.
 
 The tracker hands each call to the run (:class:`optel.run.Run`), which
 owns the counting, the caps and the records. A run is one process. The
-first ``track()`` records ``run_start`` (a tool that only sends its own
-events gets no extra records): it carries the anonymous system facts
+first tracked *call* records ``run_start`` (a tool that only sends its own
+events gets no extra records, and neither does ``mytool --help`` or
+``mytool telemetry status``, where decorated commands are defined but not
+called): it carries the anonymous system facts
 (:mod:`optel.system`) and how many times this tool has run on this
 machine, as a bucket (``first``, ``<=10``, ``<=100``, ``<=1000``,
 ``>1000``), never the exact count; ``run_end`` carries the run's duration,
@@ -70,6 +72,17 @@ def bucket(runs: int) -> str:
         if runs <= limit:
             return label
     return ">1000"
+
+
+def runs(p: Paths, app: str) -> int:
+    """Runs of ``app`` counted so far (0 when none or unreadable); writes nothing."""
+    try:
+        data = _fs.read_json(p.usage)
+    except (OSError, ValueError):
+        return 0
+    apps = data.get("apps") if isinstance(data, dict) else None
+    old = apps.get(app) if isinstance(apps, dict) else None
+    return old if isinstance(old, int) and not isinstance(old, bool) and old > 0 else 0
 
 
 def count_run(p: Paths, app: str) -> int:
@@ -216,17 +229,25 @@ class Tracker(NullTracker):
     ):
         super().__init__(name, params, attributes)
         self._run = run
+        self._started = False  # the run starts at the first call, not at decoration
         self._starts: list[float] = []
         if self.params or self.attributes:
             run.declare([*self.params, *self.attributes])
-        run.start()
+
+    def _begin(self) -> float:
+        """A call begins: the first one starts the run (``run_start``); its clock."""
+        if not self._started:
+            self._started = True
+            with _errors.guard("track.start"):
+                self._run.start()
+        return time.perf_counter()
 
     def __call__(self, fn: F) -> F:
         import inspect
 
         spec = param_spec(fn, self.params)
         done = self._done
-        clock = time.perf_counter
+        clock = self._begin
 
         if inspect.iscoroutinefunction(fn):
 
@@ -257,7 +278,7 @@ class Tracker(NullTracker):
         return wrapper  # type: ignore[return-value]
 
     def __enter__(self) -> Tracker:
-        self._starts.append(time.perf_counter())
+        self._starts.append(self._begin())
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

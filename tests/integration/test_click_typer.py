@@ -206,3 +206,23 @@ def test_global_decisions_from_the_tool_say_so(tool: Tool) -> None:
     r = tool("telemetry", "opt-out", "--global")
     assert r.returncode == 0 and "withdrawn for every optel tool" in r.stdout
     assert tool.consent()["global"]["decision"] == "denied"
+
+
+def test_help_and_telemetry_commands_record_no_run(tool: Tool) -> None:
+    """A decorated command that is not called starts no run: ``mytool --help``
+    and ``mytool telemetry status`` add no run_start/run_end (they did, since the
+    run started when the decorator was applied)."""
+
+    def names() -> list[str]:
+        rows = json.loads(tool("telemetry", "show", "--json").stdout)
+        return [row["payload"].get("name") for row in rows if row["app"] == tool.name]
+
+    assert tool("telemetry", "opt-in").returncode == 0
+    for args in (("--help",), ("convert", "--help"), ("telemetry", "status"), ()):
+        r = tool(*args)
+        assert r.returncode in (0, 2), r.stderr  # a group without a command: usage, exit 2
+    assert names() == []
+    assert tool("convert", "model.onnx").returncode == 0
+    found = names()
+    assert found.count("run_start") == 1 and found.count("run_end") == 1, found
+    assert found.count("convert") == 1, found

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -617,7 +618,7 @@ def _state_folder(add: Any) -> None:
             r, sent = c.tool()
             assert sent > 0 and r.stderr.count("ignoring setting destinations") == 1, r.stderr
             s = c.cli("settings")
-            assert s.returncode == 0 and "destinations = None  [default]" in s.stdout
+            assert s.returncode == 0 and re.search(r"^destinations +- +default ", s.stdout, re.M)
 
 
 # -- kill switches for every command that sends ----------------------------------------------------

@@ -50,7 +50,7 @@ class Tool:
             max_events_per_minute=10_000_000,
             max_events_per_run=10_000_000,
         )
-        assert self.t.enabled, self.t
+        assert self.t.recording, self.t  # sending, or an OPTEL_DEBUG preview
         self.tracer = self.t.tracer
         self.log = logging.getLogger("leaktool")
         self.log.addHandler(self.t.log_handler())

@@ -41,7 +41,8 @@ def test_notice_question_and_reasons_name_the_tool_command() -> None:
     notice = consent.notice_text("mytool")
     assert "'mytool telemetry opt-out'" in notice
     assert "'mytool telemetry opt-out --global'" in notice
-    assert "'mytool telemetry status'" in notice and "optel" not in notice
+    assert "'mytool telemetry show'" in notice and "'mytool telemetry describe'" in notice
+    assert "optel" not in notice
     question = question_text("mytool", "opt-in", 10)
     assert "'mytool telemetry opt-in' / 'mytool telemetry opt-out'" in question
     assert "optel" not in question

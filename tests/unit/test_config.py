@@ -4,6 +4,7 @@ suggestions for mistyped keys, and ``optel.settings``."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,9 @@ def test_settings_mapping_update_and_reset(home: Path) -> None:
 
 def test_cli_settings_set_show_and_reset(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["settings", "exit_budget_ms=700"]) == 0
-    assert "exit_budget_ms = 700  [file]" in capsys.readouterr().out
+    assert "set exit_budget_ms: now 700, from settings" in capsys.readouterr().out
+    assert cli.main(["settings"]) == 0
+    assert re.search(r"^exit_budget_ms +700 +settings +most", capsys.readouterr().out, re.M)
     assert cli.main(["settings", "exit_budgt_ms=1"]) == 2
     assert "did you mean 'exit_budget_ms'" in capsys.readouterr().err
     assert cli.main(["settings", "reset"]) == 0

@@ -123,7 +123,8 @@ def test_facts_are_computed_lazily_not_at_init_or_per_event(home: Path) -> None:
         t = optel.init(app="mytool")
         t.event("used")
         before = "optel.system" in sys.modules
-        t.track("convert")  # the first track records run_start with the facts
+        with t.track("convert"):  # the first tracked call records run_start with the facts
+            pass
         print(t.enabled, before, "optel.system" in sys.modules)
         """,
         home,

@@ -186,12 +186,22 @@ def test_without_consent_the_function_is_returned_unchanged(home: Path) -> None:
     assert not home.exists()
 
 
-def test_first_track_starts_the_run_and_shutdown_ends_it(granted: Granted) -> None:
+def test_first_tracked_call_starts_the_run_and_shutdown_ends_it(granted: Granted) -> None:
     t = granted()
     t.event("plain")
     assert [e["name"] for e in _events(t)] == ["plain"]  # no track: no run events
-    t.track("convert")
-    t.track("export")
+
+    @t.track("convert")
+    def convert() -> None:
+        pass
+
+    export = t.track("export")
+    # decorated or made, never called (`mytool --help`): the run has not started
+    assert [e["name"] for e in _events(t)] == ["plain"]
+    convert()
+    with export:
+        pass
+    convert()
     starts = _named(t, "run_start")
     assert len(starts) == 1
     assert starts[0]["optel.runs"] == "first"
@@ -202,6 +212,7 @@ def test_first_track_starts_the_run_and_shutdown_ends_it(granted: Granted) -> No
     ends = [r["attributes"] for r in rows if r.get("name") == "run_end"]
     assert len(ends) == 1
     assert ends[0]["optel.run.outcome"] == "ok"
+    assert [r["name"] for r in rows if r.get("signal") == "event"][:2] == ["plain", "run_start"]
     assert ends[0]["optel.failures"] == 0
 
 

@@ -238,6 +238,7 @@ class Anonymizer:
             body, _ = fit_value(_MESSAGE, record["message"], True)
             if body is not DROP:
                 out["body"] = body  # free text opted in: the whole message, as text
+        self._note_names(out)
         if count.dropped:
             out["dropped_attributes"] = out.get("dropped_attributes", 0) + count.dropped
         if count.mismatched:
@@ -245,6 +246,17 @@ class Anonymizer:
             with self._lock:
                 self._mismatches[app] = self._mismatches.get(app, 0) + count.mismatched
         return out
+
+    def _note_names(self, out: dict[str, Any]) -> None:
+        """The names a record carries as sent, for ``optel describe`` (names used)."""
+        use = self.declarations.use
+        if out.get("name"):
+            use(out.get("signal"), out["name"])
+        for event in out.get("events") or ():
+            use("span event", event["name"])
+        scope = out.get("scope")
+        if scope and scope.get("name"):
+            use("scope", scope["name"])
 
 
 # -- one handler per record field (the README's field table) -----------------------------------

@@ -30,6 +30,16 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # (path, the file's (mtime_ns, size, inode)) -> salt: a salt replaced or
 # deleted by another process is read again, never kept from memory
 _cache: tuple[str, tuple[int, int, int], bytes] | None = None
+# a preview (OPTEL_DEBUG) writes nothing: without a salt file, this one, in memory
+_preview_salt: bytes | None = None
+
+
+def preview() -> None:
+    """From now on this process writes no salt: it uses the one on disk, else a
+    random one kept in memory (an OPTEL_DEBUG preview sends and keeps nothing)."""
+    global _preview_salt
+    if _preview_salt is None:
+        _preview_salt = secrets.token_bytes(32)
 
 
 def _valid(data: object) -> bytes | None:
@@ -62,6 +72,8 @@ def _load_salt(p: Paths | None = None) -> bytes | None:
     key = _key(path)
     if _cache is not None and key is not None and _cache[:2] == (path, key):
         return _cache[2]
+    if _preview_salt is not None:
+        return _read(path) or _preview_salt
     try:
         salt = _read(path)
         if salt is None:

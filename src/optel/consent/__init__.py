@@ -169,6 +169,7 @@ def settle(
     p: Paths,
     notice_text: str | None = None,
     notice_url: str | None = None,
+    free_text: bool = False,
 ) -> Decision:
     """The decision ``optel.init`` acts on, asking first when the tool wants to.
 
@@ -183,7 +184,9 @@ def settle(
         with _errors.guard("prompt"):
             from .prompt import ask, should_ask
 
-            if should_ask(decision, notice_version, p) and ask(app, p, notice_version, policy):
+            if should_ask(decision, notice_version, p) and ask(
+                app, p, notice_version, policy, free_text=free_text
+            ):
                 decision = decide(app, policy, p=p, notice_version=notice_version)
     if notice_due(decision, policy, notice_version):
         import sys
@@ -193,7 +196,7 @@ def settle(
         unseen = why_unseen(sys.stderr)
         if unseen:
             decision = notice_unseen(decision, unseen)
-        elif show_notice(app, notice_version, p, notice_text, notice_url):
+        elif show_notice(app, notice_version, p, notice_text, notice_url, free_text=free_text):
             decision = decide(app, policy, p=p, notice_version=notice_version)
         else:
             decision = notice_unrecorded(decision, p)

@@ -19,8 +19,8 @@ import os
 import stat
 import sys
 
-from .. import _errors
-from ..commands import command
+from .. import _errors, collected
+from ..commands import command, plain, prefix
 from ..config import Paths
 from .store import note_notice
 
@@ -66,20 +66,25 @@ def check_url(url: Any) -> str | None:
     return url
 
 
-def notice_text(app: str, text: str | None = None, url: str | None = None) -> str:
-    """The one-time notice of an opt-out tool: what is collected, how to turn it off."""
-    what = text or (
-        f"{app} sends anonymous usage telemetry (commands used, durations, errors with"
-        " scrubbed stack traces, OS and Python versions; no file names, paths, user or host"
-        " names) to help its authors improve it."
-    )
-    lines = [what]
+def notice_text(
+    app: str, text: str | None = None, url: str | None = None, free_text: bool = False
+) -> str:
+    """The one-time notice of an opt-out tool: what is collected, how to turn it off.
+
+    Optel's wording of what is collected is the generated page's summary
+    (:func:`optel.collected.in_short`); ``free_text`` says whether the tool
+    opted in to sending messages.
+    """
+    lines = [text or collected.in_short(app, free_text)]
     if url:
         lines.append(f"Details: {url}")
-    lines.append(  # naming the tool's own commands when it offers them (optel.commands)
+    # naming the tool's own commands when it offers them (optel.commands)
+    describe = f" '{command('describe', app)}' lists all of it." if prefix(app) else ""
+    lines.append(
         f"Turn it off with '{command('opt-out', app)}' (or for every tool:"
         f" '{command('opt-out', app, every_tool=True)}', or set DO_NOT_TRACK=1);"
-        f" '{command('status', app)}' shows what is sent. This notice is shown once."
+        f" '{plain('show', app)}' shows what waits to be sent.{describe}"
+        " This notice is shown once."
     )
     return "\n".join(lines)
 
@@ -125,6 +130,7 @@ def show_notice(
     text: str | None = None,
     url: str | None = None,
     stream: Any = None,
+    free_text: bool = False,
 ) -> bool:
     """Record, then print, the opt-out notice on ``stream`` (default stderr),
     which the caller found to reach a person (:func:`why_unseen`).
@@ -145,7 +151,7 @@ def show_notice(
         return False
     if new:
         try:
-            lines = notice_text(app, text, url).splitlines()
+            lines = notice_text(app, text, url, free_text).splitlines()
             stream.write("\n".join("optel: " + line for line in lines) + "\n")
             stream.flush()
         except Exception:  # a closed stderr must not hurt the host

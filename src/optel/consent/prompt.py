@@ -62,17 +62,15 @@ def default_timeout(environ: Mapping[str, str] | None = None) -> float:
     return float(resolve(environ=environ)["prompt_timeout_s"])
 
 
-def _collected(app: str) -> str:
-    return (
-        f"{app} can send anonymous usage statistics (commands used, durations, errors with"
-        " personal data removed, Python and OS versions) to help its authors. No file"
-        " contents, paths, user or host names are sent."
-    )
+def _collected(app: str, free_text: bool = False) -> str:
+    from .. import collected  # the same words as the notice and the generated page
+
+    return collected.in_short(app, free_text, asking=True)
 
 
-def question_text(app: str, policy: str, timeout_s: float) -> str:
+def question_text(app: str, policy: str, timeout_s: float, free_text: bool = False) -> str:
     return (
-        f"{_collected(app)}\n"
+        f"{_collected(app, free_text)}\n"
         f"You can change your answer at any time with '{command('opt-in', app)}'"
         f" / '{command('opt-out', app)}'.\n"
         f"Share anonymous usage statistics for {app}? [y/N]"
@@ -107,6 +105,7 @@ def why_not(
     environ: Mapping[str, str] | None = None,
     stdin: TextIO | None = None,
     stderr: TextIO | None = None,
+    free_text: bool = False,
 ) -> str | None:
     """Why optel must not ask now, or ``None`` when it may."""
     from .. import system  # only when asking: it imports platform and threading
@@ -226,6 +225,7 @@ def ask(
     timeout_s: float | None = None,
     stdin: TextIO | None = None,
     stderr: TextIO | None = None,
+    free_text: bool = False,
 ) -> str | None:
     """Ask, record the answer for ``app`` (source ``prompt``) and return it
     (``granted`` or ``denied``).
@@ -244,7 +244,7 @@ def ask(
         return None
     mark_parent()  # children of this process never ask again
     try:  # from the first character shown: Ctrl-C may come at any moment
-        _say(stderr, question_text(app, policy, timeout_s))
+        _say(stderr, question_text(app, policy, timeout_s, free_text))
         lines = _Lines(stdin)
         answer = parse_answer(lines.read(timeout_s))
         if answer == UNCLEAR:

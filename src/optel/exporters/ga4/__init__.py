@@ -270,13 +270,15 @@ class Destination:
     def validate(self, fragments: Sequence[str], timeout_s: float = 10.0) -> dict[str, Any]:
         """Send fragments to ``/debug/mp/collect``; the validation server's answers.
 
-        Returns ``{"requests": n, "events": n, "messages": [...], "errors": [...]}``.
+        Returns ``{"requests": n, "answered": n, "events": n, "messages": [...],
+        "errors": [...]}`` (``answered``: requests the server answered).
         Nothing sent there shows up in reports.
         """
         now = time.time()
         requests_, old, unreadable = pack([Payload(i, "", f, now) for i, f in enumerate(fragments)])
         result: dict[str, Any] = {
             "requests": len(requests_),
+            "answered": 0,
             "events": sum(len(r.events) for r in requests_),
             "messages": [],
             "errors": [],
@@ -290,6 +292,7 @@ class Destination:
             if verdict.kind != ACCEPTED:
                 result["errors"].append(verdict.reason)
                 continue
+            result["answered"] += 1
             try:
                 found = (
                     json.loads(resp.body if resp is not None else b"").get("validationMessages")
