@@ -391,6 +391,7 @@ class Pipeline:
         self._hook_multiprocessing()
 
     def _new_locks(self) -> None:
+        self._spool_made = threading.Lock()  # spool() makes one Spool
         self._wake = threading.Event()
         self._send_wake = threading.Event()
         self._stop = threading.Event()
@@ -539,13 +540,20 @@ class Pipeline:
     # -- queue -> spool ----------------------------------------------------------
 
     def spool(self) -> Spool:
-        if self._spool is None:
-            from .spool import Spool, limits_from
+        spool = self._spool
+        if spool is None:
+            # One Spool, whoever asks first: the worker's preload and a short run's
+            # exit ask at the same moment, and two would open two connections that
+            # lock each other out while one creates the tables (records were lost).
+            with self._spool_made:
+                if self._spool is None:
+                    from .spool import Spool, limits_from
 
-            # a preview writes nothing: its counters live in memory and die with it
-            where = ":memory:" if self.preview else self.cfg.paths.spool
-            self._spool = Spool(where, limits_from(self.cfg.values))
-        return self._spool
+                    # a preview writes nothing: its counters live in memory and die with it
+                    where = ":memory:" if self.preview else self.cfg.paths.spool
+                    self._spool = Spool(where, limits_from(self.cfg.values))
+                spool = self._spool
+        return spool
 
     def _routing(self) -> dict[str, tuple[str, ...]]:
         """The destinations each record signal is kept for: every destination in

@@ -62,3 +62,34 @@ def test_home_is_untouched_by_a_drain_with_nothing_queued(granted: Granted, home
     assert p is not None and p.stop_worker()
     assert p.drain() == 0
     assert optel.testing.pending() == []
+
+
+def test_threads_asking_for_the_spool_at_once_share_one(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's preload and a short run's exit ask for the spool at the same
+    moment; two Spool objects opened two connections that locked each other out
+    while the tables were made, and the exit's records were lost (seen as
+    'internal error in preload: OperationalError' and an empty spool)."""
+    from optel import spool as spool_mod
+
+    t = granted()
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    made: list[object] = []
+
+    class SlowSpool(spool_mod.Spool):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.append(self)
+            time.sleep(0.2)  # the window the first import of sqlite3 opens
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool_mod, "Spool", SlowSpool)
+    p._spool = None
+    got: list[object] = []
+    askers = [threading.Thread(target=lambda: got.append(p.spool())) for _ in range(3)]
+    for a in askers:
+        a.start()
+    for a in askers:
+        a.join()
+    assert len(made) == 1 and len(got) == 3 and all(s is made[0] for s in got)
