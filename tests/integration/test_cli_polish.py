@@ -60,7 +60,7 @@ def _backlog(home: Path, n: int, **extra: str) -> None:
     r = run_python(
         f"""
         import optel
-        t = optel.init(app="bulk", allowed_attributes=["step"], exit_budget_ms=0,
+        t = optel.init(app="bulk", allowed_attributes=["step"], exit_budget_ms=5000,
                        max_events_per_minute=100000, max_events_per_run=100000)
         for i in range({n}):
             t.event("step_done" if i % 3 else "step_started", step="s")

@@ -106,7 +106,7 @@ GA4_TOOL = """
         app="gatool", version="3.1", ga4_measurement_id="G-TEST", ga4_api_secret="s",
         attributes={"framework": ("onnx", "tflite"), "batch.size": int},
         events={"exported": "an export finished"}, spans=["export"], metrics=["exports"],
-        capture_crashes=True, exit_budget_ms=0,
+        capture_crashes=True, exit_budget_ms=2000,
     )
     with t.track("export_command", framework="onnx"):
         with t.tracer.start_as_current_span("export", attributes={"batch.size": 8}):

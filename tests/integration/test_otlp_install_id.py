@@ -65,7 +65,11 @@ def test_every_request_carries_the_install_id_added_at_send_time(home: Path) -> 
     run_python(
         TOOL,
         home,
-        {**env, "OPTEL_EXIT_BUDGET_MS": "0", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+        {
+            **env,
+            "OPTEL_EXIT_BUDGET_MS": "2000",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        },
     )
     spooled, shown = _spooled(home), run_cli("show", "--json", home=home, extra_env=env).stdout
     assert "otlp" in spooled and "idtool" in shown
