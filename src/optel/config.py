@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from . import _errors, _fs, commands, env
+from . import _errors, _fs, commands, env, kinds
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -124,7 +124,18 @@ def declared_keys(environ: Mapping[str, str]) -> list[str]:
     """The attribute keys ``OPTEL_ALLOWED_ATTRIBUTES`` declares (comma list), for
     programs that do not call ``init`` themselves (the drop-in, the GA4 exporter)."""
     raw = environ.get(env.OPTEL_ALLOWED_ATTRIBUTES, "")
-    return [k.strip() for k in raw.split(",") if k.strip()]
+    keys, bad = [], []
+    for key in (k.strip() for k in raw.split(",")):
+        if key:
+            (bad if kinds.check_key(key) is not None else keys).append(key)
+    if bad:
+        # one mistyped key must not turn the whole drop-in off: the rest still apply
+        _errors.warn_once(
+            "allowed-attributes",
+            f"{env.OPTEL_ALLOWED_ATTRIBUTES}: ignoring {', '.join(map(repr, bad))}"
+            f" ({kinds.check_key(bad[0])}); using {', '.join(keys) or 'no declared keys'}",
+        )
+    return keys
 
 
 # -- value parsers -------------------------------------------------------------
