@@ -124,7 +124,8 @@ def declared_keys(environ: Mapping[str, str]) -> list[str]:
     """The attribute keys ``OPTEL_ALLOWED_ATTRIBUTES`` declares (comma list), for
     programs that do not call ``init`` themselves (the drop-in, the GA4 exporter)."""
     raw = environ.get(env.OPTEL_ALLOWED_ATTRIBUTES, "")
-    keys, bad = [], []
+    keys: list[str] = []
+    bad: list[str] = []
     for key in (k.strip() for k in raw.split(",")):
         if key:
             (bad if kinds.check_key(key) is not None else keys).append(key)
