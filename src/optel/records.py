@@ -48,6 +48,7 @@ def value(v: Any) -> Any:
 
 
 _PLAIN = (str, bool, int, float)
+_PLAIN_TYPES = frozenset(_PLAIN)
 
 
 def attributes(attrs: Mapping[str, Any] | None, limit: Any = None) -> dict[str, Any]:
@@ -55,9 +56,16 @@ def attributes(attrs: Mapping[str, Any] | None, limit: Any = None) -> dict[str, 
     the SDK's ``BoundedAttributes.max_value_len``) become :class:`Cut`."""
     if not attrs:
         return {}
-    out = dict(attrs)
-    for k, v in out.items():
-        if not isinstance(v, _PLAIN):  # rare: sequences and odd types
+    # the SDK's BoundedAttributes (and a view of it) copy their dict in C; iterating
+    # them as a Mapping costs a Python call per key
+    try:
+        out = attrs.copy()  # type: ignore[attr-defined]
+    except Exception:
+        out = None
+    if type(out) is not dict:
+        out = dict(attrs)
+    for v in out.values():
+        if type(v) not in _PLAIN_TYPES and not isinstance(v, _PLAIN):  # rare: sequences, odd types
             out = {str(k): value(v) for k, v in out.items()}
             break
     # the SDK's BoundedAttributes cut strings at max_value_len: mark those
@@ -87,8 +95,18 @@ def resource_attributes(resource: Any) -> dict[str, Any]:
     return converted
 
 
-def _hex(n: int, width: int) -> str:
-    return format(n, f"0{width}x")
+_names: dict[Any, str] = {}
+
+
+def _name_of(member: Any) -> str:
+    """An enum member's name (SpanKind, StatusCode), looked up once per member."""
+    try:
+        return _names[member]
+    except KeyError:
+        name = _names[member] = member.name
+        return name
+    except TypeError:  # unhashable: not an SDK enum
+        return str(member.name)
 
 
 def _scope(scope: Any) -> dict[str, Any]:
@@ -102,29 +120,36 @@ def from_span(span: Any) -> Record:
     ctx = span.context
     parent = span.parent
     status = span.status
+    kind = span.kind
+    end = span.end_time
+    # the SDK span's own containers: an empty one needs no copy (its public
+    # properties copy them under a lock, for every span)
+    raw_attrs = getattr(span, "_attributes", None)
+    raw_events = getattr(span, "_events", None)
+    raw_links = getattr(span, "_links", None)
     return {
         "signal": "span",
-        "time": (span.end_time or time.time_ns()) / 1e9,
+        "time": (end or time.time_ns()) / 1e9,
         "name": span.name,
-        "trace_id": _hex(ctx.trace_id, 32) if ctx else None,
-        "span_id": _hex(ctx.span_id, 16) if ctx else None,
-        "parent_span_id": _hex(parent.span_id, 16) if parent else None,
-        "kind": span.kind.name if span.kind is not None else "INTERNAL",
+        "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
+        "span_id": f"{ctx.span_id:016x}" if ctx else None,
+        "parent_span_id": f"{parent.span_id:016x}" if parent else None,
+        "kind": _name_of(kind) if kind is not None else "INTERNAL",
         "start_ns": span.start_time,
-        "end_ns": span.end_time,
+        "end_ns": end,
         "status": {
-            "code": status.status_code.name if status else "UNSET",
+            "code": _name_of(status.status_code) if status else "UNSET",
             "message": (status.description or "") if status else "",
         },
         # ReadableSpan.attributes is a read-only view: the limit is on the SDK's own dict
-        "attributes": attributes(
-            span.attributes, getattr(getattr(span, "_attributes", None), "max_value_len", None)
-        ),
-        "events": [
+        "attributes": attributes(span.attributes, getattr(raw_attrs, "max_value_len", None)),
+        "events": []
+        if raw_events is not None and not raw_events
+        else [
             {"name": e.name, "time_ns": e.timestamp, "attributes": attributes(e.attributes)}
             for e in span.events
         ],
-        "links": len(span.links),
+        "links": 0 if raw_links is not None and not raw_links else len(span.links),
         "resource": resource_attributes(span.resource),
         "scope": _scope(span.instrumentation_scope),
     }

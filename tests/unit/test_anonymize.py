@@ -9,6 +9,7 @@ import pytest
 
 from optel.anonymize import Anonymizer, denied, exceptions, values
 from optel.anonymize.values import scrub_text
+from optel.kinds import Number
 
 
 @pytest.mark.parametrize(
@@ -334,3 +335,38 @@ def test_hashed_is_keyed_stable_and_local(home) -> None:  # type: ignore[no-unty
     (home / "salt.json").unlink()
     assert optel.hashed("alice@example.com") != first
     assert oct((home / "salt.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_numbers_long_enough_for_a_card_are_held_back_as_labels_and_numbers() -> None:
+    # ints of 12 digits at most skip the card check: 13 and more still get it
+    a = Anonymizer(["label"])
+    a.declare({"number": Number})
+    rec = {"signal": "event", "name": "e", "app": "t", "attributes": {}}
+    for v, kept in [
+        (999_999_999_999, True),
+        (-999_999_999_999, True),
+        (4111111111111111, False),  # a Luhn-valid card number
+        (-4111111111111111, False),
+        (2.5, True),
+    ]:
+        out = a.scrub({**rec, "attributes": {"label": v, "number": v}})
+        assert (out["attributes"] == {"label": v, "number": v}) is kept, (v, out)
+    assert a.take_mismatches() == {"t": 4}
+
+
+def test_scopes_and_statuses_shaped_once_still_count_and_follow_the_local_names() -> None:
+    a = Anonymizer(["framework"])
+    rec = {"signal": "span", "name": "s", "app": "t", "status": {"code": "BOGUS", "message": "m"}}
+    bad = {**rec, "scope": {"name": "lib", "version": "~bob/v1"}}
+    outs = [a.scrub(bad) for _ in range(3)]
+    assert [o["scope"] for o in outs] == [{"name": "lib", "version": None}] * 3
+    assert [o["status"] for o in outs] == [{"code": "UNSET", "message": ""}] * 3
+    assert a.take_mismatches() == {"t": 3}  # each record's bad version is counted
+    values.set_local_identity("zelda", "zelda-laptop.corp")
+    try:
+        out = a.scrub({**rec, "scope": {"name": "zelda", "version": None}})
+        assert out["scope"]["name"] != "zelda"
+    finally:
+        values.set_local_identity()
+    out = a.scrub({**rec, "scope": {"name": "zelda", "version": None}})
+    assert out["scope"]["name"] == "zelda"  # the memo follows the names looked for

@@ -41,6 +41,7 @@ from ..kinds import (
     OPTEL_KEYS,
     Declarations,
     Kind,
+    Number,
     OneOf,
     Version,
     check_key,
@@ -51,7 +52,7 @@ from ..kinds import Text as _TEXT
 from .fit import DROP, label_ok, name
 from .fit import fit as fit_value
 from .keys import SAFE_KEYS, SAFE_PREFIXES, denied
-from .shapes import key_ok, mentions_identity
+from .shapes import ON_IDENTITY_CHANGE, key_ok, mentions_identity
 from .values import scrub_text, scrub_value
 
 __all__ = [
@@ -68,6 +69,9 @@ _MESSAGE = BUILTIN_KEYS["exception.message"]
 _NUMBER_FIELDS = frozenset({"time", "time_ns", "start_ns", "end_ns", "links", "dropped_attributes"})
 _POINT_NUMBERS = frozenset({"start_ns", "time_ns", "value", "count", "sum", "min", "max"})
 _POINT_LISTS = frozenset({"bounds", "bucket_counts"})
+_NO_CARD = 10**12
+"""Ints below this (12 digits at most) cannot be card numbers (13 to 19 digits): kept as
+labels and numbers as they are."""
 _UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789{}/.*%^_-[]")
 
 
@@ -183,9 +187,14 @@ class Anonymizer:
                 if key in self._invalid:
                     count.mismatched += 1  # not an identifier, or one naming someone: counted
                 continue
-            if kind is _Label and type(value) is str and label_ok(value):
-                kept[key] = value  # the common case, without the dispatch
-                continue
+            if kind is _Label or kind is Number:  # the common cases, without the dispatch
+                t = type(value)
+                if (t is str and kind is _Label and label_ok(value)) or t is float:
+                    kept[key] = value
+                    continue
+                if t is int and -_NO_CARD < value < _NO_CARD:  # too short for a card number
+                    kept[key] = value
+                    continue
             out, bad = fit_value(kind, value, free_text)
             if bad:
                 count.mismatched += 1
@@ -216,24 +225,22 @@ class Anonymizer:
         dropped, so a field added later can never slip through (fail closed).
         """
         out = dict(record)  # optel's own ids, clocks, counts and enums stay as they are
-        fields = record.keys()
         count = _Count()
-        if not fields <= _KNOWN:
-            for field in fields - _KNOWN:
-                del out[field]  # fail closed: a field this module does not know
-        for field in _KINDED_FIELDS.keys() & fields:
+        unknown, kinded, handlers = _plan(record)
+        for field in unknown:
+            del out[field]  # fail closed: a field this module does not know
+        for field, kind, default in kinded:
             value = record[field]
             if value is None or value == "":
                 continue  # absent
-            kind, default = _KINDED_FIELDS[field]
             v, bad = fit_value(kind, value)
             if bad:
                 count.mismatched += 1
                 if default is not None:
                     v = default
             out[field] = v
-        for field in _FIELDS.keys() & fields:
-            _FIELDS[field](self, record[field], out, count)
+        for field, handle in handlers:
+            handle(self, record[field], out, count)
         if "message" in record and self.free_text and record.get("signal") == "log":
             body, _ = fit_value(_MESSAGE, record["message"], True)
             if body is not DROP:
@@ -314,9 +321,20 @@ def _resource(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> 
 
 def _status(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
     value = value if isinstance(value, dict) else {}
-    code, _ = fit_value(_STATUS, value.get("code") or "UNSET")
-    status = {"code": "UNSET" if code == "<other>" else code, "message": ""}
+    raw_code = value.get("code") or "UNSET"
     message = value.get("message")
+    if not (message and a.free_text) and type(raw_code) is str:
+        status = _STATUS_MEMO.get(raw_code)  # no text to scrub: one dict per code, shared
+        if status is None:
+            code, _ = fit_value(_STATUS, raw_code)
+            status = {"code": "UNSET" if code == "<other>" else code, "message": ""}
+            if len(_STATUS_MEMO) >= 64:
+                _STATUS_MEMO.clear()
+            _STATUS_MEMO[raw_code] = status
+        out["status"] = status
+        return
+    code, _ = fit_value(_STATUS, raw_code)
+    status = {"code": "UNSET" if code == "<other>" else code, "message": ""}
     if message and a.free_text:  # free text: only when the tool opted in
         text, _ = fit_value(_MESSAGE, message, True)
         if text is not DROP and text:
@@ -326,17 +344,39 @@ def _status(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> No
 
 def _scope(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
     value = value if isinstance(value, dict) else {}
+    scope_name = value.get("name")
     scope_version = value.get("version") or None  # the SDK's "" means none
+    key = None
+    if type(scope_name) is str and (scope_version is None or type(scope_version) is str):
+        key = (scope_name, scope_version)
+        hit = _SCOPE_MEMO.get(key)
+        if hit is not None:  # records of one scope: shaped once, one dict shared
+            out["scope"] = hit[0]
+            count.mismatched += hit[1]
+            return
+    bad = False
     if scope_version is not None:
         scope_version, bad = fit_value(Version, scope_version)
         if bad:
             scope_version = None
             count.mismatched += 1
-    scope_name = value.get("name")
-    out["scope"] = {
+    scope = {
         "name": name(scope_name if type(scope_name) is str else str(scope_name or "")),
         "version": scope_version,
     }
+    if key is not None:
+        if len(_SCOPE_MEMO) >= 256:
+            _SCOPE_MEMO.clear()
+        _SCOPE_MEMO[key] = (scope, int(bad))
+    out["scope"] = scope
+
+
+_STATUS_MEMO: dict[str, dict[str, str]] = {}
+_SCOPE_MEMO: dict[tuple[str, str | None], tuple[dict[str, Any], int]] = {}
+"""Shaped statuses (without text) and scopes, shared by the records that carry them
+(never changed after: the renderers only read them); dropped when the local names
+looked for change (a scope's name is shaped against them)."""
+ON_IDENTITY_CHANGE.append(_SCOPE_MEMO.clear)
 
 
 def _events(a: Anonymizer, value: Any, out: dict[str, Any], count: _Count) -> None:
@@ -430,3 +470,27 @@ body when the tool opted in (and never left in the record); any other field
 is dropped."""
 
 _KNOWN = _AS_IS | _KINDED_FIELDS.keys() | _FIELDS.keys()
+
+
+_Plan = tuple[tuple[Any, ...], tuple[tuple[str, Kind, Any], ...], tuple[tuple[str, Handler], ...]]
+_plans: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(record: dict[str, Any]) -> _Plan:
+    """What :meth:`Anonymizer.scrub` does with a record's fields: (unknown ones,
+    kinded ones, handled ones), worked out once per set of fields in order (a
+    process makes records of a few shapes)."""
+    fields = tuple(record)
+    try:
+        return _plans[fields]
+    except KeyError:
+        pass
+    plan: _Plan = (
+        tuple(f for f in fields if f not in _KNOWN),
+        tuple((f, *_KINDED_FIELDS[f]) for f in fields if f in _KINDED_FIELDS),
+        tuple((f, _FIELDS[f]) for f in fields if f in _FIELDS),
+    )
+    if len(_plans) >= 256:  # shapes are few: stay bounded
+        _plans.clear()
+    _plans[fields] = plan
+    return plan
