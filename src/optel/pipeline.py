@@ -143,9 +143,36 @@ _DELTA: dict[type, AggregationTemporality] = {
     ObservableGauge: AggregationTemporality.CUMULATIVE,
 }
 
-_json = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, check_circular=False, default=str
-).encode
+
+def _compact_json() -> Callable[[Any], str]:
+    """Compact JSON of a record, as ``json.JSONEncoder(separators=(",", ":"),
+    ensure_ascii=False, check_circular=False, default=str).encode`` gives it.
+
+    That encoder builds its C encoder again for every call; here one is built
+    once (the same object ``JSONEncoder.iterencode`` builds) and used for every
+    record, when it gives the same text on a sample, else the plain encoder."""
+    plain = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, check_circular=False, default=str
+    ).encode
+    try:
+        from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+        encoder = c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True)
+        join = "".join
+
+        def fast(o: Any) -> str:
+            return join(encoder(o, 0))
+
+        sample = {"a": [1, 2.5, None, True, float("nan")], "é\n": 'q"\u2028', "c": {"d": ()}}
+        sample["e"] = frozenset()  # not JSON: default=str
+        if fast(sample) == plain(sample):
+            return fast
+    except Exception:  # another Python (no C encoder, another signature): the plain one
+        pass
+    return plain
+
+
+_json = _compact_json()
 
 
 def _dropin(environ: Any = None) -> bool:

@@ -3,6 +3,7 @@ a burst that runs ahead of the worker is scrubbed by the recording thread, not d
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -93,3 +94,13 @@ def test_threads_asking_for_the_spool_at_once_share_one(
     for a in askers:
         a.join()
     assert len(made) == 1 and len(got) == 3 and all(s is made[0] for s in got)
+
+
+def test_spooled_json_is_the_compact_encoders_text() -> None:
+    # the encoder built once gives what json.dumps gives with the same options
+    rec = {
+        "name": "é\n\"\u2028", "t": 1.5e-9, "n": 2**70, "nan": float("nan"), "none": None,
+        "nested": {"a": [True, False, 0.1, ("x",)]}, "odd": frozenset(), "": {},
+    }  # fmt: skip
+    want = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert pipeline_mod._json(rec) == want
