@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     # kinds: the vocabulary of declarations; collected: what is collected, in words
     ("config", "records", "ratelimit", "kinds", "collected"),
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
-    ("consent",),
+    ("consent", "recheck"),  # recheck: a spooled record checked again before it is sent
     ("stage",),  # gate-scrub-render: used by the pipeline and the GA4 SDK exporter
     ("exporters", "logbridge"),
     ("delivery",),

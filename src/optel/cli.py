@@ -391,7 +391,7 @@ def _known(cfg: config.Config, app: str) -> bool:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from . import exporters
+    from . import delivery, exporters
 
     cfg = config.resolve()
     spool = _spool(cfg)
@@ -420,6 +420,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                         "attempts": r.attempts,
                         "raw": r.payload,
                         "record": not r.rendered,
+                        "row": r,
+                        # re-checked as a sender does: what is shown is what would leave
+                        "not_sent": delivery.preview(r, None)[1],
                     }
                     for r in rows
                 ]
@@ -434,6 +437,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     what = "sent (the newest, as they left)" if args.sent else "waiting to be sent"
     where = cfg.paths.spool if spool is not None else f"none yet at {cfg.paths.spool}"
     print(f"{total:,} record(s) {what}; spool: {where}")
+    refused = sum(1 for e in entries if e.get("not_sent"))
+    if refused:
+        print(f"{refused:,} of them fail the re-check before sending and will not be sent"
+              " (dropped and counted as unverified when a sender reaches them)")  # fmt: skip
     if entries:
         _summary(entries, total)
     if args.full:
@@ -442,7 +449,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "%Y-%m-%d %H:%M:%S", time.localtime(item.get("created") or item.get("time"))
             )
             print(f"\n[{item['destination']}] {item['app']} {item.get('signal', '')} {when}")
-            print(json.dumps(item["payload"], indent=2))
+            if item.get("not_sent"):
+                print(f"not sent: {item['not_sent']}")
+            else:
+                print(json.dumps(item["payload"], indent=2))
         if len(items) < total:
             print(f"\n(the first {len(items):,} of {total:,}; --limit N shows more)")
     elif entries:
@@ -459,8 +469,17 @@ def _item(entry: dict[str, Any], dest: Any) -> dict[str, Any]:
     (or sent it); ``None`` when that destination is not available here."""
     from . import delivery
 
-    item = {k: v for k, v in entry.items() if k not in ("raw", "record") and (k != "signal" or v)}
-    item["payload"] = _parse(delivery.shown_text(entry["raw"], not entry["record"], dest))
+    item = {
+        k: v
+        for k, v in entry.items()
+        if k not in ("raw", "record", "row", "not_sent") and (k != "signal" or v)
+    }
+    if entry.get("not_sent"):
+        item["payload"], item["not_sent"] = None, entry["not_sent"]
+    elif "row" in entry:  # waiting, and passed the re-check
+        item["payload"] = _parse(delivery.shown(entry["row"], dest))
+    else:
+        item["payload"] = _parse(delivery.shown_text(entry["raw"], not entry["record"], dest))
     return item
 
 
@@ -468,7 +487,10 @@ def _summary(entries: list[dict[str, Any]], total: int) -> None:
     """Counts by tool, signal, name and destination, as an aligned table."""
     groups: dict[tuple[str, str, str, str], int] = {}
     for e in entries:
-        names = _payload_names(_parse(e["raw"])) or [("", "?")]
+        if e.get("not_sent"):
+            names = [("", "(fails the re-check)")]  # its content is not read
+        else:
+            names = _payload_names(_parse(e["raw"])) or [("", "?")]
         signal, name = names[0]
         key = (e["app"], e["signal"] or signal or "?", name, e["destination"])
         groups[key] = groups.get(key, 0) + 1
@@ -525,7 +547,7 @@ def _parse(payload: str | None) -> Any:
         return None  # the destination is not available here, or does not take it
     try:
         return json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return payload
 
 

@@ -12,10 +12,11 @@ destination accepted it.
 Destinations never see rows: a batch goes out as payloads keyed by row id
 (through :func:`optel.exporters.send`, which suppresses instrumentation), and
 the outcome's keys are mapped back to rows here. :func:`payload` is the one
-place a claimed row becomes what a destination gets (the anonymized record,
-which the destination renders as it sends; or, for a row an older optel
-spooled, the payload it rendered then); :func:`shown` is the text ``optel
-show`` prints for a row, rendered by the same code.
+place a claimed row becomes what a destination gets: the anonymized record,
+re-checked (:mod:`optel.recheck`: a row read back from disk that is not
+exactly a record optel writes is dropped and counted, never sent), which the
+destination renders as it sends. :func:`shown` is the text ``optel show``
+prints for a row: the same re-check, rendered by the same code.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from . import consent, exporters
+from . import consent, exporters, recheck
 from .exporters import Destination, Payload
 
 if TYPE_CHECKING:
@@ -63,42 +64,60 @@ def backoff(attempts: int, retry_after_s: float | None = None) -> float:
 Decider = Callable[[str, str], "consent.Decision"]
 
 
-class Unreadable(ValueError):
-    """A spooled record that is not a record (damaged, or not written by optel)."""
+Unreadable = recheck.Unreadable
+"""A spooled row that is not sent: not a record (``reason``: ``unreadable_record``),
+or :class:`optel.recheck.Unverified` (``unverified``)."""
 
 
 def payload(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> Payload:
     """What a destination gets for ``row``: the one place a claimed record
     becomes something to send. ``known``: records this process spooled, by
-    the JSON text it wrote (the same text is the same record: it is not
-    parsed again). Raises :class:`Unreadable` for a body that is not a record
-    (the row is then dropped and counted, never sent)."""
-    if row.rendered:  # spooled by an older optel: rendered then, sent as it is
-        return Payload(row.id, row.signal, row.payload, row.created)
-    record: Any = known.get(row.payload) if known is not None else None
-    try:
-        if record is None:
-            record = json.loads(row.payload)
-    except ValueError:
-        raise Unreadable("not JSON") from None
-    if not isinstance(record, dict) or record.get("signal") != row.signal:
-        raise Unreadable("not a record")
-    return Payload(row.id, row.signal, None, row.created, record=record)
+    the JSON text it wrote (the same text is the same record, fresh from this
+    process's anonymizer: it is neither parsed nor checked again). Any other
+    row is parsed and re-checked (:func:`optel.recheck.verify`). Raises
+    :class:`Unreadable` for a row that must not be sent (it is then dropped
+    and counted under the exception's ``reason``)."""
+    return Payload(row.id, row.signal, None, row.created, record=_record(row, known))
+
+
+def _record(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    if row.rendered:
+        # spooled already rendered by an older optel: a wire payload, not a
+        # record, so it cannot be re-checked against the record's shape
+        raise recheck.Unverified("rendered by an older optel")
+    record = known.get(row.payload) if known is not None else None
+    if record is None:
+        record = recheck.parse(row.payload)
+        recheck.verify(record, row.app, row.policy, row.signal)
+    return record
 
 
 def shown(row: Row, dest: Destination | None) -> str | None:
     """The payload ``optel show`` prints for ``row``: what ``dest`` would send
-    (``None``: the destination is not available, or does not take the record)."""
-    return shown_text(row.payload, row.rendered, dest)
+    (``None``: the destination is not available, does not take the record,
+    or the row fails the re-check and will not be sent: see :func:`preview`)."""
+    return preview(row, dest)[0]
+
+
+def preview(row: Row, dest: Destination | None) -> tuple[str | None, str | None]:
+    """(what ``dest`` would send for ``row``, why it will not be sent): the
+    re-check's answer first, so what is shown is what would leave."""
+    try:
+        record = _record(row)
+    except Unreadable as exc:
+        return None, f"{exc.reason}: {exc}"
+    return (dest.render(record) if dest is not None else None), None
 
 
 def shown_text(text: str, rendered: bool, dest: Destination | None) -> str | None:
-    """``text`` as ``dest`` sends it: a record rendered, a rendered payload as it is."""
+    """``text`` as ``dest`` sends it: a record rendered, a rendered payload as it
+    is (for what was sent already: the audit log; what waits goes through
+    :func:`shown`, re-checked)."""
     if rendered:
         return text
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or dest is None:
         return None
@@ -166,16 +185,19 @@ def _deliver_to(
         rows = _consented(spool, rows, decide, report, held)
         if not rows:
             continue  # all withdrawn or held: look at the next ones
-        items, unreadable = [], []
+        items: list[Payload] = []
+        refused: dict[str, list[Row]] = {}  # reason -> rows: never sent, dropped and counted
         for row in rows:
             try:
                 items.append(payload(row, known))
-            except Unreadable:
-                unreadable.append(row)
-        if unreadable:
-            spool.drop(unreadable, "unreadable_record")
-            report.dropped += len(unreadable)
-            rows = [r for r in rows if r not in unreadable]
+            except Unreadable as exc:
+                refused.setdefault(exc.reason, []).append(row)
+        if refused:
+            for reason, bad in refused.items():
+                spool.drop(bad, reason)
+                report.dropped += len(bad)
+            gone = {id(r) for bad in refused.values() for r in bad}
+            rows = [r for r in rows if id(r) not in gone]
             if not rows:
                 continue
         if cfg["debug"]:
