@@ -367,7 +367,7 @@ def cmd_opt(args: argparse.Namespace, decision: str) -> int:
         also = f" (including the per-tool grants for {_names(withdrawn)})" if withdrawn else ""
         of = f" of {app}" if app else ""
         print(f"telemetry consent withdrawn {scope}{also}; deleted {removed} waiting record(s){of},"
-              " the client id and the hashing salt")  # fmt: skip
+              f" the log of what was sent{of}, the client id and the hashing salt")  # fmt: skip
     if unknown:
         print(f"note: no tool named {app} has used optel on this machine yet; the decision"
               " applies when one does")  # fmt: skip

@@ -309,6 +309,9 @@ class Spool:
                     pass
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
+                # what is deleted (sent, dropped, purged at opt-out) is overwritten
+                # with zeros, not left in free pages (the default of some builds only)
+                db.execute("PRAGMA secure_delete=ON")
             db.executescript(_DDL)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA),)
@@ -767,14 +770,70 @@ class Spool:
         self._do(op)
 
     def purge(self, app: str | None = None) -> int:
-        """Delete what waits (for ``app``, or everything): used by opt-out."""
-        where, args = ("1", ()) if app is None else ("app = ?", (app,))
+        """Delete what waits and the log of what was sent (for ``app``, its name
+        compared case-insensitively, or everything): used by opt-out. The
+        number of records that were waiting. What is deleted is overwritten
+        (secure delete); :meth:`wipe` then clears the copies in the log files."""
+        where, args = ("1", ()) if app is None else ("app = ? COLLATE NOCASE", (app,))
 
         def op(db: sqlite3.Connection) -> int:
             with self._tx(db):
-                return _remove_entries(db, where, args)[0]
+                n = _remove_entries(db, where, args)[0]
+                db.execute(f"DELETE FROM sent WHERE {where}", args)
+                if db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+                ).fetchone():  # an older optel beside this one writes rows there
+                    n += db.execute(f"DELETE FROM records WHERE {where}", args).rowcount
+                return n
 
         return int(self._do(op))
+
+    def wipe(self, timeout_s: float = 5.0) -> bool:
+        """Leave no copy of deleted records in the files: rewrite the database
+        without free pages (VACUUM), then copy SQLite's write-ahead log into
+        it and truncate the log to nothing. Waits for other processes at most
+        ``timeout_s`` (a process reading the spool keeps the log until it lets
+        go; it is then copied and deleted by the last connection to close).
+        ``True`` when the log was emptied."""
+        if self.in_memory:
+            return True
+        end = time.monotonic() + max(0.0, timeout_s)
+
+        def wait(db: sqlite3.Connection) -> None:
+            left = max(0.0, end - time.monotonic())
+            db.execute(f"PRAGMA busy_timeout = {int(min(left, 1.0) * 1000)}")
+
+        def vacuum(db: sqlite3.Connection) -> None:
+            wait(db)
+            db.execute("VACUUM")
+
+        try:
+            self._do(vacuum)
+        except sqlite3.OperationalError as exc:
+            if not any(word in str(exc).lower() for word in _BUSY):
+                raise
+            # another process is writing: the deleted rows are zeroed anyway
+
+        def truncate(db: sqlite3.Connection) -> bool:
+            wait(db)
+            row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return row is not None and row[0] == 0
+
+        try:
+            while True:
+                try:
+                    if self._do(truncate):
+                        return True
+                except sqlite3.OperationalError as exc:
+                    if not any(word in str(exc).lower() for word in _BUSY):
+                        raise
+                if time.monotonic() >= end:
+                    return False
+                time.sleep(0.05)
+        finally:
+            self._do(
+                lambda db: db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+            )
 
     # -- reading ------------------------------------------------------------------
 
@@ -815,13 +874,13 @@ class Spool:
         return int(self._do(lambda db: db.execute("SELECT count(*) FROM deliveries").fetchone()[0]))
 
     def count(self, app: str | None = None) -> int:
-        """Records waiting (for ``app``, or all)."""
+        """Records waiting (for ``app``, its name compared case-insensitively, or all)."""
         if app is None:
             return int(self._do(lambda db: db.execute("SELECT entries FROM totals").fetchone()[0]))
         return int(
             self._do(
                 lambda db: db.execute(
-                    "SELECT count(*) FROM entries WHERE app = ?", (app,)
+                    "SELECT count(*) FROM entries WHERE app = ? COLLATE NOCASE", (app,)
                 ).fetchone()[0]
             )
         )
