@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -247,6 +248,29 @@ def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
+def not_ours(path: str) -> str | None:
+    """Why the file at ``path`` (or its ``-wal``/``-shm``) must not be used as a
+    spool, or ``None``. A symbolic link is refused whatever it points at (SQLite
+    follows links: it would write optel's tables into another program's
+    database, or create the file a dangling link names, and put its log next
+    to the target), and so is anything but a regular file (a FIFO would block)."""
+    for suffix in ("", "-wal", "-shm"):
+        name = path + suffix
+        try:
+            st = os.lstat(name)
+        except OSError:  # missing (created as a regular file), or the open says why
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                target = os.readlink(name)
+            except OSError:
+                target = "?"
+            return f"{name} is a symbolic link to {target}"
+        if not stat.S_ISREG(st.st_mode):
+            return f"{name} is not a regular file"
+    return None
+
+
 class Spool:
     """One SQLite database file; safe to use from several threads and processes."""
 
@@ -262,6 +286,8 @@ class Spool:
         self._changed = 0  # rows written or removed since the last checkpoint
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
+        self.refused: str | None = None
+        """Why the file at ``path`` is not used at all (a link, not a regular file)."""
         # records a busy database (another process writing past the busy timeout)
         # did not take: kept, bounded, and written with the next add or at close
         self._unsaved: list[NewRecord] = []
@@ -282,6 +308,11 @@ class Spool:
         self._db = None
         if self.in_memory:
             self._db = self._open(":memory:")
+            return self._db
+        problem = not_ours(self.path)
+        if problem:
+            self._refuse(problem)
+            assert self._db is not None
             return self._db
         try:
             os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
@@ -347,7 +378,7 @@ class Spool:
             self._to_memory(again)
         return True
 
-    def _to_memory(self, exc: BaseException) -> None:
+    def _memory(self) -> None:
         self.in_memory = True
         # memory is the host's: bounded like the queue, oldest dropped first (counted)
         self.limits = replace(
@@ -356,10 +387,25 @@ class Spool:
             max_bytes=min(self.limits.max_bytes, MEMORY_MAX_BYTES),
         )
         self._db = self._open(":memory:")
+
+    def _to_memory(self, exc: BaseException) -> None:
+        self._memory()
         _errors.warn_once(
             "spool-unwritable",
             f"the spool {self.path} cannot be written ({exc}); this run keeps its"
             " records in memory and sends them before it exits",
+        )
+
+    def _refuse(self, problem: str) -> None:
+        """Not a file optel may use as its spool: never opened, written through
+        or moved aside (it is not ours); this run keeps its records in memory."""
+        self.refused = problem
+        self._memory()
+        _errors.warn_once(
+            "spool-refused",
+            f"not using the spool: {problem}; optel never writes through a link nor into a"
+            " file it did not make, so this run keeps its records in memory and sends them"
+            " before it exits",
         )
 
     def _move_aside(self, exc: Exception) -> None:
@@ -415,7 +461,7 @@ class Spool:
         anyone (a background thread does it): the last connection to close
         copies what is left, and at exit that time is the host's (a burst's
         log took 50-100 ms to copy at close)."""
-        if self.in_memory:
+        if self.in_memory or not_ours(self.path):
             return
         self._changed = 0
         # a connection of its own: this one stays free for the exit meanwhile
@@ -894,6 +940,8 @@ class Spool:
         row = self._do(
             lambda db: db.execute("SELECT value FROM meta WHERE key = 'last_error'").fetchone()
         )
+        if self.refused:
+            return f"spool not used: {self.refused}; records kept in memory for this run"
         if self.in_memory:
             return f"spool {self.path} cannot be written: records kept in memory for this run"
         return row[0] if row else None
