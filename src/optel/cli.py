@@ -135,14 +135,12 @@ def _spooled(spool: Any) -> dict[str, dict[str, Any]]:
             return None  # not a name optel would have written
         return out.setdefault(consent.app_key(app), {"policy": None, "pending": 0})
 
-    for row in spool.pending(limit=max(1, spool.waiting())):
-        found = item(row.app)
+    for app, (policy, waiting) in spool.apps().items():  # counted by SQLite, no row read
+        found = item(app)
         if found is not None:
-            found["pending"] += 1
-            if row.policy in consent.POLICIES:
-                found["policy"] = row.policy
-    for entry in spool.sent_log(1000):
-        item(entry[2])
+            found["pending"] += waiting
+            if policy in consent.POLICIES:
+                found["policy"] = policy
     return out
 
 

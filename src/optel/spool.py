@@ -931,6 +931,26 @@ class Spool:
             )
         )
 
+    def apps(self) -> dict[str, tuple[str | None, int]]:
+        """Tools with deliveries waiting or rows in the sent log, by name in lower
+        case (names compare case-insensitively): (the policy its newest waiting
+        record was spooled under, ``None`` when none waits; deliveries waiting, counted
+        as :meth:`waiting` counts them). Counted by SQLite, no row read here."""
+
+        def op(db: sqlite3.Connection) -> dict[str, tuple[str | None, int]]:
+            found: dict[str, tuple[str | None, int]] = {}
+            # (a bare column beside max(): SQLite takes it from the newest record)
+            for app, policy, _newest, n in db.execute(
+                f"SELECT lower(e.app), e.policy, max(e.id), count(*) FROM {_JOIN}"
+                " GROUP BY lower(e.app)"
+            ):
+                found[app] = (policy, int(n))
+            for (app,) in db.execute("SELECT DISTINCT lower(app) FROM sent"):
+                found.setdefault(app, (None, 0))
+            return found
+
+        return self._do(op)
+
     def stats(self) -> dict[str, int]:
         """Counters: ``sent`` and ``dropped_<reason>``."""
         return self._do(lambda db: dict(db.execute("SELECT key, value FROM stats")))
