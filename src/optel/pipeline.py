@@ -408,7 +408,7 @@ class Pipeline:
         self.reader = _PullReader(self)
         self.meter_provider = self._attach_metrics()
         self._start_threads()
-        atexit.register(self.shutdown)
+        atexit.register(self._shutdown_at_exit)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(
                 before=self._before_fork,
@@ -880,6 +880,21 @@ class Pipeline:
             return
         with self._exit_phase():
             self._shutdown()
+
+    def _shutdown_at_exit(self) -> None:
+        """:meth:`shutdown` as the interpreter's exit hook. A Ctrl-C meanwhile (a
+        person tired of the exit waiting on a slow destination) ends the wait
+        quietly, without a traceback from inside optel: what was not sent stays
+        spooled for the next run. (Elsewhere a Ctrl-C is the host's, as ever.)"""
+        try:
+            self.shutdown()
+        except KeyboardInterrupt:
+            try:
+                self._closed = True
+                if self._spool is not None:  # free its rows for the next sender now
+                    self._spool.release_owner(self._owner, wait=False)
+            except BaseException:  # pressed again, or anything else: just go
+                pass
 
     def _shutdown(self) -> None:
         start = time.monotonic()
