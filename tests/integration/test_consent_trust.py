@@ -184,6 +184,7 @@ def _rows() -> list[Row]:
     _state_folder(add)
     _kill_switches(add)
     _secrets_and_loops(add)
+    _spool(add)
     return out
 
 
@@ -699,6 +700,228 @@ def _secrets_and_loops(add: Any) -> None:
         events = [e["name"] for h in hits for e in h.events]
         assert 1 <= len(hits) <= 2, f"{len(hits)} requests in 3 s: {events[:20]}"
         c.notes.append(f"{len(hits)} request(s) in 3 s, events: {sorted(set(events))}")
+
+
+# -- the spool: planted rows, links, and what opt-out leaves on disk ------------------------------
+
+# the local user's name (getpass reads these first): a name the anonymizer looks for
+USER_ENV = {"USER": "ursulak", "LOGNAME": "ursulak"}
+PLANTED = {
+    "e-mail": "kwame.osei7@acme-corp.com",
+    "home path": "/home/ursulak/models/zq7-best.pt",
+    "token": "ghp_Zq7xK2mN9pL4vB8cR3tY6wE1uI5oA0sD7fG2",
+    "user name": "ursulak",
+}
+SPOTS = {  # where a datum is planted in a record the tool spooled
+    "name": lambda r, v: r.update(name=v),
+    "attribute value": lambda r, v: r["attributes"].update(model=v),
+    "attribute key": lambda r, v: r["attributes"].update({v: "x"}),
+    "resource": lambda r, v: r["resource"].update({"service.name": v}),
+    "event": lambda r, v: r.setdefault("events", []).append(
+        {"name": v, "time_ns": 1, "attributes": {}}),
+    "status": lambda r, v: r.update(status={"code": "ERROR", "message": v}),
+    "scope": lambda r, v: r["scope"].update(name=v),
+}  # fmt: skip
+
+SPOOLING_TOOL = """
+import json, sys, optel
+t = optel.init(app="t", attributes={{"model": optel.Label, "ds": optel.Hashed}})
+t.event("used", model={marker!r}, ds="dataset-{marker}")
+with t.tracer.start_as_current_span("convert", attributes={{"model": {marker!r}}}):
+    pass
+t.flush({flush})
+print(json.dumps({{"hashed": optel.hashed("{marker}-value")}}), flush=True)
+{wait}
+"""
+
+
+def _spooling_tool(marker: str, flush: int = 5, wait: bool = False) -> str:
+    return SPOOLING_TOOL.format(
+        marker=marker, flush=flush, wait="sys.stdin.readline()" if wait else ""
+    )
+
+
+def _plant(spool: Path, rows: list[tuple[str, str, str, bool]]) -> int:
+    """Add ``(signal, body, destination, rendered)`` rows for tool t, as someone
+    with the state folder could; the deliveries added."""
+    import sqlite3
+
+    db = sqlite3.connect(spool)
+    with db:
+        for signal, body, dest, rendered in rows:
+            entry = db.execute(
+                "INSERT INTO entries (app, policy, signal, body, rendered, size, created)"
+                " VALUES ('t', 'opt-in', ?, ?, ?, ?, ?)",
+                (signal, body, int(rendered), len(body), time.time()),
+            ).lastrowid
+            db.execute("INSERT INTO deliveries (entry, destination) VALUES (?, ?)", (entry, dest))
+            db.execute("UPDATE totals SET entries = entries + 1, bytes = bytes + ?", (len(body),))
+    db.close()
+    return len(rows)
+
+
+def _waiting_records(spool: Path) -> dict[str, dict[str, Any]]:
+    import sqlite3
+
+    db = sqlite3.connect(spool)
+    found = {sig: json.loads(body) for sig, body in db.execute("SELECT signal, body FROM entries")}
+    db.close()
+    return found
+
+
+def _search(folder: Path, needles: dict[str, bytes]) -> dict[str, list[str]]:
+    """Every file under ``folder``, every byte: which needles each holds."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            hits = [name for name, needle in needles.items() if needle in data]
+            if hits:
+                found[path.name] = hits
+    return found
+
+
+def _spool(add: Any) -> None:
+    @add(
+        "spool", "planted rows (e-mail, home path, token, user name; nested GA4): none leaves", SENT
+    )
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        with FakeGA4() as down:
+            ga, gone = _ga4(c, down), down.url
+        dests = {**ga, "OPTEL_DESTINATIONS": "otlp,ga4", **USER_ENV}
+        # the tool's own records wait: neither destination can be reached now
+        c.python(_spooling_tool("zq7own", flush=0), **dests, OTEL_EXPORTER_OTLP_ENDPOINT=gone,
+                 OPTEL_EXIT_BUDGET_MS="300")  # fmt: skip
+        spool = c.home / "spool.sqlite3"
+        base = _waiting_records(spool)
+        rows = []
+        for datum in PLANTED.values():
+            for plant in SPOTS.values():
+                record = json.loads(json.dumps(base["span"]))
+                plant(record, datum)
+                rows += [("span", json.dumps(record), d) for d in ("otlp", "ga4")]
+        nested = json.loads(json.dumps(base["event"]))
+        nested["attributes"]["model"] = json.loads("[" * 300 + '"deep"' + "]" * 300)
+        rows.append(("event", json.dumps(nested), "ga4"))
+        deep = json.dumps(base["event"])[:-1] + ',"x":' + "[" * 20000 + "]" * 20000 + "}"
+        rows.append(("event", deep, "ga4"))
+        rendered = json.dumps({"events": [{"name": "old", "params": {"mail": PLANTED["e-mail"]}}]})
+        planted = _plant(
+            spool, [(s, b, d, False) for s, b, d in rows] + [("event", rendered, "ga4", True)]
+        )
+        needles = {k: v.encode() for k, v in PLANTED.items()}
+        shown = c.cli("show", "--json", "--limit", "1000", **dests)
+        items = json.loads(shown.stdout)
+        assert sum(1 for i in items if i.get("not_sent")) == planted, shown.stdout[-500:]
+        assert not [k for k, v in PLANTED.items() if v in shown.stdout]  # nothing planted shown
+        with FakeGA4() as ga4:
+            up = {**dests, **_ga4(c, ga4)}
+            r = c.cli("flush", **up)
+            assert r.returncode == 0, r.stdout + r.stderr
+            raw = [q.raw for q in c.server.requests] + [h.raw for h in ga4.hits]
+            c.other_requests = len(ga4.collected())
+            leaked = [k for k, v in needles.items() for body in raw if v in body]
+            assert leaked == [], leaked
+            assert any(b"zq7own" in body for body in raw)  # the tool's own records did leave
+            assert {e["name"] for e in ga4.events()} >= {"used"}
+        st = c.status(**USER_ENV)
+        assert st["dropped"].get("unverified") == planted and st["pending"] == 0, st["dropped"]
+        c.notes.append(f"{planted} planted deliveries dropped as unverified; show listed them")
+
+    @add("spool", "spool.sqlite3 links to another app's database: never written, one warning", SENT)
+    def _(c: Ctx) -> None:
+        import hashlib
+        import sqlite3
+
+        c.cli("opt-in")
+        other = c.home.parent / "app.db"
+        db = sqlite3.connect(other)
+        db.execute("CREATE TABLE mine (x)")
+        db.execute("INSERT INTO mine VALUES ('precious')")
+        db.commit()
+        db.close()
+        os.chmod(other, 0o644)
+        before = hashlib.sha256(other.read_bytes()).hexdigest()
+        (c.home / "spool.sqlite3").symlink_to(other)
+        r, sent = c.tool()
+        warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("optel:")]
+        assert sent > 0 and len(warnings) == 1 and "symbolic link" in warnings[0], r.stderr
+        assert "symbolic link" in (c.status()["last_error"] or "")
+        assert c.cli("opt-out").returncode == 0
+        assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+        assert (
+            oct(other.stat().st_mode & 0o777) == "0o644" and (c.home / "spool.sqlite3").is_symlink()
+        )
+        assert not list(c.home.parent.glob("app.db-*"))  # no log of ours beside it
+        c.notes.append(warnings[0][:90])
+
+    @add("spool", "dangling spool.sqlite3 link: nothing created through it, one warning", SENT)
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        target = c.home.parent / "made-through-the-link"
+        (c.home / "spool.sqlite3").symlink_to(target)
+        r, sent = c.tool()
+        warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("optel:")]
+        assert sent > 0 and len(warnings) == 1 and "symbolic link" in warnings[0], r.stderr
+        assert not list(c.home.parent.glob("made-through-the-link*"))
+
+    @add(
+        "spool", "opt-out, then every byte of the state folder: no payload, salt, id or hash", SENT
+    )
+    def _(c: Ctx) -> None:
+        c.cli("opt-in")
+        sent = c.python(_spooling_tool("zq7sent"))  # sent (the sent log keeps it)
+        hashes = [json.loads(sent.stdout)["hashed"]]
+        with FakeGA4() as down:  # a port nothing listens on once the block ends
+            off = {"OTEL_EXPORTER_OTLP_ENDPOINT": down.url, "OPTEL_EXIT_BUDGET_MS": "300"}
+        waiting = c.python(_spooling_tool("zq7waiting", flush=0), **off)  # waits: cannot be sent
+        hashes.append(json.loads(waiting.stdout)["hashed"])
+        salt = json.loads((c.home / "salt.json").read_text())["salt"]
+        client = json.loads((c.home / "identity.json").read_text())["client_id"]
+        spool = c.home / "spool.sqlite3"
+        aside = c.home / "spool.sqlite3.corrupt-20250101-000000-1"
+        aside.write_bytes(spool.read_bytes())  # a copy once moved aside holds records too
+        # a second process holds the spool open (a tool still running, records waiting)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_spooling_tool("zq7holder", 0, wait=True))],
+            env=c.env(**off), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdin is not None
+            hashes.append(json.loads(holder.stdout.readline())["hashed"])
+            recorded = [r.get("attributes", {}).get("ds") for r in _waiting_records(spool).values()]
+            needles = {
+                "sent payload": b"zq7sent", "waiting payload": b"zq7waiting",
+                "holder's payload": b"zq7holder", "salt": salt.encode(),
+                "salt bytes": bytes.fromhex(salt), "client id": client.encode(),
+                "client id hex": uuid.UUID(client).hex.encode(),
+                **{f"hashed {h}": h.encode() for h in hashes + [d for d in recorded if d]},
+            }  # fmt: skip
+            before = {n for hits in _search(c.home, needles).values() for n in hits}
+            assert {
+                "sent payload",
+                "waiting payload",
+                "holder's payload",
+                "salt",
+                "client id",
+            } <= before, before
+            r = c.cli("opt-out")
+            assert r.returncode == 0 and "deleted" in r.stdout and r.stderr == "", r.stderr
+            assert (c.home / "spool.sqlite3").exists() and not aside.exists()
+            left = _search(c.home, needles)
+            assert left == {}, left
+            files = sorted(p.name for p in c.home.iterdir())
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            holder.wait(timeout=60)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+        assert _search(c.home, needles) == {}  # nor once the holder has ended
+        c.notes.append(f"{len(needles)} needles, 0 hits in {', '.join(files)}")
 
 
 # -- running the table -------------------------------------------------------------------------------
