@@ -54,6 +54,7 @@ from .anonymize.exceptions import is_traceback, scrub_stacktrace
 from .anonymize.fit import DROP, PLACEHOLDER, fit, frame_location
 from .anonymize.keys import SAFE_PREFIXES, denied
 from .anonymize.shapes import (
+    MAX_NAME_CHARS,
     card_int,
     key_ok,
     label_ok,
@@ -114,12 +115,9 @@ def verify(record: dict[str, Any], app: str, policy: str, signal: str) -> None:
     for field, value in record.items():
         key: Any = None
         if field in _REPEATING:  # the same values in record after record: checked once
-            try:
-                key = (field, value if type(value) is not dict else tuple(value.items()))
-                if key in passed:
-                    continue
-            except TypeError:  # not hashable: checked below, every time
-                key = None
+            key = _memo_key(field, value)
+            if key is not None and key in passed:
+                continue
         check = _FIELDS.get(field)
         if check is None:
             raise Unverified(f"a field optel does not write: {_short(field)}")
@@ -129,6 +127,16 @@ def verify(record: dict[str, Any], app: str, policy: str, signal: str) -> None:
             if len(passed) >= MEMO_MAX:
                 passed.clear()
             passed[key] = None
+
+
+def _memo_key(field: str, value: Any) -> Any:
+    """``(field, value)`` when ``value`` is a string, or an object of strings
+    and nulls (exact: ``True == 1``, so other types are never memoized)."""
+    if type(value) is str:
+        return (field, value) if len(value) <= 1024 else None
+    if type(value) is dict and all(type(v) is str or v is None for v in value.values()):
+        return (field, tuple(value.items()))
+    return None
 
 
 _passed: dict[Any, None] = {}
@@ -241,6 +249,8 @@ def _scalar(v: Any) -> bool:
     """A value of one of the kinds a tool can declare, as the anonymizer sends it."""
     t = type(v)
     if t is str:
+        if len(v) > MAX_TEXT_OUT + 1:
+            return _text(v)  # only a stack trace is longer (and the memos stay small)
         return (
             label_ok(v)
             or v in _PLACEHOLDERS
@@ -263,8 +273,8 @@ def _declarable(v: Any) -> bool:
 
 def _name(v: Any) -> bool:
     """Unchanged by the name rule (a name cut at its bound ends in an ellipsis)."""
-    if type(v) is not str:
-        return False
+    if type(v) is not str or len(v) > 2 * MAX_NAME_CHARS:
+        return False  # (the name rule cuts at MAX_NAME_CHARS)
     if name(v) == v:
         return True
     return v.endswith("…") and name(v[:-1].rstrip()) == v[:-1].rstrip()
@@ -290,10 +300,12 @@ def _masked(v: str) -> str:
 
 def _text(v: Any) -> bool:
     """Free text the pattern scrubbers leave as it is (what the text kind sends)."""
-    if type(v) is not str or len(v) > MAX_TEXT_OUT + 1:
+    if type(v) is not str:
         return False
     if is_traceback(v):
-        return _trace(v)
+        return _trace(v)  # (reduced to frames, not cut: its length is the trace's)
+    if len(v) > MAX_TEXT_OUT + 1:
+        return False
     body = v[:-1] if v.endswith("…") else v  # cut at the text bound by optel
     masked = _masked(body)
     if _masked(scrub_text(masked)) == masked:
@@ -301,10 +313,29 @@ def _text(v: Any) -> bool:
     return _trace(v)  # a stack trace's frames, without its header line
 
 
+# A line stack-trace reduction writes that it would not read back as it is: a
+# frame under an exception group's bars, a test runner's location line.
+_WRITTEN_FRAME = re.compile(
+    r"[\s|+\-]*(?P<loc><[^<>\n]{1,60}>|(?:site-packages|<stdlib>)/[\w./\-]+)"
+    r":\d+(?: in (?P<func>\S+)|: (?P<type>[A-Za-z_][\w.]*))"
+)
+
+
 def _trace(v: str) -> bool:
-    """Stack-trace text as optel reduces it: only lines of recognised shapes."""
-    masked = _masked(v)
-    return scrub_stacktrace(masked, free_text=True) == masked
+    """Stack-trace text as optel reduces it: only lines of the shapes it writes."""
+    for line in v.split("\n"):
+        m = _WRITTEN_FRAME.fullmatch(line)
+        if m is not None:
+            func, typ = m.group("func"), m.group("type")
+            if _location(m.group("loc")) and (
+                _name(func) if func is not None else scrub_stacktrace(typ) == typ
+            ):
+                continue
+            return False
+        masked = _masked(line)
+        if scrub_stacktrace(masked, free_text=True) != masked:
+            return False
+    return True
 
 
 _UNIT = re.compile(r"[A-Za-z0-9{}/.*%^_\-\[\]]{1,32}")
@@ -375,7 +406,7 @@ def _attributes(v: Any) -> bool:
         return False
     pairs = _pairs
     for item in v.items():
-        if type(item[1]) is str:
+        if type(item[1]) is str and len(item[1]) <= 256:
             ok = pairs.get(item)
             if ok is None:
                 ok = _pair(*item)
@@ -396,8 +427,8 @@ def _resource(v: Any) -> bool:
     # a process's records share one resource: checked once
     if type(v) is not dict:
         return False
-    try:
-        key = tuple(v.items())
+    try:  # (with the values' types: True == 1, but the kinds tell them apart)
+        key = (tuple(v.items()), tuple(map(type, v.values())))
         ok = _resources.get(key)
     except TypeError:  # a list value: not hashable, checked every time
         return _attributes(v)
@@ -445,7 +476,14 @@ def _numbers(v: Any) -> bool:
 
 
 def _location(v: Any) -> bool:
-    return type(v) is str and (v == "<unknown>" or frame_location(v) == v)
+    """A frame's file as optel writes it (``<user-code>``, ``<frozen os>``,
+    ``site-packages/torch/x.py``); a ``<word>`` must pass the label rules too
+    (the location rule alone would let ``<ghp_...>`` or ``<the user's name>`` by)."""
+    if type(v) is not str or frame_location(v) != v:
+        return False
+    if v.startswith("<") and v.endswith(">"):
+        return all(label_ok(word) for word in v[1:-1].split(" "))
+    return True
 
 
 _STATUS = _dict_of({"code": _one_of(_STATUS_CODES), "message": _message})

@@ -59,6 +59,11 @@ EXTRA = [
     "word " * 400,
     "see https://github.com/org/repo/issues/3?x=1 and https://build.internal.corp/x",
     "converted /home/u/a.onnx in 3 s",
+    "tests/test_x.py:12: AssertionError",  # a test runner's location line
+    '  + Exception Group Traceback (most recent call last):\n  |   File "/home/u/a.py", line 1,'
+    " in <module>\n  | ExceptionGroup: many (2 sub-exceptions)\n  +-+---------------- 1"
+    " ----------------\n    | ValueError: one /home/ursulak/x\n    +---------------- 2"
+    " ----------------\n    | TypeError: two\n    +------------------------------------",
 ]
 
 
@@ -190,6 +195,18 @@ def test_the_reported_leaks_in_each_field_are_never_sent(value: Any) -> None:
         record = copy.deepcopy(SPAN)
         plant(record, value)  # type: ignore[arg-type]
         assert not _sent(record), spot
+
+
+def test_a_frame_location_carries_no_token_nor_name() -> None:
+    token = "ghp_" + "a1B2c3D4e5" * 4
+    event = dict(COMMON, signal="event", name="exception", time_ns=1, attributes={},
+                 scope={"name": "optel", "version": None})  # fmt: skip
+    for file, sent in (("<user-code>", True), ("<frozen os>", True), (f"<{token}>", False),
+                       (f"<{corpus.LOCAL_USER}>", False)):  # fmt: skip
+        frames = [{"file": file, "function": "f", "line": 3}]
+        assert _sent(dict(event, report={"type": "ValueError", "frames": frames})) is sent, file
+        trace = f"Traceback (most recent call last):\n  {file}:3 in f\nValueError"
+        assert _sent(dict(SPAN, attributes={"exception.stacktrace": trace})) is sent, file
 
 
 def test_numbers_in_clocks_and_points_are_not_card_numbers() -> None:
