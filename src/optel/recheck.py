@@ -127,6 +127,8 @@ def verify(record: dict[str, Any], app: str, policy: str, signal: str) -> None:
             if len(passed) >= MEMO_MAX:
                 passed.clear()
             passed[key] = None
+    if "session_id" in record and not _session_started(record):
+        raise Unverified("session_id is not as optel writes it")
 
 
 def _memo_key(field: str, value: Any) -> Any:
@@ -161,8 +163,9 @@ _TEMPORALITIES = frozenset({None, "delta", "cumulative", "unspecified"})
 _STATUS_CODES = frozenset({"UNSET", "OK", "ERROR"})
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
-# seconds since the epoch and 6 random digits (optel.identity.session_id)
-_SESSION = re.compile(r"[1-9]\d{9,10}\d{6}")
+# seconds since the epoch and 6 random digits (optel.identity.session_id; before
+# those digits, the seconds alone), the seconds no later than the record
+_SESSION = re.compile(r"(?P<s>[1-9]\d{9,10}?)(?:\d{6})?")
 
 
 def _number(v: Any) -> bool:
@@ -197,6 +200,13 @@ def _one_of(values: frozenset[Any]) -> Callable[[Any], bool]:
 
 def _session(v: Any) -> bool:
     return type(v) is str and _SESSION.fullmatch(v) is not None
+
+
+def _session_started(record: dict[str, Any]) -> bool:
+    """The session began before the record was made (a day of clock skew allowed)."""
+    m = _SESSION.fullmatch(record.get("session_id") or "")
+    t = record.get("time")
+    return m is None or not _number(t) or int(m.group("s")) <= t + 86400
 
 
 def _policy(v: Any) -> bool:

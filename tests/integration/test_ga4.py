@@ -151,7 +151,7 @@ def test_records_older_than_72_hours_are_dropped_and_counted(home: Path, fake: F
     for age_h in (80, 73, 1):
         t = time.time() - age_h * 3600
         rec = {"signal": "event", "name": "old", "time": t, "time_ns": int(t * 1e9),
-               "attributes": {}, "app": "oldtool", "session_id": "1"}
+               "attributes": {}, "app": "oldtool", "session_id": str(int(t))}
         rows.append(NewRecord("oldtool", "opt-in", "event", ("ga4",), json.dumps(rec), t))
     Spool(cfg.paths.spool).add(rows)
     """

@@ -209,6 +209,12 @@ def test_a_frame_location_carries_no_token_nor_name() -> None:
         assert _sent(dict(SPAN, attributes={"exception.stacktrace": trace})) is sent, file
 
 
+def test_a_session_id_is_optels_shape_and_began_before_the_record() -> None:
+    assert _sent(dict(SPAN, session_id="1796050565"))  # an older optel's: the seconds alone
+    assert not _sent(dict(SPAN, session_id="5551234567"))  # a phone number: "begins" in 2146
+    assert not _sent(dict(SPAN, session_id="1"))
+
+
 def test_numbers_in_clocks_and_points_are_not_card_numbers() -> None:
     assert not _sent(dict(SPAN, start_ns=4111111111111111))
     assert not _sent(dict(SPAN, links=5500000000000004))
