@@ -55,6 +55,7 @@ from .anonymize.fit import DROP, PLACEHOLDER, fit, frame_location
 from .anonymize.keys import SAFE_PREFIXES, denied
 from .anonymize.shapes import (
     MAX_NAME_CHARS,
+    ON_IDENTITY_CHANGE,
     card_int,
     key_ok,
     label_ok,
@@ -205,7 +206,7 @@ def _session(v: Any) -> bool:
 def _session_started(record: dict[str, Any]) -> bool:
     """The session began before the record was made (a day of clock skew allowed)."""
     m = _SESSION.fullmatch(record.get("session_id") or "")
-    t = record.get("time")
+    t: Any = record.get("time")
     return m is None or not _number(t) or int(m.group("s")) <= t + 86400
 
 
@@ -448,6 +449,14 @@ def _resource(v: Any) -> bool:
             _resources.clear()
         _resources[key] = ok
     return ok
+
+
+def _forget() -> None:
+    for memo in (_passed, _pairs, _keys, _resources):
+        memo.clear()
+
+
+ON_IDENTITY_CHANGE.append(_forget)  # a memo's answer may name the old user or host
 
 
 # -- the fields ---------------------------------------------------------------------------------
