@@ -286,3 +286,10 @@ def test_show_previews_what_the_re_check_lets_leave(monkeypatch: pytest.MonkeyPa
     payload, why = delivery.preview(bad, Dest())  # type: ignore[arg-type]
     assert payload is None and why is not None and why.startswith("unverified")
     assert delivery.shown(bad, Dest()) is None  # type: ignore[arg-type]
+
+
+def test_what_it_remembers_follows_the_user_and_host_names_looked_for() -> None:
+    record = dict(SPAN, attributes={"model": "zelda"})
+    assert _sent(record)  # remembered as fine while zelda is nobody here
+    values.set_local_identity("zelda", "box")
+    assert not _sent(record)
