@@ -87,8 +87,7 @@ def _record(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> dict
         raise recheck.Unverified("rendered by an older optel")
     record = known.get(row.payload) if known is not None else None
     if record is None:
-        record = recheck.parse(row.payload)
-        recheck.verify(record, row.app, row.policy, row.signal)
+        record = recheck.checked(row.payload, row.app, row.policy, row.signal)
     return record
 
 

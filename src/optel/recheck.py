@@ -103,6 +103,14 @@ def parse(text: str) -> dict[str, Any]:
     return record
 
 
+def checked(text: str, app: str, policy: str, signal: str) -> dict[str, Any]:
+    """The record a spooled body holds, parsed and verified (:func:`parse`,
+    :func:`verify`)."""
+    record = parse(text)
+    verify(record, app, policy, signal)
+    return record
+
+
 def verify(record: dict[str, Any], app: str, policy: str, signal: str) -> None:
     """Raise :class:`Unverified` unless ``record`` (spooled for ``app`` under
     ``policy`` as ``signal``) is exactly a record optel's anonymizer gives."""
@@ -114,40 +122,31 @@ def verify(record: dict[str, Any], app: str, policy: str, signal: str) -> None:
         raise Unverified("not a record of its row's policy")
     passed = _passed
     for field, value in record.items():
-        key: Any = None
-        if field in _REPEATING:  # the same values in record after record: checked once
-            key = _memo_key(field, value)
-            if key is not None and key in passed:
-                continue
         check = _FIELDS.get(field)
         if check is None:
             raise Unverified(f"a field optel does not write: {_short(field)}")
-        if not check(value):
+        if type(value) is str and field in _REPEATING:
+            # the same values record after record (the app, the session, the
+            # name, ...): each is checked once
+            key = (field, value)
+            if key in passed:
+                continue
+            if not check(value) or (field == "session_id" and not _session_started(record)):
+                raise Unverified(f"{field} is not as optel writes it")
+            if len(value) <= 1024:
+                if len(passed) >= MEMO_MAX:
+                    passed.clear()
+                passed[key] = None
+        elif not check(value):
             raise Unverified(f"{field} is not as optel writes it")
-        if key is not None:
-            if len(passed) >= MEMO_MAX:
-                passed.clear()
-            passed[key] = None
-    if "session_id" in record and not _session_started(record):
-        raise Unverified("session_id is not as optel writes it")
 
 
-def _memo_key(field: str, value: Any) -> Any:
-    """``(field, value)`` when ``value`` is a string, or an object of strings
-    and nulls (exact: ``True == 1``, so other types are never memoized)."""
-    if type(value) is str:
-        return (field, value) if len(value) <= 1024 else None
-    if type(value) is dict and all(type(v) is str or v is None for v in value.values()):
-        return (field, tuple(value.items()))
-    return None
-
-
-_passed: dict[Any, None] = {}
-"""(field, value) of the fields in :data:`_REPEATING` that passed."""
 _REPEATING = frozenset(
-    {"signal", "app", "policy", "version", "session_id", "kind", "type", "monotonic",
-     "temporality", "severity", "name", "scope", "body", "description", "unit", "status"}
+    {"app", "policy", "version", "session_id", "name", "kind", "type", "temporality",
+     "severity", "body", "description", "unit"}
 )  # fmt: skip
+"""String fields whose values repeat from record to record (each checked once)."""
+_passed: dict[tuple[str, str], None] = {}
 
 
 def _short(value: Any) -> str:
@@ -417,13 +416,17 @@ def _attributes(v: Any) -> bool:
         return False
     pairs = _pairs
     for item in v.items():
-        if type(item[1]) is str and len(item[1]) <= 256:
+        value = item[1]
+        t = type(value)
+        if t is str and len(value) <= 256:
             ok = pairs.get(item)
             if ok is None:
                 ok = _pair(*item)
                 if len(pairs) >= MEMO_MAX:
                     pairs.clear()
                 pairs[item] = ok
+        elif (t is int or t is float) and _keys.get(item[0]) == (True, None):
+            ok = _number(value)  # a number under a declared key: the common case, directly
         else:
             ok = _pair(*item)
         if not ok:
@@ -431,28 +434,11 @@ def _attributes(v: Any) -> bool:
     return True
 
 
-_resources: dict[tuple[Any, ...], bool] = {}
-
-
-def _resource(v: Any) -> bool:
-    # a process's records share one resource: checked once
-    if type(v) is not dict:
-        return False
-    try:  # (with the values' types: True == 1, but the kinds tell them apart)
-        key = (tuple(v.items()), tuple(map(type, v.values())))
-        ok = _resources.get(key)
-    except TypeError:  # a list value: not hashable, checked every time
-        return _attributes(v)
-    if ok is None:
-        ok = _attributes(v)
-        if len(_resources) >= 64:
-            _resources.clear()
-        _resources[key] = ok
-    return ok
+_MEMOS: list[Any] = [_pairs, _keys, _passed]
 
 
 def _forget() -> None:
-    for memo in (_passed, _pairs, _keys, _resources):
+    for memo in _MEMOS:
         memo.clear()
 
 
@@ -505,8 +491,31 @@ def _location(v: Any) -> bool:
     return True
 
 
-_STATUS = _dict_of({"code": _one_of(_STATUS_CODES), "message": _message})
-_SCOPE = _dict_of({"name": _name, "version": _version})
+def _remembered(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """``check`` for an object whose values repeat (a resource, a scope, a
+    status): the last few that passed are remembered and compared with (equal
+    values count as one: ``True == 1.0 == 1``, the same fact whichever)."""
+    passed: list[dict[str, Any]] = []
+    _MEMOS.append(passed)
+
+    def remembered(v: Any) -> bool:
+        if type(v) is not dict:
+            return False
+        for known in passed:
+            if v == known:
+                return True
+        if not check(v):
+            return False
+        if len(passed) >= 8:
+            del passed[0]
+        passed.append(v)
+        return True
+
+    return remembered
+
+
+_STATUS = _remembered(_dict_of({"code": _one_of(_STATUS_CODES), "message": _message}))
+_SCOPE = _remembered(_dict_of({"name": _name, "version": _version}))
 _EVENT = _dict_of({"name": _name, "time_ns": _number_or_none, "attributes": _attributes})
 _FRAME = _dict_of({"file": _location, "function": _name, "line": _number})
 _REPORT = _dict_of({"type": _name, "frames": _list_of(_FRAME), "message": _message})
@@ -544,11 +553,11 @@ _FIELDS: dict[str, Callable[[Any], bool]] = {
     "status": _STATUS,
     "report": _REPORT,
     "attributes": _attributes,
-    "resource": _resource,
+    "resource": _remembered(_attributes),  # a process's records share one
     "events": _list_of(_EVENT),
     "points": _list_of(_POINT),
 }  # fmt: skip
 """Every field a record optel spools may have, with the check of its value
 (the anonymizer's field table, :mod:`optel.anonymize`, read the other way)."""
 
-__all__ = ["MAX_BODY", "Unreadable", "Unverified", "parse", "verify"]
+__all__ = ["MAX_BODY", "Unreadable", "Unverified", "checked", "parse", "verify"]
