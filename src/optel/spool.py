@@ -23,7 +23,14 @@ Trouble with the file itself never reaches the host, and is told once:
 - cannot be written (read-only or full disk, unopenable folder): this
   process keeps its records in an in-memory spool instead, still sent
   within this run and its exit budget; what was already on disk stays
-  there for a later run.
+  there for a later run;
+- a symbolic link (dangling or not) or not a regular file, itself or its
+  ``-wal``/``-shm``: never opened, written through or moved aside (it is
+  not ours); in memory as above.
+
+What is deleted is overwritten (``secure_delete``); at opt-out
+:meth:`Spool.purge` deletes a tool's (or every) record and its sent log,
+and :meth:`Spool.wipe` leaves no copy in the files.
 
 Schema 1 (optel before the entries/deliveries split) kept one row per record
 *and* destination, holding the payload already rendered. Its rows are moved
