@@ -87,7 +87,13 @@ def _record(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> dict
         raise recheck.Unverified("rendered by an older optel")
     record = known.get(row.payload) if known is not None else None
     if record is None:
-        record = recheck.checked(row.payload, row.app, row.policy, row.signal)
+        return recheck.checked(row.payload, row.app, row.policy, row.signal)
+    if (record.get("app", row.app), record.get("policy", row.policy), record.get("signal")) != (
+        row.app,
+        row.policy,
+        row.signal,
+    ):  # the row's columns (consent is checked on them) changed under the record
+        raise recheck.Unverified("not a record of its row's app, policy or signal")
     return record
 
 

@@ -293,3 +293,10 @@ def test_what_it_remembers_follows_the_user_and_host_names_looked_for() -> None:
     assert _sent(record)  # remembered as fine while zelda is nobody here
     values.set_local_identity("zelda", "box")
     assert not _sent(record)
+
+
+def test_a_record_this_process_spooled_is_not_sent_under_another_apps_row() -> None:
+    record = dict(SPAN)
+    text = json.dumps(record)
+    with pytest.raises(recheck.Unverified):  # (consent is checked for the row's app)
+        delivery.payload(_row(text, app="othertool"), known={text: record})
