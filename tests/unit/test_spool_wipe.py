@@ -175,3 +175,29 @@ def test_opt_out_deletes_the_tools_records_and_sent_log_in_any_case(tmp_path: Pa
     assert [a for _, _, a, _, _ in spool.sent_log()] == []
     spool.close()
     assert sum(_hits(Path(p.spool), "SENTMARK").values()) == 0
+
+
+def test_opt_out_with_a_reader_deletes_says_what_is_left_and_waits_no_longer_than_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optel.consent import effect
+
+    monkeypatch.setattr(effect, "WIPE_WAIT_S", 0.5)
+    monkeypatch.setattr(_errors, "_warned", set())
+    p = _paths(tmp_path)
+    spool = _filled(Path(p.spool))
+    reader = sqlite3.connect(p.spool, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM entries").fetchone()  # holds its snapshot
+    try:
+        start = time.monotonic()
+        assert consent.take_effect(consent.DENIED, None, p) == 80
+        assert time.monotonic() - start < 3.0
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    err = capsys.readouterr().err
+    assert err.count("optel: ") == 1 and "another process is reading the spool" in err, err
+    assert spool.count() == 0
+    spool.close()  # the last connection: it copies the log and deletes it
+    assert sum(_hits(Path(p.spool), "WAITMARK").values()) == 0

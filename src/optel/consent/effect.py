@@ -6,15 +6,16 @@ The one place, used by ``optel opt-in/opt-out`` and by the prompt alike.
 from __future__ import annotations
 
 import os
+import time
 
 from .. import _errors, _fs
 from ..config import Paths
 from .store import GRANTED
 
 WIPE_WAIT_S = 3.0
-"""Longest a refusal waits for another process using the spool (a tool
-writing, ``optel show`` reading) before it leaves the last copies in SQLite's
-log to be cleared when that process lets go."""
+"""Longest a refusal waits, in all, for another process using the spool (a
+tool writing, ``optel show`` reading) before it leaves the last copies in
+SQLite's log to be cleared when that process lets go."""
 
 
 def take_effect(decision: str, app: str | None, p: Paths) -> int:
@@ -56,10 +57,11 @@ def _forget_spooled(app: str | None, p: Paths) -> int:
 
     from ..spool import Spool
 
+    end = time.monotonic() + WIPE_WAIT_S  # all of it: the prompt runs inside a host
     spool = Spool(p.spool, busy_timeout_s=WIPE_WAIT_S)
     try:
         removed = spool.purge(app)
-        if not spool.wipe(WIPE_WAIT_S):
+        if not spool.wipe(max(0.0, end - time.monotonic())):
             _errors.warn_once(
                 "spool-wipe",
                 f"another process is reading the spool {p.spool}: the deleted records'"
