@@ -24,9 +24,9 @@ Trouble with the file itself never reaches the host, and is told once:
   process keeps its records in an in-memory spool instead, still sent
   within this run and its exit budget; what was already on disk stays
   there for a later run;
-- a symbolic link (dangling or not) or not a regular file, itself or its
-  ``-wal``/``-shm``: never opened, written through or moved aside (it is
-  not ours); in memory as above.
+- a symbolic link (dangling or not), a FIFO, socket or device, itself or
+  its ``-wal``/``-shm``: never opened, written through or moved aside (it
+  is not ours); in memory as above.
 
 What is deleted is overwritten (``secure_delete``); at opt-out
 :meth:`Spool.purge` deletes a tool's (or every) record and its sent log,
@@ -260,7 +260,7 @@ def not_ours(path: str) -> str | None:
     spool, or ``None``. A symbolic link is refused whatever it points at (SQLite
     follows links: it would write optel's tables into another program's
     database, or create the file a dangling link names, and put its log next
-    to the target), and so is anything but a regular file (a FIFO would block)."""
+    to the target), and so is a FIFO, socket or device (a FIFO would block)."""
     for suffix in ("", "-wal", "-shm"):
         name = path + suffix
         try:
@@ -273,7 +273,8 @@ def not_ours(path: str) -> str | None:
             except OSError:
                 target = "?"
             return f"{name} is a symbolic link to {target}"
-        if not stat.S_ISREG(st.st_mode):
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            # (a folder is simply a spool that cannot be written: SQLite says so)
             return f"{name} is not a regular file"
     return None
 
@@ -294,7 +295,7 @@ class Spool:
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
         self.refused: str | None = None
-        """Why the file at ``path`` is not used at all (a link, not a regular file)."""
+        """Why the file at ``path`` is not used at all (a link, a FIFO, a device)."""
         # records a busy database (another process writing past the busy timeout)
         # did not take: kept, bounded, and written with the next add or at close
         self._unsaved: list[NewRecord] = []
