@@ -370,3 +370,20 @@ def test_scopes_and_statuses_shaped_once_still_count_and_follow_the_local_names(
         values.set_local_identity()
     out = a.scrub({**rec, "scope": {"name": "zelda", "version": None}})
     assert out["scope"]["name"] == "zelda"  # the memo follows the names looked for
+
+
+def test_a_bracketed_file_name_is_kept_only_when_the_interpreter_makes_it() -> None:
+    """compile(src, "<anything>", ...) names a frame's file as the program likes: a
+    bracketed name was kept whatever it held (an address, a path, a user name)."""
+    for own in ("<string>", "<stdin>", "<frozen importlib._bootstrap>", "<frozen runpy>"):
+        assert exceptions.location(own) == own
+    for chosen in ("<alice.smith@example.com>", "</home/alice/notes>", "<alice>", "<ghp_x1>"):
+        assert exceptions.location(chosen) == "<user-code>", chosen
+    try:
+        exec(compile("raise ValueError()", "<alice.smith@example.com>", "exec"))
+    except ValueError as exc:
+        report = exceptions.report(exc)
+    assert "alice" not in json.dumps(report)
+    # optel's compact frames in a stack trace someone else formatted: the same rule
+    trace = "<alice>:3 in run\n<string>:1 in <module>\nValueError"
+    assert exceptions.scrub_stacktrace(trace) == "<string>:1 in <module>\nValueError"

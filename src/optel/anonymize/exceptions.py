@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .shapes import label_ok, library_location, location, name
+from .shapes import PSEUDO_FILE, label_ok, library_location, location, name
 from .values import text
 
 MAX_FRAMES = 50
@@ -93,7 +93,7 @@ _PYTEST_LOC = re.compile(r"^(?P<path>[^\s:]+\.py):(?P<line>\d+): (?P<type>[A-Za-
 _TYPE_SUFFIX = re.compile(
     r"(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Group|Failure|Timeout|Fault|Abort)$"
 )
-_LOCATION = re.compile(r"<(?:user-code|string|stdin|unknown|frozen [\w.]+|[\w\-]+)>")
+_LOCATION = re.compile(r"<user-code>|" + PSEUDO_FILE.pattern)
 
 
 def _type_ok(typ: str) -> bool:

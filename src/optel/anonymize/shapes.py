@@ -568,11 +568,19 @@ def _roots() -> list[tuple[str, str]]:
 _ROOTS = _roots()
 
 
+PSEUDO_FILE = re.compile(
+    r"<(?:string|stdin|unknown|console|frozen [A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)>"
+)
+"""The interpreter's pseudo-file names that a frame location keeps as they are."""
+
+
 @lru_cache(maxsize=2048)
 def location(filename: str) -> str:
     """A frame's file as a module-relative, anonymous location."""
     if filename.startswith("<") and filename.endswith(">"):
-        return filename  # <string>, <frozen importlib._bootstrap>, <stdin>
+        # the interpreter's own pseudo-files; any other name in brackets is a
+        # program's choice (compile(src, "<alice@example.com>", ...)): user code
+        return filename if PSEUDO_FILE.fullmatch(filename) else "<user-code>"
     path = os.path.normcase(os.path.abspath(filename))
     for folder, label in _ROOTS:
         if path.startswith(folder + os.sep):
