@@ -100,7 +100,10 @@ _PATH_KIND = (
     r"(?:file:\.[A-Za-z0-9.]{1,17}|dir|path)@(?:home|temp|site-packages|network|relative|other)"
     r"|url(?::[A-Za-z][A-Za-z0-9+.\-]{0,15})?"
 )
-_LOCATION = r"(?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{1,60}>"
+# a bracketed file name only as the interpreter (or optel) writes one, as
+# optel.anonymize.shapes.PSEUDO_FILE: "<alice>" in a compact frame is no location
+_PSEUDO = r"<(?:user-code|string|stdin|unknown|console|frozen [A-Za-z_][A-Za-z0-9_.]*)>"
+_LOCATION = rf"(?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|{_PSEUDO}"
 _EXC_TYPE = (
     r"[A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Group|Failure"
     r"|Timeout|Fault|Abort)|[a-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Z][A-Za-z0-9_]*"
@@ -134,12 +137,12 @@ STACKTRACE_RULES: tuple[tuple[str, str], ...] = (
         _MARK + r"\1\2",
     ),
     (  # optel's own compact frames
-        rf"(?m)^([ \t|+\-]*)((?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{{1,60}}>)"
+        rf"(?m)^([ \t|+\-]*)({_LOCATION})"
         rf":([0-9]+) in ({_FUNC})[ \t]*$",
         _MARK + r"\1\2:\3 in \4",
     ),
     (  # optel's own pytest location lines: <user-code>:6: AssertionError
-        rf"(?m)^((?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<[A-Za-z0-9_.\- ]{{1,60}}>)"
+        rf"(?m)^({_LOCATION})"
         rf":([0-9]+): ({_EXC_TYPE})[ \t]*$",
         _MARK + r"\1:\2: \3",
     ),

@@ -223,6 +223,8 @@ PERSONAL = (EMAIL, EMAIL2, IP, USER, TOKEN, AWS, PHONE, CARD, PERSON, "Garcia", 
 TRACEBACK = f"""Traceback (most recent call last):
   File "/home/{USER}/tool/convert.py", line 12, in main
     send(user="{EMAIL}", card="{CARD}")
+  <{USER}>:3 in helper
+  <{TOKEN}>:4 in helper
   File "/usr/lib/python3.11/smtplib.py", line 887, in sendmail
     raise SMTPRecipientsRefused(senderrs)
 smtplib.SMTPRecipientsRefused: {{'{EMAIL2}': (550, 'no such user {PERSON}')}}
