@@ -242,6 +242,14 @@ class Run:
             attrs["optel.runs"] = usage.bucket(runs)
             self.emit("run_start", attrs)
 
+    def end_at_exit(self) -> None:
+        """:meth:`end` as the interpreter's exit hook: a Ctrl-C in its moment ends
+        it without a traceback from inside optel (the pipeline's hook does the same)."""
+        try:
+            self.end()
+        except KeyboardInterrupt:
+            pass
+
     def end(self) -> None:
         """At the end of the run, once: repeated failures, ``run_end`` (when the run
         started) and the rate-limit drops into the spool's stats."""

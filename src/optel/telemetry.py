@@ -270,7 +270,7 @@ class Telemetry(NullTelemetry):
         import atexit
 
         # registered after the pipeline's own exit hook, so it runs first (LIFO)
-        atexit.register(self.run.end)
+        atexit.register(self.run.end_at_exit)
 
     def configure(self, setup: Setup) -> None:
         """Apply a (later) ``init()`` of the same app: declared keys, crash

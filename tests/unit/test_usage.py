@@ -274,3 +274,27 @@ def test_without_consent_no_extra_imports_threads_files_or_hooks(home: Path) -> 
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "['optel.usage']", "1", "True"]
     assert not home.exists()
+
+
+def test_a_ctrl_c_in_the_run_end_exit_hook_ends_it_quietly(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook registered at exit is end_at_exit: a KeyboardInterrupt inside it
+    (a person pressing Ctrl-C while the tool exits) never leaves it."""
+    import atexit
+
+    hooks: list[Any] = []
+    monkeypatch.setattr(atexit, "register", lambda f, *a, **k: hooks.append(f) or f)
+    t = granted()
+    run = t.run  # type: ignore[attr-defined]
+    (hook,) = [h for h in hooks if getattr(h, "__self__", None) is run]
+    assert hook.__func__ is type(run).end_at_exit
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    run.end = interrupted  # type: ignore[method-assign]
+    try:
+        hook()  # no KeyboardInterrupt out of it
+    finally:
+        del run.end  # the test's own shutdown ends the run as usual
