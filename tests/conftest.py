@@ -123,6 +123,30 @@ def _run(
     )
 
 
+def run_on_terminal(
+    argv: list[str], environ: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr (where a
+    notice reaches a person, and progress is drawn); its exit status and output."""
+    import pty
+
+    main, sub = pty.openpty()
+    proc = subprocess.Popen(argv, env=environ, stdin=sub, stdout=sub, stderr=sub, cwd=cwd)
+    os.close(sub)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=timeout)
+    os.close(main)
+    return proc.returncode, out.decode(errors="replace")
+
+
 def run_cli(
     *args: str, home: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

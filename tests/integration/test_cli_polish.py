@@ -8,17 +8,15 @@ connect."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from optel import config
-from tests.conftest import ROOT, _scrubbed_environ, run_cli, run_python
+from tests.conftest import ROOT, _scrubbed_environ, run_cli, run_on_terminal, run_python
 from tests.fakes.otlp_server import OtlpServer
 
 
@@ -31,27 +29,9 @@ def _free_port() -> int:
 
 def _on_terminal(args: list[str], home: Path, **extra: str) -> tuple[int, str]:
     """``python -m optel ARGS`` on a pseudo-terminal: its exit status and output."""
-    import pty
-
     environ = {**_scrubbed_environ(), "OPTEL_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
     environ.update(extra)
-    main, sub = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "optel", *args], env=environ, stdin=sub, stdout=sub, stderr=sub
-    )
-    os.close(sub)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=120)
-    os.close(main)
-    return proc.returncode, out.decode(errors="replace")
+    return run_on_terminal([sys.executable, "-m", "optel", *args], environ, timeout=120)
 
 
 def _backlog(home: Path, n: int, **extra: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _scrubbed_environ
+from tests.conftest import ROOT, _scrubbed_environ, run_on_terminal
 
 CLICK_TOOL = """
     import click
@@ -95,29 +95,11 @@ class Tool:
 
     def on_terminal(self, *args: str) -> str:
         """Run it on a pseudo-terminal (where an opt-out notice reaches a person); its output."""
-        import os
-        import pty
-
-        main, sub = pty.openpty()
         environ = _scrubbed_environ()
         environ.update(OPTEL_HOME=str(self.home), PYTHONPATH=str(ROOT / "src"), COLUMNS="200")
-        proc = subprocess.Popen(
-            [sys.executable, str(self.path), *args], env=environ, stdin=sub, stdout=sub, stderr=sub
-        )
-        os.close(sub)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        proc.wait(timeout=60)
-        os.close(main)
-        assert proc.returncode == 0, out
-        return out.decode(errors="replace")
+        code, out = run_on_terminal([sys.executable, str(self.path), *args], environ)
+        assert code == 0, out
+        return out
 
     def consent(self) -> dict:
         return json.loads((self.home / "consent.json").read_text())

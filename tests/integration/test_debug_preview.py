@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _scrubbed_environ, grant, run_cli
+from tests.conftest import ROOT, _scrubbed_environ, grant, run_cli, run_on_terminal
 from tests.fakes.ga4_server import FakeGA4
 from tests.fakes.otlp_server import OtlpServer
 
@@ -53,24 +53,9 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def _run_on_terminal(argv: list[str], environ: dict[str, str]) -> str:
-    import pty
-
-    main, sub = pty.openpty()
-    proc = subprocess.Popen(argv, env=environ, stdin=sub, stdout=sub, stderr=sub)
-    os.close(sub)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=60)
-    os.close(main)
-    assert proc.returncode == 0, out
-    return out.decode(errors="replace")
+    code, out = run_on_terminal(argv, environ)
+    assert code == 0, out
+    return out
 
 
 @pytest.mark.parametrize("policy", ["opt-in", "opt-out"])

@@ -10,7 +10,6 @@ declared, or optel adding a key the page does not know, fails here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import ROOT, _scrubbed_environ, grant, run_cli, run_python
+from tests.conftest import ROOT, _scrubbed_environ, grant, run_cli, run_on_terminal, run_python
 
 
 def _walk_keys(payload: Any) -> Iterator[tuple[str, str]]:
@@ -227,24 +226,9 @@ CLICK_TOOL = """
 
 
 def _on_terminal(argv: list[str], environ: dict[str, str], cwd: Path) -> str:
-    import pty
-
-    main, sub = pty.openpty()
-    proc = subprocess.Popen(argv, env=environ, stdin=sub, stdout=sub, stderr=sub, cwd=cwd)
-    os.close(sub)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=60)
-    os.close(main)
-    assert proc.returncode == 0, out
-    return out.decode(errors="replace")
+    code, out = run_on_terminal(argv, environ, cwd=cwd)
+    assert code == 0, out
+    return out
 
 
 def test_optel_describe_reads_a_tool_without_deciding_asking_or_writing(
