@@ -49,7 +49,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .anonymize.reduce import MARK as _MARK
-from .anonymize.shapes import _VERSION
+from .anonymize.shapes import _VERSION, PSEUDO_FILE
 
 if TYPE_CHECKING:
     import argparse
@@ -100,10 +100,9 @@ _PATH_KIND = (
     r"(?:file:\.[A-Za-z0-9.]{1,17}|dir|path)@(?:home|temp|site-packages|network|relative|other)"
     r"|url(?::[A-Za-z][A-Za-z0-9+.\-]{0,15})?"
 )
-# a bracketed file name only as the interpreter (or optel) writes one, as
-# optel.anonymize.shapes.PSEUDO_FILE: "<alice>" in a compact frame is no location
-_PSEUDO = r"<(?:user-code|string|stdin|unknown|console|frozen [A-Za-z_][A-Za-z0-9_.]*)>"
-_LOCATION = rf"(?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|{_PSEUDO}"
+# a bracketed file name only as the interpreter (or optel) writes one: "<alice>" in a
+# compact frame is no location
+_LOCATION = rf"(?:site-packages|<stdlib>)/[A-Za-z0-9_.\-/]+|<user-code>|{PSEUDO_FILE.pattern}"
 _EXC_TYPE = (
     r"[A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Warning|Exit|Interrupt|Iteration|Group|Failure"
     r"|Timeout|Fault|Abort)|[a-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Z][A-Za-z0-9_]*"

@@ -569,9 +569,10 @@ _ROOTS = _roots()
 
 
 PSEUDO_FILE = re.compile(
-    r"<(?:string|stdin|unknown|console|frozen [A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)>"
+    r"<(?:string|stdin|unknown|console|frozen [A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)>"
 )
-"""The interpreter's pseudo-file names that a frame location keeps as they are."""
+"""The interpreter's pseudo-file names that a frame location keeps as they are (ASCII
+classes only: the generated gateway uses the same pattern in RE2)."""
 
 
 @lru_cache(maxsize=2048)
