@@ -110,8 +110,9 @@ CREATE TABLE IF NOT EXISTS sent (
 """
 
 # what a row of the audit log (``sent``) holds
-# a payload as sent; a record; a JSON array of records (their bodies as strings)
-SENT_RENDERED, SENT_RECORD, SENT_RECORDS = 0, 1, 2
+# a payload as sent; a record; a JSON array of records (their bodies as strings);
+# records a line each
+SENT_RENDERED, SENT_RECORD, SENT_RECORDS, SENT_LINES = 0, 1, 2, 3
 
 
 def _dumps(record: Any) -> str:
@@ -178,6 +179,77 @@ def _row(r: Sequence[Any]) -> Row:
     return Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
 
 
+# The rows a query selects, packed by SQLite into one text value: fields split
+# by US (0x1f), rows by RS (0x1e). sqlite3 lets go of the GIL around every step
+# (every row fetched), and while the host's thread is busy (a burst) taking it
+# back waits up to the switch interval (5 ms): fetching a batch of 512 rows one
+# by one took 0.7-2.7 s then, against 2-14 ms packed (the sender could not send
+# during a burst). Separators are control characters, which compact JSON never
+# holds raw; a field that holds one anyway (a row not written by optel) shows
+# as a wrong count, and the rows are then fetched one by one.
+_US, _RS = "\x1f", "\x1e"
+_PACKED = (
+    "e.id || char(31) || e.app || char(31) || e.policy || char(31) || e.signal || char(31)"
+    " || d.destination || char(31) || e.body || char(31) || printf('%!.17g', e.created)"
+    " || char(31) || d.attempts || char(31) || ifnull('=' || d.last_error, '')"
+    " || char(31) || e.rendered"
+)
+
+
+def _unpack(packed: str | None, count: int) -> list[Row] | None:
+    """Rows from a :data:`_PACKED` text of ``count`` rows; ``None`` when it does not
+    split into exactly that (a field holding a separator, a NULL field)."""
+    if not count:
+        return []
+    if not packed:
+        return None
+    rows = []
+    for text in packed.split(_RS):
+        f = text.split(_US)
+        if len(f) != 10:
+            return None
+        try:
+            rows.append(
+                Row(
+                    int(f[0]),
+                    f[1],
+                    f[2],
+                    f[3],
+                    f[4],
+                    f[5],
+                    float(f[6]),
+                    int(f[7]),
+                    f[8][1:] if f[8] else None,
+                    f[9] != "0",
+                )  # fmt: skip
+            )
+        except ValueError:
+            return None
+    if len(rows) != count:
+        return None
+    rows.sort(key=_oldest_first)  # the order group_concat keeps is not promised
+    return rows
+
+
+def _oldest_first(row: Row) -> tuple[int, str]:
+    return row.id, row.destination
+
+
+def _select_rows(db: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[Row]:
+    """The rows of ``SELECT ... FROM deliveries JOIN entries WHERE``, oldest record
+    first, in as few steps as possible (see :data:`_PACKED`); ``where`` may end
+    in ``ORDER BY d.entry ... LIMIT``."""
+    packed = db.execute(
+        f"SELECT count(*), group_concat(p, char(30)) FROM"
+        f" (SELECT {_PACKED} AS p FROM {_JOIN} WHERE {where})",
+        args,
+    ).fetchone()
+    rows = _unpack(packed[1], packed[0]) if packed else None
+    if rows is None:
+        rows = [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM {_JOIN} WHERE {where}", args)]
+    return rows
+
+
 T = TypeVar("T")
 
 # sqlite3 messages (https://www.sqlite.org/rescode.html) that mean the file
@@ -224,6 +296,7 @@ _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+_WINDOWS = sqlite3.sqlite_version_info >= (3, 25, 0)  # window functions
 
 
 def _insert_many(db: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -616,14 +689,12 @@ class Spool:
             due_by = now if due_only else float("inf")
             with self._tx(db):
                 self._free_dead_leases(db, now)
-                rows = [
-                    _row(r)
-                    for r in db.execute(
-                        f"SELECT {_COLUMNS} FROM {_JOIN} WHERE d.destination = ?"
-                        " AND d.next_attempt <= ? AND d.lease_until < ? ORDER BY d.entry LIMIT ?",
-                        (destination, due_by, now, limit),
-                    )
-                ]
+                rows = _select_rows(
+                    db,
+                    "d.destination = ? AND d.next_attempt <= ? AND d.lease_until < ?"
+                    " ORDER BY d.entry LIMIT ?",
+                    (destination, due_by, now, limit),
+                )
                 if rows:
                     db.execute(
                         "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
@@ -686,9 +757,11 @@ class Spool:
 
     def _log_sent(self, db: sqlite3.Connection, rows: Sequence[Row], now: float) -> None:
         """Add ``rows`` to the audit log: records of one app and destination as one
-        row (a JSON array of the bodies, nothing parsed), a payload an older
-        optel rendered as a row of its own; the log keeps the newest
-        ``max_sent_log`` records."""
+        row (their bodies a line each, nothing parsed or escaped), a payload an
+        older optel rendered as a row of its own. The log keeps at least the
+        newest ``max_sent_log`` records (:meth:`sent_log` shows no more): whole
+        rows go, so it holds at most a batch's worth more (each ack rewrote its
+        oldest batch before, and that cost more than the rest of sending)."""
         keep = self.limits.max_sent_log
         batches: dict[tuple[str, str], list[str]] = {}
         single = []
@@ -697,28 +770,23 @@ class Spool:
                 single.append((now, r.destination, r.app, r.payload, SENT_RENDERED, 1))
             else:
                 batches.setdefault((r.destination, r.app), []).append(r.payload)
-        _insert_many(
-            db,
-            "sent (time, destination, app, payload, record, n)",
-            single
-            + [
-                (now, dest, app, _dumps(bodies), SENT_RECORDS, len(bodies))
-                for (dest, app), bodies in batches.items()
-            ],
-        )
+        for (dest, app), bodies in batches.items():
+            lines = "\n".join(bodies)
+            if lines.count("\n") == len(bodies) - 1:
+                single.append((now, dest, app, lines, SENT_LINES, len(bodies)))
+            else:  # a body holding a line break (compact JSON never does): as JSON
+                single.append((now, dest, app, _dumps(bodies), SENT_RECORDS, len(bodies)))
+        _insert_many(db, "sent (time, destination, app, payload, record, n)", single)
+        if _WINDOWS:  # the rows older than the newest that hold `keep` records, in one step
+            db.execute(
+                "DELETE FROM sent WHERE id < (SELECT min(id) FROM (SELECT id, n,"
+                " sum(n) OVER (ORDER BY id DESC) AS upto FROM sent) WHERE upto - n < ?)",
+                (keep,),
+            )
+            return
         total = 0
-        for rid, n, kind in list(db.execute("SELECT id, n, record FROM sent ORDER BY id DESC")):
-            if total + n > keep:
-                room = keep - total
-                if room > 0 and kind == SENT_RECORDS:  # the newest part of that batch stays
-                    (payload,) = db.execute(
-                        "SELECT payload FROM sent WHERE id = ?", (rid,)
-                    ).fetchone()
-                    db.execute(
-                        "UPDATE sent SET payload = ?, n = ? WHERE id = ?",
-                        (_dumps(json.loads(payload)[-room:]), room, rid),
-                    )
-                    rid -= 1
+        for rid, n in list(db.execute("SELECT id, n FROM sent ORDER BY id DESC")):
+            if total >= keep:
                 db.execute("DELETE FROM sent WHERE id <= ?", (rid,))
                 break
             total += n
@@ -902,6 +970,7 @@ class Spool:
         destination, app, payload, and whether that payload is the record
         (rendered for the destination to show it) rather than its rendering."""
         found: list[tuple[float, str, str, str, bool]] = []
+        limit = min(limit, self.limits.max_sent_log)
         for t, d, a, p, kind in self._do(
             lambda db: list(
                 db.execute(
@@ -909,7 +978,9 @@ class Spool:
                 )
             )
         ):
-            if kind == SENT_RECORDS:
+            if kind == SENT_LINES:
+                texts = p.split("\n")
+            elif kind == SENT_RECORDS:
                 try:
                     texts = [str(body) for body in json.loads(p)]
                 except ValueError:

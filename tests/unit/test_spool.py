@@ -346,3 +346,77 @@ def test_a_schema_1_spool_is_migrated_with_its_rendered_payloads(tmp_path: Path)
         ("otlp", '{"p":3}'),
     ]
     again.close()
+
+
+def test_a_claim_reads_its_rows_exactly_packed_or_one_by_one(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim fetches its batch packed in one SQLite step (see spool._PACKED);
+    what it returns is field for field what a row-by-row fetch gives, for
+    rows with and without an error, rendered or not, odd times, and rows
+    whose text holds the separators (planted there: then it falls back)."""
+    from optel import spool as spool_mod
+
+    bodies = ['{"a":"é\\u2028"}', "x\x1ey", "p\x1fq", "", "{}" * 300]
+    now = time.time()  # (older records would age out)
+    created = [now, now - 0.1 - 0.2, now - 1e-7, now - 3600.123456789, float(int(now))]
+    spool.add(
+        [
+            NewRecord("tool", "opt-in", "span", ("otlp", "ga4"), b, c)
+            for b, c in zip(bodies, created)
+        ]
+    )
+    spool.retry_later(spool.claim("ga4", "1-a", 2, lease_s=60), 0.0, "boom 'quoted' é")
+    spool.release(spool.claim("ga4", "1-a", 9, lease_s=60))
+
+    def both(dest: str) -> tuple[list[spool_mod.Row], list[spool_mod.Row]]:
+        packed = spool.claim(dest, "1-a", 9, lease_s=60)
+        spool.release(packed)
+        with monkeypatch.context() as m:
+            m.setattr(spool_mod, "_unpack", lambda packed, count: None)  # one by one
+            plain = spool.claim(dest, "1-a", 9, lease_s=60)
+        spool.release(plain)
+        return packed, plain
+
+    for dest in ("otlp", "ga4"):
+        packed, plain = both(dest)
+        assert packed == plain and len(packed) == 5
+        assert [r.payload for r in packed] == bodies
+        assert [r.created for r in packed] == created
+    assert [r.last_error for r in both("ga4")[0]][:3] == ["boom 'quoted' é"] * 2 + [None]
+
+    for dest in ("otlp", "ga4"):  # the packed path itself, on the rows it applies to
+        clean = [r for r in both(dest)[0] if "\x1e" not in r.payload and "\x1f" not in r.payload]
+        n, text = (
+            spool._conn()
+            .execute(
+                f"SELECT count(*), group_concat(p, char(30)) FROM (SELECT {spool_mod._PACKED} AS p"
+                f" FROM {spool_mod._JOIN} WHERE d.destination = ? AND e.body NOT GLOB ?)",
+                (dest, "*[\x1e\x1f]*"),
+            )
+            .fetchone()
+        )
+        assert spool_mod._unpack(text, n) == clean and len(clean) == 3
+    assert [r.last_error for r in clean] == ["boom 'quoted' é", None, None]
+
+
+@pytest.mark.parametrize("windows", [True, False])
+def test_the_audit_log_shows_the_newest_records_in_order_and_stores_whole_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows: bool
+) -> None:
+    from optel import spool as spool_mod
+
+    monkeypatch.setattr(spool_mod, "_WINDOWS", windows)  # old SQLite: the trim in Python
+    s = Spool(str(tmp_path / "s.sqlite3"), Limits(max_sent_log=10))
+    sent = []
+    for size in (4, 7, 1, 5, 3):
+        new = [f'{{"n":{len(sent) + i}}}' for i in range(size)]
+        if size == 7:
+            new[2] = '{"line":\n"break"}'  # a body no optel writes: kept intact anyway
+        sent += new
+        s.add([NewRecord("tool", "opt-in", "span", ("otlp",), b, time.time()) for b in new])
+        s.ack(s.claim("otlp", "1-a", 10, lease_s=60))
+    assert [p for _, _, _, p, _ in s.sent_log(100)] == sent[-10:]
+    assert [p for _, _, _, p, _ in s.sent_log(3)] == sent[-3:]
+    stored = sum(n for (n,) in s._conn().execute("SELECT n FROM sent"))
+    assert stored == 3 + 5 + 1 + 7  # whole batches, the oldest kept one reaching past the bound
