@@ -25,6 +25,7 @@ import json
 import random
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -69,7 +70,52 @@ Unreadable = recheck.Unreadable
 or :class:`optel.recheck.Unverified` (``unverified``)."""
 
 
-def payload(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> Payload:
+class Spooled:
+    """The records this process spooled, by the JSON text it wrote: what
+    :func:`payload` takes as ``known``.
+
+    The newest ``keep`` are kept as the records themselves (sent without
+    parsing); of up to ``remember`` more, only the hash of their text, so
+    such a row is parsed back but not re-checked: the same text is the same
+    record, fresh from this process's anonymizer (``hash`` of a str is keyed
+    per process: no text made elsewhere collides on purpose). A burst larger
+    than ``keep`` was re-checked record by record before, which cost more
+    than rendering and sending it."""
+
+    def __init__(self, keep: int = 2048, remember: int = 1 << 16):
+        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._hashes: set[int] = set()
+        self._keep = keep
+        self._remember = remember
+
+    def __setitem__(self, text: str, record: dict[str, Any]) -> None:
+        records = self._records
+        records[text] = record
+        if len(records) > self._keep:
+            records.popitem(last=False)
+        hashes = self._hashes
+        if len(hashes) >= self._remember:
+            hashes.clear()  # bounded: older rows are re-checked again
+        hashes.add(hash(text))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def popitem(self, last: bool = True) -> tuple[str, dict[str, Any]]:
+        return self._records.popitem(last=last)
+
+    def get(self, text: str) -> dict[str, Any] | None:
+        record = self._records.get(text)
+        if record is None and hash(text) in self._hashes:
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                return None
+            record = parsed if isinstance(parsed, dict) else None
+        return record
+
+
+def payload(row: Row, known: Mapping[str, dict[str, Any]] | Spooled | None = None) -> Payload:
     """What a destination gets for ``row``: the one place a claimed record
     becomes something to send. ``known``: records this process spooled, by
     the JSON text it wrote (the same text is the same record, fresh from this
@@ -80,7 +126,9 @@ def payload(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> Payl
     return Payload(row.id, row.signal, None, row.created, record=_record(row, known))
 
 
-def _record(row: Row, known: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def _record(
+    row: Row, known: Mapping[str, dict[str, Any]] | Spooled | None = None
+) -> dict[str, Any]:
     if row.rendered:
         # spooled already rendered by an older optel: a wire payload, not a
         # record, so it cannot be re-checked against the record's shape
@@ -140,7 +188,7 @@ def deliver(
     force: bool = False,
     max_rows: int | None = None,
     stop: Callable[[], bool] | None = None,
-    known: Mapping[str, dict[str, Any]] | None = None,
+    known: Mapping[str, dict[str, Any]] | Spooled | None = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
     (a ``time.monotonic()`` value), through the caller's ``destinations``;
@@ -179,7 +227,7 @@ def _deliver_to(
     report: Report,
     held: list[Row],
     stop: Callable[[], bool] | None = None,
-    known: Mapping[str, dict[str, Any]] | None = None,
+    known: Mapping[str, dict[str, Any]] | Spooled | None = None,
 ) -> None:
     budget = max_rows if max_rows is not None else -1
     while time.monotonic() < deadline and budget != 0 and not (stop and stop()):

@@ -66,7 +66,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -430,8 +430,8 @@ class Pipeline:
         self._ready: deque[NewRecord] = deque()  # scrubbed by the recording thread, to write
         self._helping = False
         self._help_at = HELP_AT[0]  # until the worker has measured its pace
-        # the last records spooled, by the JSON written: sent without parsing it back
-        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # the records spooled, by the JSON written: sent without checking them again
+        self._known = delivery.Spooled(KNOWN_MAX)
         self._per_record_s = 100e-6  # the last chunk's cost a record: sizes the next
         self._users_lock = threading.Lock()
         self._users = 0  # threads using the destinations now

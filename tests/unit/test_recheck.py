@@ -300,3 +300,30 @@ def test_a_record_this_process_spooled_is_not_sent_under_another_apps_row() -> N
     text = json.dumps(record)
     with pytest.raises(recheck.Unverified):  # (consent is checked for the row's app)
         delivery.payload(_row(text, app="othertool"), known={text: record})
+
+
+def test_past_the_records_it_keeps_this_process_knows_its_own_text_and_nothing_else() -> None:
+    """delivery.Spooled keeps the newest records themselves and, beyond them,
+    the hash of each text it spooled: such a row is parsed back but not
+    re-checked; a row whose text this process did not write is re-checked."""
+    spooled = delivery.Spooled(keep=2)
+    mine = [dict(SPAN, name=f"convert{i}") for i in range(5)]
+    texts = [json.dumps(r) for r in mine]
+    for text, record in zip(texts, mine):
+        spooled[text] = record
+    assert len(spooled) == 2
+    assert delivery.payload(_row(texts[-1]), known=spooled).record is mine[-1]  # kept as is
+    old = delivery.payload(_row(texts[0]), known=spooled).record
+    assert old == mine[0] and old is not mine[0]  # parsed back from its text
+
+    unchecked = dict(SPAN, name="mail alice@example.org")  # never through this anonymizer
+    with pytest.raises(delivery.Unreadable) as info:
+        delivery.payload(_row(json.dumps(unchecked)), known=spooled)
+    assert info.value.reason == "unverified"
+    with pytest.raises(recheck.Unverified):  # its own text, under another app's row
+        delivery.payload(_row(texts[0], app="othertool"), known=spooled)
+
+    small = delivery.Spooled(keep=1, remember=3)  # bounded: forgotten texts are re-checked
+    for text, record in zip(texts, mine):
+        small[text] = record
+    assert small.get(texts[0]) is None and small.get(texts[4]) is mine[4]
