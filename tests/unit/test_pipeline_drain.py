@@ -104,3 +104,33 @@ def test_spooled_json_is_the_compact_encoders_text() -> None:
     }  # fmt: skip
     want = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str)
     assert pipeline_mod._json(rec) == want
+
+
+def test_a_slow_spool_close_at_exit_is_waited_for_within_the_budget_only(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the spool copies SQLite's log into the database (the last
+    connection does): the exit waits for it until its budget ends, not longer,
+    and the close still completes on its own."""
+    from optel import spool as spool_mod
+
+    t = granted(exit_budget_ms=300)
+    p = testing.pipeline(t)
+    assert p is not None
+    t.event("used")
+    closed = threading.Event()
+    real_close = spool_mod.Spool.close
+
+    def slow_close(self: spool_mod.Spool) -> None:
+        time.sleep(1.5)
+        real_close(self)
+        closed.set()
+
+    monkeypatch.setattr(spool_mod.Spool, "close", slow_close)
+    started = time.monotonic()
+    p.shutdown()
+    took = time.monotonic() - started
+    assert took < 1.0, took  # the budget (0.3 s), far from the close's 1.5 s
+    assert not closed.is_set()
+    assert closed.wait(5)  # it went on without the exit
+    assert len(testing.pending()) == 1  # what was spooled is there for the next run
