@@ -41,7 +41,6 @@ def pending(
     path = _spool_path(home)
     if not os.path.exists(path):
         return []
-    from dataclasses import replace
 
     from . import delivery, exporters
     from .spool import Spool
@@ -55,7 +54,7 @@ def pending(
     environ = None if home is None else {**os.environ, env.OPTEL_HOME: os.fspath(home)}
     with exporters.Destinations(config.resolve(environ=environ)) as dests:
         return [
-            replace(r, payload=delivery.shown(r, dests.get(r.destination)) or "", rendered=True)
+            r._replace(payload=delivery.shown(r, dests.get(r.destination)) or "", rendered=True)
             for r in rows
         ]
 
