@@ -130,9 +130,18 @@ SEND_AT = 512
 CONSENT_S = 1.0
 """How often the worker reads consent again."""
 # kept back from the exit budget for the interpreter's own teardown after
-# optel's exit hook (its last collection, the modules optel loaded: 40-70 ms
-# measured on this project's 2-core machine)
-_EXIT_MARGIN_S = 0.07
+# optel's exit hook (its last collections, the modules loaded): on this
+# project's 2-core machine 71 ms for the modules a sending run loads, 100-150 ms
+# after a 10,000-span burst (bench/datapath.py's burst row ran 327-361 ms with
+# 70 ms kept back, 315 ms with 110); at most a third of a small budget
+_EXIT_MARGIN_S = 0.11
+
+
+def _exit_room(budget_ms: float) -> float:
+    """Seconds of an exit budget optel's exit hook may use (see _EXIT_MARGIN_S)."""
+    budget = max(0.0, budget_ms / 1000)
+    return budget - min(_EXIT_MARGIN_S, budget / 3)
+
 
 _DELTA: dict[type, AggregationTemporality] = {
     Counter: AggregationTemporality.DELTA,
@@ -685,7 +694,7 @@ class Pipeline:
                     self._inflight -= len(chunk)
                     self._settled.notify_all()
             self._per_record_s = max(1e-6, (time.monotonic() - started) / max(done, 1))
-            room = self.cfg["exit_budget_ms"] / 1000 - _EXIT_MARGIN_S
+            room = _exit_room(self.cfg["exit_budget_ms"])
             low, high = HELP_AT
             self._help_at = max(low, min(high, int(room / 2 / self._per_record_s)))
             taken += done
@@ -898,7 +907,7 @@ class Pipeline:
 
     def _shutdown(self) -> None:
         start = time.monotonic()
-        end = start + self.cfg["exit_budget_ms"] / 1000 - _EXIT_MARGIN_S
+        end = start + _exit_room(self.cfg["exit_budget_ms"])
         sender: threading.Thread | None = None
         with _errors.guard("shutdown"):
             self.collect_metrics()
