@@ -6,7 +6,7 @@ import string
 from contextlib import contextmanager
 from typing import Iterator
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import optel
@@ -189,6 +189,7 @@ numbers = st.integers(-(10**8) + 1, 10**8 - 1).map(str)
 @given(
     st.one_of(versions, enums, shouting, kebab, modules, frameworks, numbers, shas, dates, floats)
 )
+@example("0.00030547578289031804")  # found by this test: twenty digits after the point
 def test_plain_values_pass_unchanged(value: str) -> None:
     assert scrub_text(value) == value
 

@@ -327,7 +327,9 @@ _LONG_NUMBER = re.compile(r"(?<![\w.])\d{9,}(?![\w]|\.\d)")
 # -- tokens --------------------------------------------------------------------------------
 
 _UUID = re.compile(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
-_HEX = re.compile(r"(?i)(?<![0-9a-z])[0-9a-f]{20,}(?![0-9a-z])")
+# (the digits after a decimal point are a number's, as for _LONG_NUMBER: repr(0.0003054757828903180)
+# is '0.00030547578289031804', twenty digits after the point)
+_HEX = re.compile(r"(?i)(?<![0-9a-z])(?!(?<=\d\.)\d+(?![0-9a-z]))[0-9a-f]{20,}(?![0-9a-z])")
 # padded base64 with both cases (or digits): not an upper-case NAME= assignment
 _BASE64 = re.compile(
     r"(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z0-9+/])"
