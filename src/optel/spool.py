@@ -43,6 +43,7 @@ keeps working, and what it adds is moved at the next open.
 from __future__ import annotations
 
 import json
+import math
 import operator
 import os
 import sqlite3
@@ -192,6 +193,7 @@ def _row(r: Sequence[Any]) -> Row:
 # text that holds one anyway (a row not written by optel) makes its column
 # longer than the count, and the rows are then fetched one by one.
 _RS = "\x1e"
+_INF = float("inf")
 _PACKED = (
     "count(*), group_concat(id), group_concat(app, char(30)), group_concat(policy, char(30)),"
     " group_concat(signal, char(30)), group_concat(destination, char(30)),"
@@ -379,6 +381,7 @@ class Spool:
         self._pid = os.getpid()
         self._aside = ""
         self._next_age_check = 0.0
+        self._last_lease = 0.0  # each claim's lease ends at its own time: it names the claim
         self._changed = 0  # rows written or removed since the last checkpoint
         self.in_memory = False
         """True once the file could not be written and records are kept in memory."""
@@ -702,29 +705,38 @@ class Spool:
         def op(db: sqlite3.Connection) -> list[Row]:
             now = time.time()
             due_by = now if due_only else float("inf")
-            with self._tx(db):
-                self._free_dead_leases(db, now)
-                rows = _select_rows(
-                    db,
-                    "d.destination = ? AND d.next_attempt <= ? AND d.lease_until < ?"
-                    " ORDER BY d.entry LIMIT ?",
-                    (destination, due_by, now, limit),
-                )
-                for ids, params in _id_sets([r.id for r in rows]):
-                    db.execute(
-                        "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
-                        f" WHERE destination = ? AND entry IN {ids}",
-                        [owner, now + lease_s, destination, *params],
-                    )
-            return rows
+            # One statement leases the batch (atomic on its own), a second reads
+            # it back by its lease, which no other claim shares: few statements,
+            # since each lets go of the GIL (see _insert_many), and a claim while
+            # the host's thread is busy waits for it each time.
+            until = self._last_lease = max(now + lease_s, math.nextafter(self._last_lease, _INF))
+            lease = (
+                "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE destination = ?"
+                " AND entry IN (SELECT entry FROM deliveries WHERE destination = ?"
+                " AND next_attempt <= ? AND lease_until < ? ORDER BY entry LIMIT ?)"
+            )
+            args = (owner, until, destination, destination, due_by, now)
+            taken = db.execute(lease, (*args, limit)).rowcount
+            if taken < limit and self._free_dead_leases(db, now):
+                taken += db.execute(lease, (*args, limit - taken)).rowcount
+            if not taken:
+                return []
+            return _select_rows(
+                db,
+                "d.destination = ? AND d.lease_owner = ? AND d.lease_until = ? ORDER BY d.entry",
+                (destination, owner, until),
+            )
 
         return self._do(op)
 
     @staticmethod
-    def _free_dead_leases(db: sqlite3.Connection, now: float) -> None:
-        # A sender killed mid-send (SIGKILL, power cut) leaves its lease behind;
-        # when its process is gone its rows are free at once rather than after
-        # the lease: at worst the server had them and gets a duplicate.
+    def _free_dead_leases(db: sqlite3.Connection, now: float) -> int:
+        """Free the leases of senders whose process is gone; how many.
+
+        A sender killed mid-send (SIGKILL, power cut) leaves its lease behind;
+        when its process is gone its rows are free at once rather than after
+        the lease: at worst the server had them and gets a duplicate. (Looked
+        for when a claim finds fewer rows than it asked for.)"""
         owners = [
             o
             for (o,) in db.execute(
@@ -733,14 +745,16 @@ class Spool:
                 (now,),
             )
         ]
+        freed = 0
         for owner in owners:
             pid = _owner_pid(owner)
             if pid is not None and pid != os.getpid() and not _alive(pid):
-                db.execute(
+                freed += db.execute(
                     "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
                     " WHERE lease_owner = ?",
                     (owner,),
-                )
+                ).rowcount
+        return freed
 
     def _each_destination(
         self, db: sqlite3.Connection, rows: Sequence[Row], sql: str, *args: Any
