@@ -420,3 +420,21 @@ def test_the_audit_log_shows_the_newest_records_in_order_and_stores_whole_batche
     assert [p for _, _, _, p, _ in s.sent_log(3)] == sent[-3:]
     stored = sum(n for (n,) in s._conn().execute("SELECT n FROM sent"))
     assert stored == 3 + 5 + 1 + 7  # whole batches, the oldest kept one reaching past the bound
+
+
+def test_without_sqlites_json_functions_id_lists_go_as_marks(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optel import spool as spool_mod
+
+    for json_each in (True, False):
+        monkeypatch.setattr(spool_mod, "_HAS_JSON_EACH", [json_each])
+        spool.add(_records(1200))  # more than one chunk of marks
+        rows = spool.claim("otlp", "1-a", 1200, lease_s=60)
+        assert len(rows) == 1200
+        spool.release(rows[:100])
+        spool.ack(rows[100:])
+        again = spool.claim("otlp", "1-b", 2000, lease_s=60)  # the released ones only
+        assert [r.id for r in again] == [r.id for r in rows[:100]]
+        spool.ack(again)
+        assert spool.count() == 0 and spool.waiting() == 0
