@@ -134,3 +134,34 @@ def test_a_slow_spool_close_at_exit_is_waited_for_within_the_budget_only(
     assert not closed.is_set()
     assert closed.wait(5)  # it went on without the exit
     assert len(testing.pending()) == 1  # what was spooled is there for the next run
+
+
+def test_what_the_recording_thread_scrubbed_is_written_in_bounded_transactions(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run too short for the worker to start left thousands of scrubbed records,
+    written in one transaction that the exit then waited for past its budget."""
+    from optel import spool as spool_mod
+
+    monkeypatch.setattr(pipeline_mod, "HELP_AT", (50, 50))
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    for i in range(3000):
+        t.event("used", i=i)
+    waiting = len(p._ready)
+    assert waiting > 2 * pipeline_mod.READY_CHUNK
+    sizes: list[int] = []
+    real_add = spool_mod.Spool.add
+
+    def add(self: spool_mod.Spool, records: list[spool_mod.NewRecord]) -> int:
+        sizes.append(len(records))
+        return real_add(self, records)
+
+    monkeypatch.setattr(spool_mod.Spool, "add", add)
+    assert p._write_ready(deadline=time.monotonic()) == pipeline_mod.READY_CHUNK  # then stops
+    assert len(p._ready) == waiting - pipeline_mod.READY_CHUNK
+    assert p._write_ready() == waiting - pipeline_mod.READY_CHUNK
+    assert sizes and max(sizes) <= pipeline_mod.READY_CHUNK and not p._ready
+    assert t.flush(0)
+    assert len(testing.pending(limit=10_000)) == 3000 and testing.stats() == {}
