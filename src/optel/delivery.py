@@ -27,7 +27,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from . import consent, exporters, recheck
 from .exporters import Destination, Payload
@@ -74,38 +74,39 @@ class Spooled:
     """The records this process spooled, by the JSON text it wrote: what
     :func:`payload` takes as ``known``.
 
-    The newest ``keep`` are kept as the records themselves (sent without
-    parsing); of up to ``remember`` more, only the hash of their text, so
-    such a row is parsed back but not re-checked: the same text is the same
-    record, fresh from this process's anonymizer (``hash`` of a str is keyed
-    per process: no text made elsewhere collides on purpose). A burst larger
-    than ``keep`` was re-checked record by record before, which cost more
-    than rendering and sending it."""
+    ``records`` holds the newest of them as the records themselves (sent
+    without parsing; the pipeline fills and bounds it as it encodes). Beyond
+    them it remembers the hash of every text spooled (up to ``remember``,
+    through :meth:`remember`), so such a row is parsed back but not
+    re-checked: the same text is the same record, fresh from this process's
+    anonymizer (``hash`` of a str is keyed per process: no text made
+    elsewhere collides on purpose). A burst larger than ``records`` was
+    re-checked record by record before, which cost more than rendering and
+    sending it."""
 
-    def __init__(self, keep: int = 2048, remember: int = 1 << 16):
-        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    def __init__(
+        self, records: OrderedDict[str, dict[str, Any]] | None = None, remember: int = 1 << 15
+    ):
+        self.records: OrderedDict[str, dict[str, Any]] = (
+            OrderedDict() if records is None else records
+        )
         self._hashes: set[int] = set()
-        self._keep = keep
         self._remember = remember
 
-    def __setitem__(self, text: str, record: dict[str, Any]) -> None:
-        records = self._records
-        records[text] = record
-        if len(records) > self._keep:
-            records.popitem(last=False)
+    def remember(self, texts: Iterable[str]) -> None:
+        """Note ``texts`` as spooled by this process (bounded: when full, it
+        starts again, and older rows are re-checked)."""
         hashes = self._hashes
         if len(hashes) >= self._remember:
-            hashes.clear()  # bounded: older rows are re-checked again
-        hashes.add(hash(text))
+            hashes.clear()
+        hashes.update(map(hash, texts))
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def popitem(self, last: bool = True) -> tuple[str, dict[str, Any]]:
-        return self._records.popitem(last=last)
+    def clear(self) -> None:
+        self.records.clear()
+        self._hashes.clear()
 
     def get(self, text: str) -> dict[str, Any] | None:
-        record = self._records.get(text)
+        record = self.records.get(text)
         if record is None and hash(text) in self._hashes:
             try:
                 parsed = json.loads(text)

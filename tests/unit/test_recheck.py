@@ -306,12 +306,11 @@ def test_past_the_records_it_keeps_this_process_knows_its_own_text_and_nothing_e
     """delivery.Spooled keeps the newest records themselves and, beyond them,
     the hash of each text it spooled: such a row is parsed back but not
     re-checked; a row whose text this process did not write is re-checked."""
-    spooled = delivery.Spooled(keep=2)
+    spooled = delivery.Spooled()
     mine = [dict(SPAN, name=f"convert{i}") for i in range(5)]
     texts = [json.dumps(r) for r in mine]
-    for text, record in zip(texts, mine):
-        spooled[text] = record
-    assert len(spooled) == 2
+    spooled.records.update(zip(texts[-2:], mine[-2:]))  # the newest kept as they are
+    spooled.remember(texts)
     assert delivery.payload(_row(texts[-1]), known=spooled).record is mine[-1]  # kept as is
     old = delivery.payload(_row(texts[0]), known=spooled).record
     assert old == mine[0] and old is not mine[0]  # parsed back from its text
@@ -323,7 +322,9 @@ def test_past_the_records_it_keeps_this_process_knows_its_own_text_and_nothing_e
     with pytest.raises(recheck.Unverified):  # its own text, under another app's row
         delivery.payload(_row(texts[0], app="othertool"), known=spooled)
 
-    small = delivery.Spooled(keep=1, remember=3)  # bounded: forgotten texts are re-checked
-    for text, record in zip(texts, mine):
-        small[text] = record
-    assert small.get(texts[0]) is None and small.get(texts[4]) is mine[4]
+    small = delivery.Spooled(remember=3)  # bounded: forgotten texts are re-checked
+    small.remember(texts[:3])
+    small.remember(texts[3:])
+    assert small.get(texts[0]) is None and small.get(texts[4]) == mine[4]
+    spooled.clear()
+    assert spooled.get(texts[0]) is None and spooled.get(texts[-1]) is None
