@@ -176,3 +176,32 @@ def test_records_reach_the_disk_without_an_exit_and_survive_sigkill(home: Path) 
         r = run_cli("flush", home=home, extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": server.url})
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(s.name for s in server.spans()) == [f"k-{i}" for i in range(10)]
+
+
+DURING_RUN = """
+import json, time, optel
+t = optel.init(app="healthtool", allowed_attributes=["step"])
+for i in range(600):
+    with t.tracer.start_as_current_span("step", attributes={"step": i}):
+        pass
+time.sleep(3)  # the tool's own work (I/O), well within the 5 s flush interval
+print(json.dumps({"end": time.time()}), flush=True)
+"""
+
+
+def test_records_leave_during_the_run_once_512_are_spooled(home: Path) -> None:
+    """The README: the sender sends as soon as 512 new records are spooled, so
+    records leave during the run (not only every flush_interval_ms, 5 s)."""
+    run_cli("opt-in", home=home)
+    with OtlpServer() as server:
+        r = run_python(DURING_RUN, home, {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url})
+        _ok(r)
+        end = json.loads(r.stdout.strip().splitlines()[-1])["end"]
+        during = sum(
+            len(s.spans)
+            for req in server.accepted()
+            if req.at < end
+            for group in req.message.resource_spans
+            for s in group.scope_spans
+        )
+    assert during >= 512, during
