@@ -13,6 +13,7 @@ Consent for a test: :func:`grant` records it in a state folder, the
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,14 @@ import optel
 from optel import _errors, commands, env, telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The Ctrl-C tests press Ctrl-C in child processes. A shell that starts a job in
+# the background makes it ignore SIGINT, and an ignored signal stays ignored in
+# every process started from it: the children never see the Ctrl-C (the 3 Ctrl-C
+# tests failed so in a `make test` started in the background). Handled, not
+# ignored, here, children start with SIGINT at its default, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _scrubbed_environ() -> dict[str, str]:
