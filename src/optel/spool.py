@@ -333,11 +333,14 @@ _HAS_JSON_EACH: list[bool] = []
 
 def _json_each() -> bool:
     if not _HAS_JSON_EACH:
+        db = sqlite3.connect(":memory:")
         try:
-            sqlite3.connect(":memory:").execute("SELECT value FROM json_each('[1]')").fetchall()
+            db.execute("SELECT value FROM json_each('[1]')").fetchall()
             _HAS_JSON_EACH.append(True)
         except sqlite3.Error:
             _HAS_JSON_EACH.append(False)
+        finally:
+            db.close()
     return _HAS_JSON_EACH[0]
 
 
