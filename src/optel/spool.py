@@ -429,6 +429,21 @@ class Spool:
         return self._db
 
     def _open(self, path: str) -> sqlite3.Connection:
+        """A connection set up (WAL, tables, migration). Connections of several
+        processes (a tool's worker, ``optel status``, a test) opening a new
+        spool at once can find it locked, and SQLite does not always wait for
+        that (switching to WAL: 9 of 180 concurrent opens failed so): tried
+        again until the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                return self._open_once(path)
+            except sqlite3.OperationalError as exc:
+                if not any(w in str(exc).lower() for w in _BUSY) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
+
+    def _open_once(self, path: str) -> sqlite3.Connection:
         db = sqlite3.connect(
             path,
             timeout=self._busy_timeout_s,

@@ -438,3 +438,31 @@ def test_without_sqlites_json_functions_id_lists_go_as_marks(
         assert [r.id for r in again] == [r.id for r in rows[:100]]
         spool.ack(again)
         assert spool.count() == 0 and spool.waiting() == 0
+
+
+def test_spools_opened_at_once_on_a_new_file_all_open(tmp_path: Path) -> None:
+    """A tool's worker and a reader (optel status, a test) opening a new spool at
+    the same moment: SQLite did not always wait for the switch to WAL, and 9 of
+    180 such opens failed with 'database is locked'."""
+    import threading
+
+    errors: list[BaseException] = []
+    for i in range(40):
+        path = str(tmp_path / f"s{i}" / "spool.sqlite3")
+        barrier = threading.Barrier(3)
+
+        def open_one(path: str = path, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                s = Spool(path)
+                s.pending()
+                s.close()
+            except BaseException as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
