@@ -66,7 +66,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
@@ -442,10 +442,10 @@ class Pipeline:
         self._ready: deque[NewRecord] = deque()  # scrubbed by the recording thread, to write
         self._helping = False
         self._help_at = HELP_AT[0]  # until the worker has measured its pace
-        # the last records spooled, by the JSON written: sent without parsing it back
-        self._known: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        # and every text spooled, remembered: sent without checking it again
-        self._spooled = delivery.Spooled(self._known)
+        # the records spooled, by the JSON written: the last KNOWN_MAX themselves
+        # (sent without parsing them back), every text's hash (sent without
+        # checking them again)
+        self._spooled = delivery.Spooled()
         self._per_record_s = 100e-6  # the last chunk's cost a record: sizes the next
         self._users_lock = threading.Lock()
         self._users = 0  # threads using the destinations now
@@ -693,9 +693,7 @@ class Pipeline:
                 stop = partial(_past, deadline)  # a slice past the deadline at most
             try:
                 new, done = self._encode(chunk, stop)
-                if new:
-                    self.spool().add(new)
-                    self._spooled.remember(map(_BODY, new))
+                self._add(new)
             finally:
                 with self._settled:
                     if 0 < done < len(chunk):  # stopped for the exit: the rest is its to spool
@@ -730,6 +728,12 @@ class Pipeline:
             self._inflight += len(taken)
         return taken
 
+    def _add(self, new: list[NewRecord]) -> None:
+        """Write ``new`` to the spool, and remember its texts as this process's."""
+        if new:
+            self.spool().add(new)
+            self._spooled.remember(map(_BODY, new))
+
     def _write_ready(self, deadline: float | None = None) -> int:
         """Write what the recording thread scrubbed (see :meth:`_help`), a
         transaction per :data:`READY_CHUNK` records, until none is left (or
@@ -742,8 +746,7 @@ class Pipeline:
         while ready:
             batch = self._take(ready, READY_CHUNK)
             try:
-                self.spool().add(batch)
-                self._spooled.remember(map(_BODY, batch))
+                self._add(batch)
             finally:
                 with self._settled:
                     self._inflight -= len(batch)
@@ -766,7 +769,7 @@ class Pipeline:
         from .spool import NewRecord
 
         routes = self._routes
-        known = self._known
+        known = self._spooled.records
         new = []
         # the resource most records share (one dict after scrubbing), encoded once
         shared: dict[int, tuple[Any, str]] = {}
