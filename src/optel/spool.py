@@ -42,6 +42,7 @@ keeps working, and what it adds is moved at the next open.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -186,9 +187,10 @@ def _row(r: Sequence[Any]) -> Row:
 # The rows a query selects, packed by SQLite into one row: each column's
 # values joined into one text (RS, 0x1e, between texts; a comma between
 # numbers). sqlite3 lets go of the GIL around every step (every row fetched),
-# and while the host's thread is busy (a burst) taking it back waits up to the
-# switch interval (5 ms): fetching a batch of 512 rows one by one took 0.7-2.7 s
-# then, against 2-14 ms packed (the sender could not send during a burst).
+# and while the host's thread is busy (a burst) taking it back can wait up to
+# the switch interval (5 ms): fetching a batch of 512 rows one by one took
+# 0.7-2.7 s then, against 2-14 ms packed, with another process keeping one of
+# the machine's two cores busy (idle, the two were close).
 # All the aggregates of one query see the rows in one order, so the columns
 # line up. RS is a control character, which compact JSON never holds raw; a
 # text that holds one anyway (a row not written by optel) makes its column
@@ -328,20 +330,17 @@ def _id_sets(ids: Sequence[int]) -> Iterator[tuple[str, list[Any]]]:
         yield f"({_marks(len(chunk))})", list(chunk)
 
 
-_HAS_JSON_EACH: list[bool] = []
-
-
+@functools.cache
 def _json_each() -> bool:
-    if not _HAS_JSON_EACH:
-        db = sqlite3.connect(":memory:")
-        try:
-            db.execute("SELECT value FROM json_each('[1]')").fetchall()
-            _HAS_JSON_EACH.append(True)
-        except sqlite3.Error:
-            _HAS_JSON_EACH.append(False)
-        finally:
-            db.close()
-    return _HAS_JSON_EACH[0]
+    """Does this SQLite have ``json_each`` (asked once)?"""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("SELECT value FROM json_each('[1]')").fetchall()
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
 
 
 def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

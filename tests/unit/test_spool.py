@@ -428,7 +428,7 @@ def test_without_sqlites_json_functions_id_lists_go_as_marks(
     from optel import spool as spool_mod
 
     for json_each in (True, False):
-        monkeypatch.setattr(spool_mod, "_HAS_JSON_EACH", [json_each])
+        monkeypatch.setattr(spool_mod, "_json_each", lambda json_each=json_each: json_each)
         spool.add(_records(1200))  # more than one chunk of marks
         rows = spool.claim("otlp", "1-a", 1200, lease_s=60)
         assert len(rows) == 1200
