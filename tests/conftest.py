@@ -12,8 +12,10 @@ Consent for a test: :func:`grant` records it in a state folder, the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -154,6 +156,22 @@ def run_on_terminal(
     proc.wait(timeout=timeout)
     os.close(main)
     return proc.returncode, out.decode(errors="replace")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def another_programs_database(path: Path) -> str:
+    """A SQLite database of some other program at ``path`` (a table, a row, mode
+    0644), for a spool linked to it; the SHA-256 of its bytes."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE mine (x)")
+    db.execute("INSERT INTO mine VALUES ('precious')")
+    db.commit()
+    db.close()
+    os.chmod(path, 0o644)
+    return sha256_of(path)
 
 
 def run_cli(

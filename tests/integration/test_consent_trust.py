@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import ROOT, _scrubbed_environ
+from tests.conftest import ROOT, _scrubbed_environ, another_programs_database, sha256_of
 from tests.fakes.ga4_server import FakeGA4
 from tests.fakes.otlp_server import OtlpServer
 from tests.integration import consent_dropin
@@ -831,25 +831,16 @@ def _spool(add: Any) -> None:
 
     @add("spool", "spool.sqlite3 links to another app's database: never written, one warning", SENT)
     def _(c: Ctx) -> None:
-        import hashlib
-        import sqlite3
-
         c.cli("opt-in")
         other = c.home.parent / "app.db"
-        db = sqlite3.connect(other)
-        db.execute("CREATE TABLE mine (x)")
-        db.execute("INSERT INTO mine VALUES ('precious')")
-        db.commit()
-        db.close()
-        os.chmod(other, 0o644)
-        before = hashlib.sha256(other.read_bytes()).hexdigest()
+        before = another_programs_database(other)
         (c.home / "spool.sqlite3").symlink_to(other)
         r, sent = c.tool()
         warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("optel:")]
         assert sent > 0 and len(warnings) == 1 and "symbolic link" in warnings[0], r.stderr
         assert "symbolic link" in (c.status()["last_error"] or "")
         assert c.cli("opt-out").returncode == 0
-        assert hashlib.sha256(other.read_bytes()).hexdigest() == before
+        assert sha256_of(other) == before
         assert (
             oct(other.stat().st_mode & 0o777) == "0o644" and (c.home / "spool.sqlite3").is_symlink()
         )

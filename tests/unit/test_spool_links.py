@@ -8,9 +8,7 @@ to a non-database aside as if it were its own spool.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from optel import _errors, config, consent, env
 from optel.spool import NewRecord, Spool
+from tests.conftest import another_programs_database, sha256_of
 
 
 def _record() -> NewRecord:
@@ -38,21 +37,11 @@ def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_errors, "_warned", set())
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_a_link_to_another_programs_database_is_never_written_through(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = tmp_path / "app.db"
-    db = sqlite3.connect(other)
-    db.execute("CREATE TABLE mine (x)")
-    db.execute("INSERT INTO mine VALUES ('precious')")
-    db.commit()
-    db.close()
-    os.chmod(other, 0o644)
-    before = _digest(other)
+    before = another_programs_database(other)
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "spool.sqlite3").symlink_to(other)
@@ -60,7 +49,7 @@ def test_a_link_to_another_programs_database_is_never_written_through(
     assert spool.in_memory and spool.count() == 1  # this run's records, kept in memory
     assert "symbolic link" in (spool.last_error() or "")
     spool.close()
-    assert _digest(other) == before and stat.S_IMODE(other.stat().st_mode) == 0o644
+    assert sha256_of(other) == before and stat.S_IMODE(other.stat().st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "home"]  # no -wal beside it
     assert sorted(p.name for p in home.iterdir()) == ["spool.sqlite3"]  # the link, not moved
     assert os.readlink(home / "spool.sqlite3") == str(other)
@@ -111,11 +100,10 @@ def test_a_fifo_named_spool_never_blocks(tmp_path: Path) -> None:
 
 def test_opt_out_never_opens_a_linked_spool(tmp_path: Path) -> None:
     other = tmp_path / "app.db"
-    sqlite3.connect(other).execute("CREATE TABLE mine (x)").connection.commit()
-    before = _digest(other)
+    before = another_programs_database(other)
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "spool.sqlite3").symlink_to(other)
     p = config.paths({env.OPTEL_HOME: str(home)})
     assert consent.take_effect(consent.DENIED, None, p) == 0
-    assert _digest(other) == before and (home / "spool.sqlite3").is_symlink()
+    assert sha256_of(other) == before and (home / "spool.sqlite3").is_symlink()
