@@ -705,9 +705,7 @@ class Pipeline:
             low, high = HELP_AT
             self._help_at = max(low, min(high, int(room / 2 / self._per_record_s)))
             taken += done
-            self._fresh += done
-            if self._fresh >= SEND_AT:
-                self._send_wake.set()
+            self._count_fresh(done)
             taken += self._write_ready(deadline)  # what the recording thread scrubbed meanwhile
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -734,6 +732,13 @@ class Pipeline:
             self.spool().add(new)
             self._spooled.remember(map(_BODY, new))
 
+    def _count_fresh(self, n: int) -> None:
+        """``n`` more records spooled: the sender goes once :data:`SEND_AT` wait
+        (whichever thread scrubbed them: in a burst the recording thread does)."""
+        self._fresh += n
+        if self._fresh >= SEND_AT:
+            self._send_wake.set()
+
     def _write_ready(self, deadline: float | None = None) -> int:
         """Write what the recording thread scrubbed (see :meth:`_help`), a
         transaction per :data:`READY_CHUNK` records, until none is left (or
@@ -751,7 +756,7 @@ class Pipeline:
                 with self._settled:
                     self._inflight -= len(batch)
                     self._settled.notify_all()
-            self._fresh += len(batch)
+            self._count_fresh(len(batch))
             written += len(batch)
             if (deadline is not None and time.monotonic() >= deadline) or (
                 worker and self._stop.is_set()

@@ -165,3 +165,22 @@ def test_what_the_recording_thread_scrubbed_is_written_in_bounded_transactions(
     assert sizes and max(sizes) <= pipeline_mod.READY_CHUNK and not p._ready
     assert t.flush(0)
     assert len(testing.pending(limit=10_000)) == 3000 and testing.stats() == {}
+
+
+def test_what_the_recording_thread_scrubbed_wakes_the_sender_once_written(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README: the sender goes as soon as SEND_AT new records are spooled. In a
+    burst the recording thread scrubs them and the worker only writes them: once,
+    only the worker's own drain woke the sender, and a burst sent nothing until it
+    ended."""
+    monkeypatch.setattr(pipeline_mod, "HELP_AT", (50, 50))
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    for i in range(pipeline_mod.SEND_AT + 2 * pipeline_mod.SLICE):
+        t.event("used", i=i)
+    assert len(p._ready) >= pipeline_mod.SEND_AT
+    p._send_wake.clear()
+    p._write_ready()
+    assert p._send_wake.is_set()
