@@ -124,8 +124,9 @@ READY_CHUNK = 1024
 KNOWN_MAX = 2048
 """Records kept in memory after spooling so their send need not parse them back."""
 CHECKPOINT_AT = 1000
-"""Rows written or removed after which the worker, when the queue is quiet,
-copies SQLite's write-ahead log into the database (see Spool.checkpoint)."""
+"""Rows written or removed after which SQLite's write-ahead log is copied into
+the database, on a thread of its own (see Spool.checkpoint and spool.LOG_PAGES):
+during a burst as the worker writes, and at quiet moments for what sends removed."""
 DRAIN_S = 0.5
 """Most seconds a recorded record waits in memory before it is on disk."""
 SEND_AT = 512
@@ -457,6 +458,7 @@ class Pipeline:
         self._importing = threading.Lock()
         self._importing_sender = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._checkpointer: threading.Thread | None = None
 
     @property
     def closed(self) -> bool:
@@ -731,6 +733,28 @@ class Pipeline:
         if new:
             self.spool().add(new)
             self._spooled.remember(map(_BODY, new))
+            if not self._closed:
+                self._checkpoint_soon()  # (the exit's own writes: its checkpoint, or the close)
+
+    def _checkpoint_soon(self) -> None:
+        """Once :data:`CHECKPOINT_AT` rows changed, copy SQLite's log into the
+        database on a thread of its own (one at a time): the thread writing
+        the spool goes on meanwhile, where SQLite would have made it wait."""
+        spool = self._spool
+        if spool is None or spool.changed < CHECKPOINT_AT:
+            return
+        running = self._checkpointer
+        if running is not None and running.is_alive():
+            return
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint, args=(spool,), name="optel-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    @staticmethod
+    def _checkpoint(spool: Spool) -> None:
+        with _errors.guard("checkpoint"):
+            spool.checkpoint()
 
     def _count_fresh(self, n: int) -> None:
         """``n`` more records spooled: the sender goes once :data:`SEND_AT` wait
@@ -850,8 +874,8 @@ class Pipeline:
                     self.collect_metrics()
                     next_metrics = now + interval
                     self._send_wake.set()  # the interval: the sender goes too
-                if not self.drain() and self.spool().changed >= CHECKPOINT_AT:
-                    self.spool().checkpoint()  # a quiet moment: not left to the exit
+                self.drain()
+                self._checkpoint_soon()  # what sends removed: not left to the exit
 
     def _send_loop(self) -> None:
         """The sender: loads the destinations, then sends what waits."""
@@ -1077,6 +1101,7 @@ class Pipeline:
             (self._importing, 2.0),
             (self._importing_sender, 2.0),
             (spool.lock if spool is not None else None, 1.0),
+            (spool.checkpoint_lock if spool is not None else None, 1.0),
         ):
             if lock is not None and lock.acquire(timeout=timeout):
                 self._fork_held.append(lock)

@@ -184,3 +184,51 @@ def test_what_the_recording_thread_scrubbed_wakes_the_sender_once_written(
     p._send_wake.clear()
     p._write_ready()
     assert p._send_wake.is_set()
+
+
+def test_the_log_is_copied_on_a_thread_of_its_own_as_a_burst_is_written(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread writing the spool never copies SQLite's log itself (that cost
+    about 7 us a record in a burst): every CHECKPOINT_AT rows, a thread does."""
+    from optel import spool as spool_mod
+
+    copied_by: list[str] = []
+    real = spool_mod.Spool.checkpoint
+
+    def checkpoint(self: spool_mod.Spool) -> None:
+        copied_by.append(threading.current_thread().name)
+        real(self)
+
+    monkeypatch.setattr(spool_mod.Spool, "checkpoint", checkpoint)
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    for i in range(pipeline_mod.CHECKPOINT_AT + 10):
+        t.event("used", i=i)
+    p.drain()
+    assert p._checkpointer is not None
+    p._checkpointer.join(10)
+    assert copied_by == ["optel-checkpoint"]
+    assert p.spool().changed == 0
+
+
+def test_a_fork_waits_for_a_checkpoint_under_way(granted: Granted) -> None:
+    """No thread of ours may be inside SQLite when the host forks (the child
+    would inherit its locks held): the checkpoint's thread neither."""
+    t = granted()
+    p = testing.pipeline(t)
+    assert p is not None
+    t.event("used")
+    assert t.flush(5)
+    lock = p.spool().checkpoint_lock
+    lock.acquire()
+    releaser = threading.Timer(0.2, lock.release)
+    releaser.start()
+    p._before_fork()
+    try:
+        assert lock in p._fork_held  # taken once the checkpoint let go of it
+    finally:
+        p._after_fork_parent()
+        releaser.join()
+    assert not lock.locked()

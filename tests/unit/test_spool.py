@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from optel import spool as spool_mod
 from optel.spool import Limits, NewRecord, Spool
 
 
@@ -466,3 +467,25 @@ def test_spools_opened_at_once_on_a_new_file_all_open(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_a_writer_leaves_copying_the_log_to_the_checkpoint_up_to_a_bound(spool: Spool) -> None:
+    """SQLite makes the committing connection copy its log into the database
+    past 1,000 pages; the spool's connection leaves that to Spool.checkpoint up
+    to LOG_PAGES, and the log file is cut back after a copy."""
+    spool.add(_records(1))
+    db = spool._conn()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == spool_mod.LOG_PAGES > 1000
+    assert db.execute("PRAGMA journal_size_limit").fetchone()[0] == spool_mod.LOG_KEEP_BYTES
+
+
+def test_a_checkpoint_under_way_is_not_waited_for(spool: Spool) -> None:
+    spool.add(_records(5))
+    assert spool.changed == 5
+    with spool.checkpoint_lock:  # another thread is copying the log
+        started = time.monotonic()
+        spool.checkpoint()
+        assert time.monotonic() - started < 0.5
+        assert spool.changed == 5  # left to the one under way
+    spool.checkpoint()
+    assert spool.changed == 0
