@@ -420,6 +420,13 @@ class Pipeline:
         self.tracer_provider = self._attach_tracing()
         self.reader = _PullReader(self)
         self.meter_provider = self._attach_metrics()
+        with _errors.guard("preload"):
+            # Opened now, on the host's thread (4-8 ms), unless another process
+            # holds the spool's lock (then the worker opens it): a host busy from
+            # its first line kept the worker opening it for about 0.5 s (each
+            # SQLite step waits for the interpreter), and a 10,000-event burst
+            # ended before any of it was written.
+            self.spool().open(wait_s=0)
         self._start_threads()
         atexit.register(self._shutdown_at_exit)
         if hasattr(os, "register_at_fork"):

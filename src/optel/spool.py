@@ -583,9 +583,25 @@ class Spool:
             _rollback(db)
             raise
 
-    def open(self) -> None:
-        """Connect now (creating the file and its tables), not at the first write."""
-        self._do(lambda db: None)
+    def open(self, wait_s: float | None = None) -> bool:
+        """Connect now (creating the file and its tables), not at the first write.
+        ``wait_s``: how long another connection's lock is waited for, instead of
+        the busy timeout; ``False`` when it was held that long (left for later)."""
+        if wait_s is None:
+            self._do(lambda db: None)
+            return True
+        with self._lock:
+            usual, self._busy_timeout_s = self._busy_timeout_s, wait_s
+            try:
+                db = self._conn()
+            except sqlite3.OperationalError as exc:
+                if not any(w in str(exc).lower() for w in _BUSY):
+                    raise
+                return False
+            finally:
+                self._busy_timeout_s = usual
+            db.execute(f"PRAGMA busy_timeout = {int(usual * 1000)}")
+            return True
 
     @property
     def changed(self) -> int:

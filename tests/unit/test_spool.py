@@ -489,3 +489,26 @@ def test_a_checkpoint_under_way_is_not_waited_for(spool: Spool) -> None:
         assert spool.changed == 5  # left to the one under way
     spool.checkpoint()
     assert spool.changed == 0
+
+
+def test_an_open_that_may_not_wait_leaves_a_locked_spool_for_later(tmp_path: Path) -> None:
+    """The pipeline opens the spool on the host's thread at init only when no
+    one holds its lock: the host's start never waits for another process."""
+    path = tmp_path / "spool.sqlite3"
+    Spool(str(path)).close()  # made by an earlier run
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing
+    s = Spool(str(path), busy_timeout_s=5.0)
+    try:
+        started = time.monotonic()
+        assert s.open(wait_s=0) is False
+        assert time.monotonic() - started < 1.0  # not the busy timeout
+        other.execute("COMMIT")
+        assert s.open(wait_s=0) is True
+        db = s._conn()
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000  # the usual wait again
+        s.add(_records(3))
+        assert s.waiting() == 3
+    finally:
+        other.close()
+        s.close()
