@@ -19,8 +19,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
@@ -112,6 +113,21 @@ def granted(home: Path) -> Granted:
     return init
 
 
+def tool_environ(home: Path, otlp_endpoint: str, **extra: str) -> dict[str, str]:
+    """The environment of a tool run by the consent tables: a clean one, this
+    tree's optel, ``home``, OTLP to ``otlp_endpoint``, and an exit budget long
+    enough that a loaded machine never cuts a send short; then ``extra``."""
+    environ = _scrubbed_environ()
+    environ.update(
+        OPTEL_HOME=str(home),
+        PYTHONPATH=str(ROOT / "src"),
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint,
+        OPTEL_EXIT_BUDGET_MS="3000",
+    )
+    environ.update(extra)
+    return environ
+
+
 def run_python(
     code: str,
     home: Path,
@@ -139,23 +155,63 @@ def run_on_terminal(
 ) -> tuple[int, str]:
     """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr (where a
     notice reaches a person, and progress is drawn); its exit status and output."""
+    out, code = converse_on_terminal(argv, environ, cwd=cwd, timeout_s=timeout)
+    return code, out
+
+
+TAKE_TTY = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+"""Put before a ``python -c`` program run with ``own_session``: its new session
+takes the pseudo-terminal as controlling terminal, so the program is its
+foreground job, as in a shell (Ctrl-C typed there reaches it)."""
+
+
+def converse_on_terminal(
+    argv: list[str],
+    environ: dict[str, str],
+    script: Sequence[tuple[bytes, bytes]] = (),
+    timeout_s: float = 60,
+    cwd: Path | None = None,
+    own_session: bool = False,
+) -> tuple[str, int]:
+    """Run ``argv`` on a pseudo-terminal (stdin, stdout and stderr): whenever the
+    next ``(wait, type)`` pair's ``wait`` shows up in its output, type those
+    bytes (``\\x03`` is Ctrl-C, with ``own_session`` and :data:`TAKE_TTY`).
+    Its output and exit status; killed after ``timeout_s``."""
     import pty
+    import select
 
     main, sub = pty.openpty()
-    proc = subprocess.Popen(argv, env=environ, stdin=sub, stdout=sub, stderr=sub, cwd=cwd)
+    proc = subprocess.Popen(
+        argv, env=environ, stdin=sub, stdout=sub, stderr=sub, cwd=cwd,
+        start_new_session=own_session,
+    )  # fmt: skip
     os.close(sub)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    proc.wait(timeout=timeout)
-    os.close(main)
-    return proc.returncode, out.decode(errors="replace")
+    seen, steps, pos = b"", list(script), 0
+    end = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if steps and seen.find(steps[0][0], pos) >= 0:
+                wait, typed = steps.pop(0)
+                pos = seen.find(wait, pos) + len(wait)
+                os.write(main, typed)
+            if proc.poll() is not None and not ready:
+                break
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    return seen.decode(errors="replace"), proc.returncode
 
 
 def sha256_of(path: Path) -> str:

@@ -11,9 +11,6 @@ counted) is printed at the end (``pytest -s``, or
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
 import tempfile
@@ -26,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests.conftest import ROOT, _scrubbed_environ
+from tests.conftest import TAKE_TTY, converse_on_terminal, tool_environ
 from tests.fakes.ga4_server import FakeGA4
 from tests.fakes.otlp_server import OtlpServer
 
@@ -39,9 +36,6 @@ t.event("used", n=1)
 t.flush(5)
 print(json.dumps({{"enabled": t.enabled, "reason": t.reason}}))
 """
-
-# the controlling terminal (for the prompt scenarios): a new session takes the pty
-TAKE_TTY = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
 
 
 class Gate:
@@ -74,15 +68,7 @@ class Ctx:
     other_requests: int = 0  # counted on another loopback server (GA4)
 
     def env(self, **extra: str) -> dict[str, str]:
-        environ = _scrubbed_environ()
-        environ.update(
-            OPTEL_HOME=str(self.home),
-            PYTHONPATH=str(ROOT / "src"),
-            OTEL_EXPORTER_OTLP_ENDPOINT=self.server.url,
-            OPTEL_EXIT_BUDGET_MS="3000",
-        )
-        environ.update(extra)
-        return environ
+        return tool_environ(self.home, self.server.url, **extra)
 
     def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -464,44 +450,12 @@ def _on_tty(
     **extra: str,
 ) -> tuple[str, int]:
     """Run the tool (by default with prompt=True) on a pseudo-terminal; type ``answer``."""
-    main, sub = pty.openpty()
     code = TAKE_TTY + TOOL.format(app="tool", policy=policy, nv=nv, prompt=prompt)
     extra["OPTEL_PROMPT_TIMEOUT_S"] = str(timeout_s)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=c.env(**extra),
-        stdin=sub,
-        stdout=sub,
-        stderr=sub,
-        start_new_session=True,
+    script = [] if answer is None else [(b"[y/N]", answer.encode() + b"\n")]
+    return converse_on_terminal(
+        [sys.executable, "-c", code], c.env(**extra), script, timeout_s=60, own_session=True
     )
-    os.close(sub)
-    seen = b""
-    typed = False
-    end = time.monotonic() + 60
-    try:
-        while time.monotonic() < end:
-            ready, _, _ = select.select([main], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(main, 4096)
-                except OSError:  # the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            if answer is not None and not typed and b"[y/N]" in seen:
-                os.write(main, answer.encode() + b"\n")
-                typed = True
-            if proc.poll() is not None and not ready:
-                break
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(main)
-    return seen.decode(errors="replace"), proc.returncode
 
 
 def _run(s: Scenario, root: Path) -> tuple[Scenario, int, str, str]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -30,7 +28,13 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import ROOT, _scrubbed_environ, another_programs_database, sha256_of
+from tests.conftest import (
+    TAKE_TTY,
+    another_programs_database,
+    converse_on_terminal,
+    sha256_of,
+    tool_environ,
+)
 from tests.fakes.ga4_server import FakeGA4
 from tests.fakes.otlp_server import OtlpServer
 from tests.integration import consent_dropin
@@ -45,9 +49,6 @@ t.flush(5)
 print(json.dumps({{"enabled": t.enabled, "reason": t.reason}}))
 """
 
-# a new session takes the pseudo-terminal as its controlling terminal: the
-# tool is its foreground job, as in a shell
-TAKE_TTY = "import fcntl, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
 
 NESTED = "[" * 9000 + "]" * 9000  # 18 KB, as in the report
 
@@ -61,15 +62,7 @@ class Ctx:
     count_from: int = 0  # OTLP requests before this one are set-up, not the row's point
 
     def env(self, **extra: str) -> dict[str, str]:
-        environ = _scrubbed_environ()
-        environ.update(
-            OPTEL_HOME=str(self.home),
-            PYTHONPATH=str(ROOT / "src"),
-            OTEL_EXPORTER_OTLP_ENDPOINT=self.server.url,
-            OPTEL_EXIT_BUDGET_MS="3000",
-        )
-        environ.update(extra)
-        return environ
+        return tool_environ(self.home, self.server.url, **extra)
 
     def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         r = subprocess.run(
@@ -115,42 +108,8 @@ class Ctx:
     ) -> tuple[str, int]:
         """Run ``code`` on a pseudo-terminal: whenever the next ``(wait, type)``
         pair's ``wait`` shows up in the output, type its bytes (``\\x03`` is Ctrl-C)."""
-        main, sub = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", TAKE_TTY + textwrap.dedent(code)],
-            env=self.env(**extra),
-            stdin=sub,
-            stdout=sub,
-            stderr=sub,
-            start_new_session=True,
-        )
-        os.close(sub)
-        seen, steps, pos = b"", list(script), 0
-        end = time.monotonic() + timeout_s
-        try:
-            while time.monotonic() < end:
-                ready, _, _ = select.select([main], [], [], 0.1)
-                if ready:
-                    try:
-                        chunk = os.read(main, 4096)
-                    except OSError:  # the child closed the terminal
-                        break
-                    if not chunk:
-                        break
-                    seen += chunk
-                if steps and seen.find(steps[0][0], pos) >= 0:
-                    wait, typed = steps.pop(0)
-                    pos = seen.find(wait, pos) + len(wait)
-                    os.write(main, typed)
-                if proc.poll() is not None and not ready:
-                    break
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            os.close(main)
-        return seen.decode(errors="replace"), proc.returncode
+        argv = [sys.executable, "-c", TAKE_TTY + textwrap.dedent(code)]
+        return converse_on_terminal(argv, self.env(**extra), script, timeout_s, own_session=True)
 
     def consent_doc(self) -> dict[str, Any]:
         path = self.home / "consent.json"
