@@ -27,7 +27,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Union
 
 from . import consent, exporters, recheck
 from .exporters import Destination, Payload
@@ -116,7 +116,11 @@ class Spooled:
         return record
 
 
-def payload(row: Row, known: Mapping[str, dict[str, Any]] | Spooled | None = None) -> Payload:
+Known = Union[Mapping[str, dict[str, Any]], Spooled, None]
+"""Records this process spooled, by the JSON text it wrote (see :func:`payload`)."""
+
+
+def payload(row: Row, known: Known = None) -> Payload:
     """What a destination gets for ``row``: the one place a claimed record
     becomes something to send. ``known``: records this process spooled, by
     the JSON text it wrote (the same text is the same record, fresh from this
@@ -127,9 +131,7 @@ def payload(row: Row, known: Mapping[str, dict[str, Any]] | Spooled | None = Non
     return Payload(row.id, row.signal, None, row.created, record=_record(row, known))
 
 
-def _record(
-    row: Row, known: Mapping[str, dict[str, Any]] | Spooled | None = None
-) -> dict[str, Any]:
+def _record(row: Row, known: Known = None) -> dict[str, Any]:
     if row.rendered:
         # spooled already rendered by an older optel: a wire payload, not a
         # record, so it cannot be re-checked against the record's shape
@@ -189,7 +191,7 @@ def deliver(
     force: bool = False,
     max_rows: int | None = None,
     stop: Callable[[], bool] | None = None,
-    known: Mapping[str, dict[str, Any]] | Spooled | None = None,
+    known: Known = None,
 ) -> Report:
     """Send due rows of every remote destination until done or ``deadline``
     (a ``time.monotonic()`` value), through the caller's ``destinations``;
@@ -228,7 +230,7 @@ def _deliver_to(
     report: Report,
     held: list[Row],
     stop: Callable[[], bool] | None = None,
-    known: Mapping[str, dict[str, Any]] | Spooled | None = None,
+    known: Known = None,
 ) -> None:
     budget = max_rows if max_rows is not None else -1
     while time.monotonic() < deadline and budget != 0 and not (stop and stop()):
