@@ -477,6 +477,9 @@ def test_a_writer_leaves_copying_the_log_to_the_checkpoint_up_to_a_bound(spool: 
     db = spool._conn()
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == spool_mod.LOG_PAGES > 1000
     assert db.execute("PRAGMA journal_size_limit").fetchone()[0] == spool_mod.LOG_KEEP_BYTES
+    # the README's figures: a writer copies the log itself past 16 MB; cut back to 4 MB
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    assert spool_mod.LOG_PAGES * page == 16 * 2**20 and spool_mod.LOG_KEEP_BYTES == 4_000_000
 
 
 def test_a_checkpoint_under_way_is_not_waited_for(spool: Spool) -> None:
