@@ -232,3 +232,14 @@ def test_a_fork_waits_for_a_checkpoint_under_way(granted: Granted) -> None:
     finally:
         p._after_fork_parent()
     assert not lock.locked()
+
+
+def test_the_spool_is_open_when_init_returns(
+    granted: Granted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opened on the host's thread, not left to a worker that a busy host keeps
+    waiting (0.5 s measured): a burst right after init is written as it goes."""
+    monkeypatch.setattr(pipeline_mod.Pipeline, "_start_threads", lambda self: None)
+    t = granted()
+    p = testing.pipeline(t)
+    assert p is not None and p._spool is not None and p._spool._db is not None
