@@ -264,6 +264,12 @@ _UNWRITABLE = ("readonly", "read-only", "disk is full", "disk i/o error", "unabl
 _BUSY = ("locked", "busy")
 
 
+def _busy(exc: BaseException) -> bool:
+    """Is ``exc`` SQLite saying another connection holds the lock (locked, busy)?"""
+    text = str(exc).lower()
+    return any(word in text for word in _BUSY)
+
+
 def _owner_pid(owner: str | None) -> int | None:
     """The process id in a lease owner name (``"<pid>-<random>"``, ``"flush-<pid>"``)."""
     for part in (owner or "").split("-"):
@@ -455,7 +461,7 @@ class Spool:
             try:
                 return self._open_once(path)
             except sqlite3.OperationalError as exc:
-                if not any(w in str(exc).lower() for w in _BUSY) or time.monotonic() >= deadline:
+                if not _busy(exc) or time.monotonic() >= deadline:
                     raise
             time.sleep(0.01)
 
@@ -492,8 +498,7 @@ class Spool:
 
     def _recover(self, exc: sqlite3.DatabaseError) -> bool:
         """Make the spool usable again after ``exc``; ``False``: nothing to do but raise."""
-        text = str(exc).lower()
-        if any(word in text for word in _BUSY):
+        if _busy(exc):
             return False
         if self._db is not None:
             try:
@@ -503,6 +508,7 @@ class Spool:
         self._db = None
         if self.in_memory:
             return False  # the in-memory spool failed: a real bug, let the guard see it
+        text = str(exc).lower()
         if isinstance(exc, sqlite3.OperationalError) and any(w in text for w in _UNWRITABLE):
             self._to_memory(exc)
             return True
@@ -595,7 +601,7 @@ class Spool:
             try:
                 db = self._conn()
             except sqlite3.OperationalError as exc:
-                if not any(w in str(exc).lower() for w in _BUSY):
+                if not _busy(exc):
                     raise
                 return False
             finally:
@@ -676,7 +682,7 @@ class Spool:
             try:
                 self._do(op)
             except sqlite3.OperationalError as exc:
-                if not any(word in str(exc).lower() for word in _BUSY):
+                if not _busy(exc):
                     raise
                 keep = records[-MEMORY_MAX_RECORDS:]
                 self._unsaved = keep
@@ -1018,7 +1024,7 @@ class Spool:
         try:
             self._do(vacuum)
         except sqlite3.OperationalError as exc:
-            if not any(word in str(exc).lower() for word in _BUSY):
+            if not _busy(exc):
                 raise
             # another process is writing: the deleted rows are zeroed anyway
 
@@ -1033,7 +1039,7 @@ class Spool:
                     if self._do(truncate):
                         return True
                 except sqlite3.OperationalError as exc:
-                    if not any(word in str(exc).lower() for word in _BUSY):
+                    if not _busy(exc):
                         raise
                 if time.monotonic() >= end:
                     return False
