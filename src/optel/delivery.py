@@ -84,12 +84,8 @@ class Spooled:
     re-checked record by record before, which cost more than rendering and
     sending it."""
 
-    def __init__(
-        self, records: OrderedDict[str, dict[str, Any]] | None = None, remember: int = 1 << 15
-    ):
-        self.records: OrderedDict[str, dict[str, Any]] = (
-            OrderedDict() if records is None else records
-        )
+    def __init__(self, remember: int = 1 << 15):
+        self.records: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._hashes: set[int] = set()
         self._remember = remember
 

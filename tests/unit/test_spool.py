@@ -208,8 +208,6 @@ def test_a_forked_child_opens_its_own_connection(spool: Spool) -> None:
 
 
 def test_the_in_memory_spool_is_bounded_like_the_queue(tmp_path: Path) -> None:
-    from optel import spool as spool_mod
-
     (tmp_path / "data").write_text("a file where the folder should be")
     s = Spool(str(tmp_path / "data" / "spool.sqlite3"))  # default bounds: 10,000 records
     s.add(_records(spool_mod.MEMORY_MAX_RECORDS + 100))
@@ -356,8 +354,6 @@ def test_a_claim_reads_its_rows_exactly_packed_or_one_by_one(
     what it returns is field for field what a row-by-row fetch gives, for
     rows with and without an error, rendered or not, odd times, and rows
     whose text holds the separator (planted there: then it falls back)."""
-    from optel import spool as spool_mod
-
     bodies = ['{"a":"é\\u2028"}', "x\x1ey", "p\x1fq", "", "{}" * 300]
     now = time.time()  # (older records would age out)
     created = [now, now - 0.1 - 0.2, now - 1e-7, now - 3600.123456789, float(int(now))]
@@ -405,8 +401,6 @@ def test_a_claim_reads_its_rows_exactly_packed_or_one_by_one(
 def test_the_audit_log_shows_the_newest_records_in_order_and_stores_whole_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows: bool
 ) -> None:
-    from optel import spool as spool_mod
-
     monkeypatch.setattr(spool_mod, "_WINDOWS", windows)  # old SQLite: the trim in Python
     s = Spool(str(tmp_path / "s.sqlite3"), Limits(max_sent_log=10))
     sent = []
@@ -426,8 +420,6 @@ def test_the_audit_log_shows_the_newest_records_in_order_and_stores_whole_batche
 def test_without_sqlites_json_functions_id_lists_go_as_marks(
     spool: Spool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from optel import spool as spool_mod
-
     for json_each in (True, False):
         monkeypatch.setattr(spool_mod, "_json_each", lambda json_each=json_each: json_each)
         spool.add(_records(1200))  # more than one chunk of marks
