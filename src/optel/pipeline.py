@@ -69,8 +69,8 @@ import uuid
 from collections import deque
 from contextlib import contextmanager
 from functools import partial
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
@@ -553,9 +553,7 @@ class Pipeline:
                 ready, _ = self._encode(chunk)
                 self._ready.extend(ready)
             finally:
-                with self._settled:
-                    self._inflight -= len(chunk)
-                    self._settled.notify_all()
+                self._settle(chunk)
             self._wake.set()
         except Exception:
             with _errors.guard("help"):
@@ -660,7 +658,7 @@ class Pipeline:
             until = min(until, deadline)
         taken = 0
         while True:
-            taken += self._write_ready(deadline)
+            taken += self._write_ready(deadline, worker)
             taken += self._drain_queue(deadline, worker)
             if worker:
                 break
@@ -668,7 +666,7 @@ class Pipeline:
                 settled = self._settled.wait_for(
                     lambda: self._inflight == 0, max(0.0, until - time.monotonic())
                 )
-            taken += self._write_ready(deadline)
+            taken += self._write_ready(deadline, worker)
             if not settled or not self._queue or time.monotonic() >= until:
                 break  # (a worker stopped for the exit puts back what it had not scrubbed)
         if self.dropped:
@@ -704,18 +702,15 @@ class Pipeline:
                 new, done = self._encode(chunk, stop)
                 self._add(new)
             finally:
-                with self._settled:
-                    if 0 < done < len(chunk):  # stopped for the exit: the rest is its to spool
-                        queue.extendleft(reversed(chunk[done:]))
-                    self._inflight -= len(chunk)
-                    self._settled.notify_all()
+                # stopped for the exit: the rest is its to spool
+                self._settle(chunk, chunk[done:] if 0 < done < len(chunk) else ())
             self._per_record_s = max(1e-6, (time.monotonic() - started) / max(done, 1))
             room = _exit_room(self.cfg["exit_budget_ms"])
             low, high = HELP_AT
             self._help_at = max(low, min(high, int(room / 2 / self._per_record_s)))
             taken += done
             self._count_fresh(done)
-            taken += self._write_ready(deadline)  # what the recording thread scrubbed meanwhile
+            taken += self._write_ready(deadline, worker)  # what the recording thread scrubbed
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if worker and self._stop.is_set():
@@ -734,6 +729,16 @@ class Pipeline:
                 pass
             self._inflight += len(taken)
         return taken
+
+    def _settle(self, taken: list[Any], put_back: Sequence[Any] = ()) -> None:
+        """``taken`` (by :meth:`_take`) is no longer in flight; ``put_back``, the
+        part of it not spooled, goes back to the front of the queue in the same
+        step (the exit, counting what is left, never sees it in neither place)."""
+        with self._settled:
+            if put_back:
+                self._queue.extendleft(reversed(put_back))
+            self._inflight -= len(taken)
+            self._settled.notify_all()
 
     def _add(self, new: list[NewRecord]) -> None:
         """Write ``new`` to the spool, and remember its texts as this process's."""
@@ -770,23 +775,21 @@ class Pipeline:
         if self._fresh >= SEND_AT:
             self._send_wake.set()
 
-    def _write_ready(self, deadline: float | None = None) -> int:
+    def _write_ready(self, deadline: float | None = None, worker: bool = False) -> int:
         """Write what the recording thread scrubbed (see :meth:`_help`), a
         transaction per :data:`READY_CHUNK` records, until none is left (or
         ``deadline``, or the worker is told to stop): the exit, which waits for
         the chunk the worker is writing, never waits for a long one (a run too
-        short for the worker to start left 9,216 records to write in one)."""
+        short for the worker to start left 9,216 records to write in one).
+        ``worker``: the caller is the worker thread."""
         ready = self._ready
-        worker = threading.current_thread() in self._threads
         written = 0
         while ready:
             batch = self._take(ready, READY_CHUNK)
             try:
                 self._add(batch)
             finally:
-                with self._settled:
-                    self._inflight -= len(batch)
-                    self._settled.notify_all()
+                self._settle(batch)
             self._count_fresh(len(batch))
             written += len(batch)
             if (deadline is not None and time.monotonic() >= deadline) or (
@@ -1173,7 +1176,7 @@ class Pipeline:
             _on_terminate(self)
 
 
-_BODY = itemgetter(4)  # NewRecord.body
+_BODY = attrgetter("body")  # of a NewRecord
 
 
 def _past(deadline: float) -> bool:
