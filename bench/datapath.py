@@ -362,15 +362,10 @@ def cpu(repeats: int) -> list[str]:
     lines = [
         f"CPU per record, worker and send included ({N:,} records, flushed; median of {repeats})"
     ]
+    notes = {"stock spans": "", "stock, no drop": "  (reference: its queue holds the whole burst)"}
     for name in contenders:
         m = _med(per[name])
-        verdict = (
-            f"  {'OK' if m <= stock else 'OVER'} (goal <= stock)"
-            if name.startswith("optel")
-            else "  (reference: its queue holds the whole burst)"
-            if name == "stock, no drop"
-            else ""
-        )
+        verdict = notes.get(name, f"  {'OK' if m <= stock else 'OVER'} (goal <= stock)")
         lines.append(
             f"  {name:14} {m:7.1f} us  ratio {m / stock:5.2f}x  (delivered {_med(sent[name]):.0f}){verdict}"
         )
