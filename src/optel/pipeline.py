@@ -828,6 +828,7 @@ class Pipeline:
                         hit = shared.get(id(resource))
                         if hit is None or hit[0] is not resource:
                             hit = shared[id(resource)] = (resource, _json(resource))
+                            self._spooled.share("resource", resource, hit[1])
                         body = f'{_json(rec)[:-1]},"resource":{hit[1]}}}'
                         rec["resource"] = resource
                     known[body] = rec  # the sender renders it without parsing it again

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import optel
+from optel import delivery, testing
 from optel import pipeline as pipeline_mod
-from optel import testing
 from tests.conftest import Granted
 
 
@@ -104,6 +104,26 @@ def test_spooled_json_is_the_compact_encoders_text() -> None:
     }  # fmt: skip
     want = json.dumps(rec, separators=(",", ":"), ensure_ascii=False, default=str)
     assert pipeline_mod._json(rec) == want
+
+
+def test_records_read_back_past_the_ones_kept_share_one_parsed_resource(
+    granted: Granted,
+) -> None:
+    # rows this process spooled, no longer kept as records, are parsed back
+    # with the resource their records shared: one dict, equal to each text's own
+    t = granted(max_events_per_minute=10_000, max_events_per_run=10_000)
+    p = testing.pipeline(t)
+    assert p is not None and p.stop_worker()
+    for i in range(5):
+        with t.tracer.start_as_current_span("convert", attributes={"i": i}):
+            pass
+        t.event("used", i=i)
+    p.drain()
+    p._spooled.records.clear()
+    rows = p.spool().pending()
+    got = [delivery.payload(row, p._spooled).record for row in rows]
+    assert len(got) == 10 and all(r == json.loads(row.payload) for r, row in zip(got, rows))
+    assert len({id(r["resource"]) for r in got}) == 1 and got[0]["resource"]
 
 
 def test_a_slow_spool_close_at_exit_is_waited_for_within_the_budget_only(

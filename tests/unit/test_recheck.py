@@ -14,6 +14,8 @@ import json
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import optel
 from optel import delivery, kinds, recheck
@@ -328,3 +330,35 @@ def test_past_the_records_it_keeps_this_process_knows_its_own_text_and_nothing_e
     assert small.get(texts[0]) is None and small.get(texts[4]) == mine[4]
     spooled.clear()
     assert spooled.get(texts[0]) is None and spooled.get(texts[-1]) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=8), st.one_of(st.text(max_size=12), st.integers()), max_size=4
+    ),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=3),
+)
+def test_a_shared_resource_is_parsed_once_and_the_record_is_its_text(
+    attributes: dict[str, Any], other: dict[str, Any]
+) -> None:
+    """The pipeline writes a record's resource, shared by its records, as the
+    last field of each text (Spooled.share): such a text parses back to what
+    its whole text says, holding the shared resource itself; a text ending in
+    another resource, or with no resource, is parsed whole."""
+    spooled = delivery.Spooled()
+    shared_text = json.dumps(RESOURCE, separators=(",", ":"), ensure_ascii=False)
+    spooled.share("resource", RESOURCE, shared_text)
+    record = dict(SPAN, attributes=attributes)
+    head = json.dumps(record, separators=(",", ":"), ensure_ascii=False)[:-1]
+    texts = {
+        "shared": f'{head},"resource":{shared_text}}}',
+        "another": f'{head},"resource":{json.dumps(other)}}}',
+        "none": f"{head}}}",
+        "twice": f'{head},"resource":{{"a":1}},"resource":{shared_text}}}',  # the last one wins
+    }
+    spooled.remember(texts.values())
+    for case, text in texts.items():
+        parsed = spooled.get(text)
+        assert parsed == json.loads(text), case
+        assert (parsed["resource"] is RESOURCE) == (case in ("shared", "twice")), case
