@@ -201,3 +201,60 @@ def test_any_event_is_one_message_in_both_encodings(
     rec = {**EVENT, "attributes": attrs, "name": name, "time_ns": time_ns}
     wire, shown = _both([rec])
     assert wire == shown
+
+
+def _outcome(encode: Any, rec: dict[str, Any]) -> Any:
+    try:
+        return encode(rec)
+    except Exception as exc:  # noqa: BLE001 - the kind of failure is what is compared
+        return type(exc)
+
+
+def _ids(size: int) -> st.SearchStrategy[str]:
+    return st.binary(min_size=size, max_size=size).map(bytes.hex)
+
+
+# a common span's fields, each drawn valid; and, for a few of them, something else
+_COMMON_SPAN = {
+    "trace_id": _ids(16), "span_id": _ids(8), "parent_span_id": st.none() | _ids(8),
+    "name": st.text(max_size=20),
+    "kind": st.sampled_from(["INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]),
+    "start_ns": st.integers(1, 2**64 - 1), "end_ns": st.integers(1, 2**64 - 1),
+    "status": st.builds(dict, code=st.sampled_from(["UNSET", "OK", "ERROR"]), message=st.just("")),
+    "attributes": st.dictionaries(st.text(max_size=8), _value, max_size=3),
+    "events": st.sampled_from([[], None, ()]), "dropped_attributes": st.sampled_from([None, 0]),
+}  # fmt: skip
+_ODD = (
+    st.none() | st.booleans() | st.integers(-2, 2**65) | st.floats() | st.text(max_size=40)
+    | _ids(4) | _ids(16).map(lambda h: h[:8] + " " + h[9:]) | st.just(SPAN["events"])
+    | st.builds(dict, code=st.text(max_size=6) | st.none(), message=st.text(max_size=3))
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    common=st.fixed_dictionaries(_COMMON_SPAN),
+    odd=st.dictionaries(st.sampled_from(sorted(_COMMON_SPAN)), _ODD, max_size=2),
+)
+def test_the_common_span_written_out_is_the_general_encoding(
+    common: dict[str, Any], odd: dict[str, Any]
+) -> None:
+    """otlpwire._span writes the common span out by hand: for common spans,
+    and for ones with a field or two of another type, size or value, it gives
+    the bytes the general encoding gives (or fails alike)."""
+    rec = {**SPAN, **common, **odd}
+    assert _outcome(otlpwire._span, rec) == _outcome(otlpwire._any_span, rec)
+
+
+def test_a_common_span_is_one_message_in_both_encodings() -> None:
+    # the span most tools send: no events, no status text, no parent
+    rec = {**SPAN, "events": [], "status": {"code": "UNSET", "message": ""},
+           "dropped_attributes": 0, "parent_span_id": None}  # fmt: skip
+    wire, shown = _both([rec])
+    assert wire == shown
+    (sent,) = wire.resource_spans[0].scope_spans[0].spans
+    assert (sent.trace_id.hex(), sent.span_id.hex(), sent.parent_span_id) == (
+        SPAN["trace_id"], SPAN["span_id"], b""
+    )  # fmt: skip
+    assert (sent.name, sent.kind, sent.start_time_unix_nano) == ("convert", 3, SPAN["start_ns"])
+    assert {a.key for a in sent.attributes} == set(SPAN["attributes"])
