@@ -163,8 +163,11 @@ kebab = st.lists(
 modules = (
     st.lists(st.text(string.ascii_lowercase + "_", min_size=1, max_size=10), min_size=1, max_size=5)
     .map(".".join)
-    # a dotted name ending in a generic top-level domain is a host name (corp.example.com)
-    .filter(lambda m: not looks_like_host(m))
+    # a dotted name ending in a generic top-level domain is a host name (corp.example.com),
+    # and so is its start before a segment that is not a word ("a.a.mx" in "a.a.mx._")
+    .filter(
+        lambda m: not any(looks_like_host(m.rsplit(".", i)[0]) for i in range(m.count(".") + 1))
+    )
 )
 frameworks = st.sampled_from(
     ["onnx", "pytorch", "tensorflow", "paddle", "openvino", "fp16", "int8", "cuda", "cu121",
