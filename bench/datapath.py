@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.fakes: the loopback receiver
 sys.path.insert(0, str(ROOT / "src"))  # this tree's optel reads the spools (not an installed one)
 
+from bench.peakrss import peak_of  # noqa: E402
 from tests.fakes.otlp_server import OtlpServer  # noqa: E402
 
 N = 10_000
@@ -222,18 +223,20 @@ class Run(dict):  # type: ignore[type-arg]
 
 
 def _run(code: str, args: list[str], environ: dict[str, str]) -> Run:
-    p = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert p.stdout is not None and p.stderr is not None
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    exited = time.time()
+    with peak_of(environ) as (env, peak_mib):
+        p = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout is not None and p.stderr is not None
+        out = p.stdout.read()
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        exited = time.time()
+        rss = peak_mib()
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise SystemExit(f"bench run failed:\n{err[-3000:]}")
@@ -241,7 +244,7 @@ def _run(code: str, args: list[str], environ: dict[str, str]) -> Run:
     run.update(
         exited=exited,
         cpu=usage.ru_utime + usage.ru_stime,
-        rss_mb=usage.ru_maxrss / 1024,  # KB on Linux
+        rss_mb=rss,  # its own (wait4's ru_maxrss holds this bench's: see bench/peakrss.py)
         stderr=err,
     )
     return run

@@ -6,7 +6,7 @@ cut at ``--records``), written once as the gateway's file exporter writes it
 in ``--data`` for the next run.
 
 Each figure is one ``python -m optel report`` process (wall time, and its
-peak RSS from wait4):
+own peak RSS: bench/peakrss.py):
 
 - floor: DuckDB parsing the file once and nothing else (the least any
   reading of this JSON costs here), as the baseline of the ratios;
@@ -38,23 +38,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench.peakrss
 GOAL_S = 10.0
+
+from bench.peakrss import peak_of  # noqa: E402
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stderr) of one child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, err
+    with peak_of(env) as (child_env, peak_mib):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        proc.wait()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[:4])}... failed ({proc.returncode}): {err[-2000:]}")
+        return wall, peak_mib(), err
 
 
 def _data(folder: Path, records: int) -> Path:

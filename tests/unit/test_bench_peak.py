@@ -1,0 +1,24 @@
+"""The benches' peak-memory figure is the child's own (bench/peakrss.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from bench.peakrss import peak_of
+
+CHILD = "x = b'\\x01' * (40 * 2**20)"  # 40 MiB of its own, written (resident)
+
+
+def test_a_childs_peak_is_its_own_not_that_of_the_memory_it_was_spawned_from() -> None:
+    held = b"\x01" * (160 * 2**20)  # the spawning process holds 160 MiB
+    with peak_of(dict(os.environ)) as (env, peak_mib):
+        child = subprocess.Popen([sys.executable, "-c", CHILD], env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        own = peak_mib()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert 40 <= own < 100  # its 40 MiB and an interpreter
+    # what wait4 says of the same child: the spawning process's 160 MiB
+    assert usage.ru_maxrss / 1024 >= 160 > own
+    del held
