@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.fakes: the loopback receiver
 sys.path.insert(0, str(ROOT / "src"))  # this tree's optel reads the spools (not an installed one)
 
-from bench.peakrss import peak_of  # noqa: E402
+from bench._peakrss import peak_of  # noqa: E402
 from tests.fakes.otlp_server import OtlpServer  # noqa: E402
 
 N = 10_000
@@ -244,7 +244,7 @@ def _run(code: str, args: list[str], environ: dict[str, str]) -> Run:
     run.update(
         exited=exited,
         cpu=usage.ru_utime + usage.ru_stime,
-        rss_mb=rss,  # its own (wait4's ru_maxrss holds this bench's: see bench/peakrss.py)
+        rss_mb=rss,  # its own (wait4's ru_maxrss holds this bench's: see bench/_peakrss.py)
         stderr=err,
     )
     return run

@@ -6,7 +6,7 @@ cut at ``--records``), written once as the gateway's file exporter writes it
 in ``--data`` for the next run.
 
 Each figure is one ``python -m optel report`` process (wall time, and its
-own peak RSS: bench/peakrss.py):
+own peak RSS: bench/_peakrss.py):
 
 - floor: DuckDB parsing the file once and nothing else (the least any
   reading of this JSON costs here), as the baseline of the ratios;
@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # bench.peakrss
+sys.path.insert(0, str(ROOT))  # bench._peakrss
 GOAL_S = 10.0
 
-from bench.peakrss import peak_of  # noqa: E402
+from bench._peakrss import peak_of  # noqa: E402
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:

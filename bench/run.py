@@ -192,11 +192,19 @@ def startup() -> list[str]:
     ]
 
 
+def extra_scripts() -> list[Path]:
+    """The other benches in bench/: every script but this one; a name starting
+    with ``_`` is a helper module the benches import, not a bench."""
+    return [
+        script
+        for script in sorted((ROOT / "bench").glob("*.py"))
+        if script.name != Path(__file__).name and not script.name.startswith("_")
+    ]
+
+
 def extras() -> list[str]:
     lines = []
-    for script in sorted((ROOT / "bench").glob("*.py")):
-        if script.name == Path(__file__).name or script.name.startswith("_"):
-            continue
+    for script in extra_scripts():
         out = subprocess.run(
             [sys.executable, str(script)],
             env=_env(tempfile.mkdtemp()),

@@ -1,5 +1,5 @@
 """Loaded at start-up by a bench's child process (``bench/peak`` first on its
-``PYTHONPATH``, see :mod:`bench.peakrss`): at exit it writes its own peak RSS
+``PYTHONPATH``, see :mod:`bench._peakrss`): at exit it writes its own peak RSS
 (kB) to ``$BENCH_PEAK_FILE``.
 
 The hook is registered before anything else the child runs, so it runs after

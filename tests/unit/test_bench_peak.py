@@ -1,4 +1,4 @@
-"""The benches' peak-memory figure is the child's own (bench/peakrss.py)."""
+"""The benches' peak-memory figure is the child's own (bench/_peakrss.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bench.peakrss import peak_of
+from bench._peakrss import peak_of
 
 CHILD = "x = b'\\x01' * (40 * 2**20)"  # 40 MiB of its own, written (resident)
 
@@ -22,3 +22,13 @@ def test_a_childs_peak_is_its_own_not_that_of_the_memory_it_was_spawned_from() -
     # what wait4 says of the same child: the spawning process's 160 MiB
     assert usage.ru_maxrss / 1024 >= 160 > own
     del held
+
+
+def test_every_script_make_bench_runs_is_a_bench() -> None:
+    # a helper module taken for a bench printed "(failed: )" in `make bench`
+    from bench.run import extra_scripts
+
+    scripts = extra_scripts()
+    assert "datapath.py" in [s.name for s in scripts]
+    for script in scripts:
+        assert 'if __name__ == "__main__":' in script.read_text(), script.name
