@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, ...]] = [
     # semconv: the semantic-convention registry, plain data
     ("_version", "env", "_errors", "_fs", "_redact", "commands", "semconv"),
     # kinds: the vocabulary of declarations; collected: what is collected, in words
-    ("config", "records", "ratelimit", "kinds", "collected"),
+    # sdkenv: the OTEL_* values the SDK reads for optel's providers, checked first
+    ("config", "records", "ratelimit", "kinds", "collected", "sdkenv"),
     ("system", "identity", "spool", "anonymize", "usage", "crash"),
     ("consent", "recheck"),  # recheck: a spooled record checked again before it is sent
     ("stage",),  # gate-scrub-render: used by the pipeline and the GA4 SDK exporter

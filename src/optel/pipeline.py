@@ -88,7 +88,7 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from . import _errors, consent, delivery, env, exporters, records
+from . import _errors, consent, delivery, env, exporters, records, sdkenv
 from ._version import __version__
 from .anonymize import Anonymizer
 from .config import Config
@@ -496,7 +496,13 @@ class Pipeline:
         if isinstance(current, TracerProvider):
             current.add_span_processor(_SpanQueue(self))  # the host's stays in charge
             return current
-        provider = TracerProvider(resource=self.resource, shutdown_on_exit=False)
+        provider = TracerProvider(
+            resource=self.resource,
+            shutdown_on_exit=False,
+            # an invalid OTEL_* value the SDK reads: optel's warning and the default
+            sampler=sdkenv.sampler(),
+            span_limits=sdkenv.span_limits(),
+        )
         provider.add_span_processor(_SpanQueue(self))
         if isinstance(current, trace_api.ProxyTracerProvider):
             trace_api.set_tracer_provider(provider)
@@ -516,6 +522,7 @@ class Pipeline:
             metric_readers=[self.reader],
             views=[_OwnView(instrument_name="*", attribute_keys=keep)],
             shutdown_on_exit=False,
+            exemplar_filter=sdkenv.exemplar_filter(),
         )
         current = metrics_api.get_meter_provider()
         if not isinstance(current, MeterProvider):

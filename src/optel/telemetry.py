@@ -468,6 +468,14 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
                 existing.configure(setup)
             return _keep(existing)
         result: NullTelemetry = NullTelemetry(setup, decision)
+        from . import sdkenv
+
+        unloadable = sdkenv.sdk_unloadable()
+        if unloadable is not None:
+            from .consent import Decision
+
+            off = Decision(setup.app, decision.consent, False, f"off: {unloadable}")
+            return _keep(NullTelemetry(setup, off))
         with _errors.guard("init"):
             from .anonymize import Anonymizer
             from .pipeline import Pipeline

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .. import _errors, _fs, commands, env
+from .. import _errors, _fs, commands, env, sdkenv
 from ..config import TRUE_WORDS, Paths, paths
 from .store import DENIED, GRANTED, ConsentFileError, UntrustedState, app_key, cached_records
 
@@ -104,7 +104,7 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
     for name in (env.OPTEL_DISABLED, env.DO_NOT_TRACK):
         if _true(environ.get(name)):
             return f"{name} is set"
-    if environ.get(env.OTEL_SDK_DISABLED, "").strip().lower() == "true":
+    if sdkenv.sdk_disabled(environ):
         return "OTEL_SDK_DISABLED is true"
     if not _true(environ.get(env.OPTEL_ALLOW_CI)):
         ci = env.ci_variable(environ)

@@ -1,0 +1,216 @@
+"""The ``OTEL_*`` variables the OpenTelemetry SDK reads when optel makes its own providers,
+checked before the SDK sees them.
+
+The SDK raises ``ValueError`` for a span limit that is not a whole number of 0 or
+more, and for an unknown exemplar filter: optel's ``init`` failed on it, and
+the tool lost its telemetry with "internal error in init". For an unknown
+sampler, or a sampler argument that is not a number, it logs a message of its
+own into the host's output. Here each invalid value gives optel's one line
+instead (``optel: VAR is not valid (...); using ... instead``) and the value
+the SDK uses when the variable is unset; a valid value is left to the SDK to
+read, as it would have.
+
+The rules are OpenTelemetry's
+(https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/):
+an unknown value is warned about and ignored; a boolean is true only for
+``true`` (any case), and a value other than ``true``, ``false`` or empty falls
+back to false with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _errors, env
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+# SpanLimits argument -> (its variable, the argument whose value it falls back to).
+# Counts default to 128, lengths to no limit (the spec's defaults:
+# https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/#attribute-limits).
+_COUNTS = {
+    "max_attributes": ("OTEL_ATTRIBUTE_COUNT_LIMIT", None),
+    "max_events": ("OTEL_SPAN_EVENT_COUNT_LIMIT", None),
+    "max_links": ("OTEL_SPAN_LINK_COUNT_LIMIT", None),
+    "max_span_attributes": ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
+    "max_event_attributes": ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
+    "max_link_attributes": ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
+}
+_LENGTHS = {
+    "max_attribute_length": ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None),
+    "max_span_attribute_length": ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "max_attribute_length"),
+}
+DEFAULT_COUNT = 128
+
+OTEL_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
+OTEL_TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+DEFAULT_SAMPLER = "parentbased_always_on"
+
+OTEL_METRICS_EXEMPLAR_FILTER = "OTEL_METRICS_EXEMPLAR_FILTER"
+EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
+
+
+def _invalid(var: str, expected: str, got: str, using: str) -> None:
+    _errors.warn_once(
+        "env:" + var,
+        f"{var} is not valid (expected {expected}, got {got[:60]!r}); using {using} instead",
+    )
+
+
+def _read_limit(environ: Mapping[str, str], var: str) -> tuple[bool, int | None]:
+    """(valid, value) of a limit variable as the SDK reads it: ``None`` when it is
+    empty (the SDK's "no limit") or absent (the caller's default)."""
+    raw = environ.get(var)
+    if raw is None:
+        return True, None
+    text = raw.strip().lower()
+    if text == "":
+        return True, None
+    try:
+        value = int(text)
+    except ValueError:
+        return False, None
+    return value >= 0, value if value >= 0 else None
+
+
+def sdk_unloadable(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the SDK's tracing module cannot be imported, or ``None``: it reads
+    ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` as it loads (a constant it keeps for
+    backward compatibility, ``SPAN_ATTRIBUTE_COUNT_LIMIT``) and raises for an
+    invalid value, in any program that imports it. optel does not change the
+    host's environment to get round it (``os.environ`` written while another
+    thread reads it can crash a process): it says so in one line, and records
+    nothing in this run."""
+    import sys
+
+    if "opentelemetry.sdk.trace" in sys.modules:
+        return None  # loaded already: the value was valid then
+    environ = os.environ if environ is None else environ
+    var = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"
+    if _read_limit(environ, var)[0]:
+        return None
+    why = f"{var} is not valid (expected a whole number of 0 or more, got {environ[var][:60]!r})"
+    _errors.warn_once(
+        "env:" + var, f"{why}, and the OpenTelemetry SDK cannot load with it: nothing is recorded"
+    )
+    return why
+
+
+def span_limits(environ: Mapping[str, str] | None = None) -> Any:
+    """``SpanLimits`` for optel's ``TracerProvider``: ``None`` (the SDK reads the
+    variables itself) when every limit variable is valid; else one that gives
+    each invalid one the value it has when unset, with one warning each."""
+    environ = os.environ if environ is None else environ
+    read = {arg: _read_limit(environ, var) for arg, (var, _) in {**_COUNTS, **_LENGTHS}.items()}
+    if all(ok for ok, _ in read.values()):
+        return None
+    from opentelemetry.sdk.trace import SpanLimits
+
+    explicit: dict[str, int] = {}
+    for table, unset in ((_COUNTS, DEFAULT_COUNT), (_LENGTHS, SpanLimits.UNSET)):
+        for arg, (var, falls_back_to) in table.items():
+            ok, _ = read[arg]
+            if ok:
+                continue
+            value: int = unset
+            if falls_back_to is not None:
+                base_ok, base = read[falls_back_to]
+                if base_ok and base is not None:
+                    value = base
+            explicit[arg] = value
+            _invalid(
+                var,
+                "a whole number of 0 or more",
+                environ[var],
+                "no limit" if value == SpanLimits.UNSET else str(value),
+            )
+    return SpanLimits(**explicit)  # type: ignore[arg-type]
+
+
+def sampler(environ: Mapping[str, str] | None = None) -> Any:
+    """The sampler ``OTEL_TRACES_SAMPLER`` (and ``_ARG``) name, made here (``None``
+    when the variable is unset or empty: the SDK's default); an unknown name, or
+    a ratio that is not a number from 0 to 1, gives one warning and the default
+    (``parentbased_always_on``; a ratio of 1.0). Names are case-insensitive."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(OTEL_TRACES_SAMPLER, "")
+    name = raw.strip().lower()
+    if not name:
+        return None
+    from opentelemetry.sdk.trace import sampling
+
+    if name not in SAMPLERS:
+        _invalid(OTEL_TRACES_SAMPLER, "one of " + ", ".join(SAMPLERS), raw, DEFAULT_SAMPLER)
+        name = DEFAULT_SAMPLER
+    fixed = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "parentbased_always_on": sampling.DEFAULT_ON,
+        "parentbased_always_off": sampling.DEFAULT_OFF,
+    }
+    if name in fixed:
+        return fixed[name]
+    rate = 1.0  # the spec's default for a ratio sampler without an argument
+    arg = environ.get(OTEL_TRACES_SAMPLER_ARG, "").strip()
+    if arg:
+        try:
+            rate = float(arg)
+        except ValueError:
+            rate = -1.0
+        if not 0.0 <= rate <= 1.0:  # (NaN too)
+            _invalid(OTEL_TRACES_SAMPLER_ARG, "a number from 0 to 1", arg, "1.0")
+            rate = 1.0
+    if name == "traceidratio":
+        return sampling.TraceIdRatioBased(rate)
+    return sampling.ParentBasedTraceIdRatio(rate)
+
+
+def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
+    """The exemplar filter ``OTEL_METRICS_EXEMPLAR_FILTER`` names, made here
+    (``None`` when unset or empty: the SDK's default, ``trace_based``); an
+    unknown name gives one warning and the default. Case-insensitive."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(OTEL_METRICS_EXEMPLAR_FILTER, "")
+    name = raw.strip().lower()
+    if not name:
+        return None
+    from opentelemetry.sdk.metrics import (
+        AlwaysOffExemplarFilter,
+        AlwaysOnExemplarFilter,
+        TraceBasedExemplarFilter,
+    )
+
+    if name not in EXEMPLAR_FILTERS:
+        _invalid(
+            OTEL_METRICS_EXEMPLAR_FILTER,
+            "one of " + ", ".join(EXEMPLAR_FILTERS),
+            raw,
+            "trace_based",
+        )
+        name = "trace_based"
+    if name == "always_on":
+        return AlwaysOnExemplarFilter()
+    if name == "always_off":
+        return AlwaysOffExemplarFilter()
+    return TraceBasedExemplarFilter()
+
+
+def sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_SDK_DISABLED`` as a boolean: true for ``true`` in any case; a value
+    other than ``true``, ``false`` or empty is false, with one warning."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(env.OTEL_SDK_DISABLED, "")
+    text = raw.strip().lower()
+    if text not in ("", "true", "false"):
+        _invalid(env.OTEL_SDK_DISABLED, "true or false", raw, "false")
+    return text == "true"
