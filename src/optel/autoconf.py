@@ -57,8 +57,11 @@ _MAP = {
 
 
 def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
-    """optel destinations named by the standard ``OTEL_*_EXPORTER`` variables."""
+    """optel destinations named by the standard ``OTEL_*_EXPORTER`` variables.
+    An exporter optel cannot send to (``zipkin``, ``prometheus``) sends nowhere,
+    with one line naming it."""
     found: list[str] = []
+    unknown: list[tuple[str, str]] = []
     named = False
     for var in env.OTEL_EXPORTER_VARIABLES:
         for name in environ.get(var, "").split(","):
@@ -67,11 +70,23 @@ def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
                 continue
             named = True
             dest = _MAP.get(name)
-            if dest and dest != "none" and dest not in found:
+            if dest is None:
+                unknown.append((var, name))
+            elif dest != "none" and dest not in found:
                 found.append(dest)
     if not named:
         return None
-    return found or ["none"]
+    result = found or ["none"]
+    if unknown:
+        from . import _errors
+
+        for var, name in unknown:
+            _errors.warn_once(
+                "env:" + var,
+                f"{var} is not valid (expected one of {', '.join(_MAP)}, got {name[:40]!r});"
+                f" using {', '.join(result)} instead",
+            )
+    return result
 
 
 def configure(environ: Mapping[str, str] | None = None) -> Any:

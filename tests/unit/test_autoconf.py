@@ -18,6 +18,22 @@ def test_exporter_names_map_to_destinations() -> None:
     assert f({"OTEL_TRACES_EXPORTER": "zipkin"}) == ["none"]  # unknown: send nowhere
 
 
+def test_an_exporter_optel_cannot_send_to_is_one_line_naming_it_and_what_applies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # it sent nowhere without a word before
+    f = autoconf.destinations_from_env
+    assert f({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_METRICS_EXPORTER": "otlp"}) == ["otlp"]
+    assert f({"OTEL_LOGS_EXPORTER": "Prometheus"}) == ["none"]
+    assert f({"OTEL_TRACES_EXPORTER": "zipkin"}) == ["none"]  # once per variable and process
+    assert capsys.readouterr().err.splitlines() == [
+        "optel: OTEL_TRACES_EXPORTER is not valid (expected one of otlp, otlp_proto_http,"
+        " otlp_proto_grpc, ga4, console, none, got 'zipkin'); using otlp instead",
+        "optel: OTEL_LOGS_EXPORTER is not valid (expected one of otlp, otlp_proto_http,"
+        " otlp_proto_grpc, ga4, console, none, got 'prometheus'); using none instead",
+    ]
+
+
 def test_acts_only_when_chosen(home: Path) -> None:
     assert autoconf.configure({"OTEL_SERVICE_NAME": "x"}) is None
     assert autoconf.configure({"OTEL_PYTHON_CONFIGURATOR": "sdk", "OTEL_SERVICE_NAME": "x"}) is None
