@@ -84,25 +84,22 @@ def _read_limit(environ: Mapping[str, str], var: str) -> tuple[bool, int | None]
 
 
 def sdk_unloadable(environ: Mapping[str, str] | None = None) -> str | None:
-    """Why the SDK's tracing module cannot be imported, or ``None``: it reads
-    ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` as it loads (a constant it keeps for
-    backward compatibility, ``SPAN_ATTRIBUTE_COUNT_LIMIT``) and raises for an
-    invalid value, in any program that imports it. optel does not change the
-    host's environment to get round it (``os.environ`` written while another
-    thread reads it can crash a process): it says so in one line, and records
-    nothing in this run."""
-    import sys
-
-    if "opentelemetry.sdk.trace" in sys.modules:
-        return None  # loaded already: the value was valid then
+    """Why the SDK's tracing module cannot be imported under ``environ``, or
+    ``None``: it reads ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` as it loads (a
+    constant it keeps for backward compatibility, ``SPAN_ATTRIBUTE_COUNT_LIMIT``)
+    and raises for an invalid value, in any program that imports it. optel
+    does not change the host's environment to get round it (``os.environ``
+    written while another thread reads it can crash a process): sending is off
+    (a kill switch, :func:`optel.consent.rule.kill_switch`), with one line."""
     environ = os.environ if environ is None else environ
     var = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"
     if _read_limit(environ, var)[0]:
         return None
-    why = f"{var} is not valid (expected a whole number of 0 or more, got {environ[var][:60]!r})"
-    _errors.warn_once(
-        "env:" + var, f"{why}, and the OpenTelemetry SDK cannot load with it: nothing is recorded"
+    why = (
+        f"{var} is not valid (expected a whole number of 0 or more, got {environ[var][:60]!r}),"
+        " and the OpenTelemetry SDK cannot load with it"
     )
+    _errors.warn_once("env:" + var, f"{why}: nothing is recorded")
     return why
 
 

@@ -468,10 +468,12 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
                 existing.configure(setup)
             return _keep(existing)
         result: NullTelemetry = NullTelemetry(setup, decision)
+        import sys
+
         from . import sdkenv
 
-        unloadable = sdkenv.sdk_unloadable()
-        if unloadable is not None:
+        unloadable = None if "opentelemetry.sdk.trace" in sys.modules else sdkenv.sdk_unloadable()
+        if unloadable is not None:  # (the decision says so too; a preview gets here regardless)
             from .consent import Decision
 
             off = Decision(setup.app, decision.consent, False, f"off: {unloadable}")

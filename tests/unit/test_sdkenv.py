@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import SpanLimits  # loaded here, under a clean environment
 
 from optel import _errors, sdkenv
-from tests.conftest import grant, run_python
+from tests.conftest import grant, run_cli, run_python
 
 LIMIT_VARS = [var for var, _ in (*sdkenv._COUNTS.values(), *sdkenv._LENGTHS.values())]
 LIMIT_FIELDS = [*sdkenv._COUNTS, *sdkenv._LENGTHS]
@@ -288,3 +288,14 @@ def test_a_span_attribute_count_limit_the_sdk_cannot_load_with_is_one_line_and_n
         " more, got '128 spans'), and the OpenTelemetry SDK cannot load with it: nothing is"
         " recorded\n"
     )
+
+
+def test_optel_status_says_a_tool_sends_nothing_under_that_limit(home: Path) -> None:
+    # it said "yes: consent granted" while the tool recorded nothing
+    grant(home, "mytool")
+    run_python("import optel; optel.init(app='mytool', version='1')", home)  # seen once
+    bad = {"OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "x"}
+    out = run_cli("status", home=home, extra_env=bad)
+    (row,) = [line for line in out.stdout.splitlines() if line.lstrip().startswith("mytool ")][-1:]
+    assert "no: OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT is not valid" in row, out.stdout
+    assert run_cli("status", home=home).stdout.count("yes: consent granted for mytool") == 1

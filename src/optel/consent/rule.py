@@ -106,6 +106,9 @@ def kill_switch(environ: Mapping[str, str]) -> str | None:
             return f"{name} is set"
     if sdkenv.sdk_disabled(environ):
         return "OTEL_SDK_DISABLED is true"
+    unloadable = sdkenv.sdk_unloadable(environ)
+    if unloadable is not None:
+        return unloadable
     if not _true(environ.get(env.OPTEL_ALLOW_CI)):
         ci = env.ci_variable(environ)
         if ci:
