@@ -57,8 +57,11 @@ def _limits(obj: Any) -> dict[str, Any]:
 
 
 def _sdk_limits(environ: dict[str, str]) -> dict[str, Any]:
-    """What the SDK's own SpanLimits() reads from ``environ``."""
-    with mock.patch.dict(os.environ, environ, clear=True):
+    """What the SDK's own SpanLimits() reads with ``environ`` as its limit variables.
+    Only they are patched into os.environ: optel threads of earlier tests may be
+    reading the rest (OPTEL_HOME among them) meanwhile."""
+    assert not any(var in os.environ for var in LIMIT_VARS)  # (conftest removes OTEL_*)
+    with mock.patch.dict(os.environ, environ):
         return _limits(SpanLimits())
 
 
@@ -72,11 +75,11 @@ def test_an_invalid_limit_is_the_sdks_value_for_it_unset_with_one_line_each(
 ) -> None:
     others = {k: v for k, v in others.items() if k not in bad}
     _errors._warned.clear()
-    with (
-        mock.patch("sys.stderr") as err,
-        mock.patch.dict(os.environ, {**others, **bad}, clear=True),
-    ):
-        limits = sdkenv.span_limits()  # (the SDK reads the valid ones from os.environ)
+    with mock.patch("sys.stderr") as err, mock.patch.dict(os.environ, others):
+        # as in a host, the SDK reads the valid values from os.environ; the invalid ones
+        # are given to optel's check alone (in os.environ, an optel thread left by an
+        # earlier test read them too, and its warning took this one's place)
+        limits = sdkenv.span_limits({**others, **bad})
     lines = "".join(c.args[0] for c in err.write.call_args_list).splitlines()
     assert _limits(limits) == _sdk_limits(others)  # as if the invalid ones were not set
     assert sorted(line.split()[1] for line in lines) == sorted(bad), lines
@@ -105,7 +108,7 @@ def _sdk_sampler(name: str, arg: str | None) -> str:
     environ = {sdkenv.OTEL_TRACES_SAMPLER: name}
     if arg is not None:
         environ[sdkenv.OTEL_TRACES_SAMPLER_ARG] = arg
-    with mock.patch.dict(os.environ, environ, clear=True):
+    with mock.patch.dict(os.environ, environ):  # (conftest removed every OTEL_* variable)
         return sampling._get_from_env_or_default().get_description()  # type: ignore[no-any-return]
 
 
