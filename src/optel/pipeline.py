@@ -1139,6 +1139,8 @@ class Pipeline:
         self._queue = deque()  # what the parent queued is the parent's to spool
         self.dropped = 0
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if self._spool is not None:
+            _INHERITED.append(self._spool)  # (never closed, never freed: see _INHERITED)
         self._spool = None  # a connection of its own
         self._finished = False
         # fresh connections: never share the parent's sockets (nor close them)
@@ -1185,6 +1187,13 @@ class Pipeline:
 
 
 _BODY = attrgetter("body")  # of a NewRecord
+
+
+_INHERITED: list[Any] = []
+"""Spools a forked child inherited from its parent: their SQLite connections may
+not be used or closed in the child (https://www.sqlite.org/howtocorrupt.html,
+section 2.6), and a connection freed unclosed warns (ResourceWarning, Python
+3.13), so the child keeps them."""
 
 
 def _past(deadline: float) -> bool:
