@@ -75,6 +75,9 @@ LOG_KEEP_BYTES = 4_000_000
 MEMORY_MAX_RECORDS = 8192
 MEMORY_MAX_BYTES = 8_000_000
 
+# what becomes of the records of a run whose spool is in memory, as its warning says
+_MEMORY_FATE = "sends them while it runs and as it exits; what is not sent by then is lost"
+
 AGE_CHECK_S = 60.0  # records age in hours: look for old ones at most once a minute
 
 # The totals (records, bytes) let the bounds be checked without scanning the
@@ -535,7 +538,7 @@ class Spool:
         _errors.warn_once(
             "spool-unwritable",
             f"the spool {self.path} cannot be written ({exc}); this run keeps its"
-            " records in memory and sends them before it exits",
+            f" records in memory and {_MEMORY_FATE}",
         )
 
     def _refuse(self, problem: str) -> None:
@@ -546,8 +549,7 @@ class Spool:
         _errors.warn_once(
             "spool-refused",
             f"not using the spool: {problem}; optel never writes through a link nor into a"
-            " file it did not make, so this run keeps its records in memory and sends them"
-            " before it exits",
+            f" file it did not make, so this run keeps its records in memory and {_MEMORY_FATE}",
         )
 
     def _move_aside(self, exc: Exception) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from optel import testing
 from tests.conftest import run_cli, run_python
 from tests.fakes.otlp_server import OtlpServer
 
@@ -105,3 +106,22 @@ def test_a_read_only_state_folder_is_survived(disk: Path) -> None:
     assert len(lines) == 1 and "cannot be written" in lines[0], r.stderr
     assert sorted(names) == sorted(f"d-{i}" for i in range(50))
     assert os.path.exists(home / "spool.sqlite3")  # the earlier file left as it was
+
+
+def test_with_the_disk_full_and_no_collector_the_warning_says_what_is_lost(disk: Path) -> None:
+    # it said "sends them before it exits" whether or not anything could be sent
+    home = disk / "optel"
+    assert run_cli("opt-in", "--app", "disktool", home=home).returncode == 0
+    with OtlpServer() as server:
+        _run(home, server)  # the spool exists, and holds nothing
+    _fill(disk)
+    r = run_python(TOOL, home, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
+    (line,) = _optel_lines(r.stderr)
+    assert "cannot be written" in line, line
+    assert line.endswith(
+        "sends them while it runs and as it exits; what is not sent by then is lost"
+    )
+    # and so it is: nothing of that run waits for a later one
+    assert testing.pending(home) == []
+    assert "last error:   spool" in run_cli("status", home=home).stdout
