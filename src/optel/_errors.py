@@ -34,6 +34,12 @@ def warn_once(key: str, message: str) -> None:
         pass
 
 
+def warn_invalid(var: str, why: str, using: str) -> None:
+    """The one line for an environment variable whose value is not taken, once
+    per process: ``VAR is not valid (WHY); using USING instead``."""
+    warn_once(f"env:{var}", f"{var} is not valid ({why}); using {using} instead")
+
+
 @contextmanager
 def guard(what: str) -> Iterator[None]:
     """Swallow (and log once) any exception raised in the block."""

@@ -81,10 +81,8 @@ def destinations_from_env(environ: Mapping[str, str]) -> list[str] | None:
         from . import _errors
 
         for var, name in unknown:
-            _errors.warn_once(
-                "env:" + var,
-                f"{var} is not valid (expected one of {', '.join(_MAP)}, got {name[:40]!r});"
-                f" using {', '.join(result)} instead",
+            _errors.warn_invalid(
+                var, f"expected one of {', '.join(_MAP)}, got {name[:40]!r}", ", ".join(result)
             )
     return result
 

@@ -667,9 +667,7 @@ def _warn_env(problems: list[tuple[Setting, str]], values: Mapping[str, Any]) ->
         if "; using " in why:  # partly usable: the message says what is kept
             _errors.warn_once(f"env:{s.env}", f"{s.env}: {why}")
             continue
-        _errors.warn_once(
-            f"env:{s.env}", f"{s.env} is not valid ({why}); using {_in_force(s, values)} instead"
-        )
+        _errors.warn_invalid(str(s.env), why, _in_force(s, values))
 
 
 class Config:

@@ -61,10 +61,7 @@ EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
 
 
 def _invalid(var: str, expected: str, got: str, using: str) -> None:
-    _errors.warn_once(
-        "env:" + var,
-        f"{var} is not valid (expected {expected}, got {got[:60]!r}); using {using} instead",
-    )
+    _errors.warn_invalid(var, f"expected {expected}, got {got[:60]!r}", using)
 
 
 def _read_limit(environ: Mapping[str, str], var: str) -> tuple[bool, int | None]:
