@@ -31,21 +31,22 @@ if TYPE_CHECKING:
 # Counts default to 128, lengths to no limit (the spec's defaults:
 # https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/#attribute-limits).
 _COUNTS = {
-    "max_attributes": ("OTEL_ATTRIBUTE_COUNT_LIMIT", None),
-    "max_events": ("OTEL_SPAN_EVENT_COUNT_LIMIT", None),
-    "max_links": ("OTEL_SPAN_LINK_COUNT_LIMIT", None),
-    "max_span_attributes": ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
-    "max_event_attributes": ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
-    "max_link_attributes": ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "max_attributes"),
+    "max_attributes": (env.OTEL_ATTRIBUTE_COUNT_LIMIT, None),
+    "max_events": (env.OTEL_SPAN_EVENT_COUNT_LIMIT, None),
+    "max_links": (env.OTEL_SPAN_LINK_COUNT_LIMIT, None),
+    "max_span_attributes": (env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, "max_attributes"),
+    "max_event_attributes": (env.OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT, "max_attributes"),
+    "max_link_attributes": (env.OTEL_LINK_ATTRIBUTE_COUNT_LIMIT, "max_attributes"),
 }
 _LENGTHS = {
-    "max_attribute_length": ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None),
-    "max_span_attribute_length": ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "max_attribute_length"),
+    "max_attribute_length": (env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, None),
+    "max_span_attribute_length": (
+        env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+        "max_attribute_length",
+    ),
 }
 DEFAULT_COUNT = 128
 
-OTEL_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
-OTEL_TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
 SAMPLERS = (
     "always_on",
     "always_off",
@@ -56,7 +57,6 @@ SAMPLERS = (
 )
 DEFAULT_SAMPLER = "parentbased_always_on"
 
-OTEL_METRICS_EXEMPLAR_FILTER = "OTEL_METRICS_EXEMPLAR_FILTER"
 EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
 
 
@@ -89,7 +89,7 @@ def sdk_unloadable(environ: Mapping[str, str] | None = None) -> str | None:
     written while another thread reads it can crash a process): sending is off
     (a kill switch, :func:`optel.consent.rule.kill_switch`), with one line."""
     environ = os.environ if environ is None else environ
-    var = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"
+    var = env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT
     if _read_limit(environ, var)[0]:
         return None
     why = (
@@ -137,14 +137,14 @@ def sampler(environ: Mapping[str, str] | None = None) -> Any:
     a ratio that is not a number from 0 to 1, gives one warning and the default
     (``parentbased_always_on``; a ratio of 1.0). Names are case-insensitive."""
     environ = os.environ if environ is None else environ
-    raw = environ.get(OTEL_TRACES_SAMPLER, "")
+    raw = environ.get(env.OTEL_TRACES_SAMPLER, "")
     name = raw.strip().lower()
     if not name:
         return None
     from opentelemetry.sdk.trace import sampling
 
     if name not in SAMPLERS:
-        _invalid(OTEL_TRACES_SAMPLER, "one of " + ", ".join(SAMPLERS), raw, DEFAULT_SAMPLER)
+        _invalid(env.OTEL_TRACES_SAMPLER, "one of " + ", ".join(SAMPLERS), raw, DEFAULT_SAMPLER)
         name = DEFAULT_SAMPLER
     fixed = {
         "always_on": sampling.ALWAYS_ON,
@@ -155,14 +155,14 @@ def sampler(environ: Mapping[str, str] | None = None) -> Any:
     if name in fixed:
         return fixed[name]
     rate = 1.0  # the spec's default for a ratio sampler without an argument
-    arg = environ.get(OTEL_TRACES_SAMPLER_ARG, "").strip()
+    arg = environ.get(env.OTEL_TRACES_SAMPLER_ARG, "").strip()
     if arg:
         try:
             rate = float(arg)
         except ValueError:
             rate = -1.0
         if not 0.0 <= rate <= 1.0:  # (NaN too)
-            _invalid(OTEL_TRACES_SAMPLER_ARG, "a number from 0 to 1", arg, "1.0")
+            _invalid(env.OTEL_TRACES_SAMPLER_ARG, "a number from 0 to 1", arg, "1.0")
             rate = 1.0
     if name == "traceidratio":
         return sampling.TraceIdRatioBased(rate)
@@ -174,7 +174,7 @@ def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
     (``None`` when unset or empty: the SDK's default, ``trace_based``); an
     unknown name gives one warning and the default. Case-insensitive."""
     environ = os.environ if environ is None else environ
-    raw = environ.get(OTEL_METRICS_EXEMPLAR_FILTER, "")
+    raw = environ.get(env.OTEL_METRICS_EXEMPLAR_FILTER, "")
     name = raw.strip().lower()
     if not name:
         return None
@@ -186,7 +186,7 @@ def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
 
     if name not in EXEMPLAR_FILTERS:
         _invalid(
-            OTEL_METRICS_EXEMPLAR_FILTER,
+            env.OTEL_METRICS_EXEMPLAR_FILTER,
             "one of " + ", ".join(EXEMPLAR_FILTERS),
             raw,
             "trace_based",

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import SpanLimits  # loaded here, under a clean environment
 
-from optel import _errors, sdkenv
+from optel import _errors, env, sdkenv
 from tests.conftest import grant, run_cli, run_python
 
 LIMIT_VARS = [var for var, _ in (*sdkenv._COUNTS.values(), *sdkenv._LENGTHS.values())]
@@ -105,9 +105,9 @@ def _padded(word: str) -> st.SearchStrategy[str]:
 def _sdk_sampler(name: str, arg: str | None) -> str:
     from opentelemetry.sdk.trace import sampling
 
-    environ = {sdkenv.OTEL_TRACES_SAMPLER: name}
+    environ = {env.OTEL_TRACES_SAMPLER: name}
     if arg is not None:
-        environ[sdkenv.OTEL_TRACES_SAMPLER_ARG] = arg
+        environ[env.OTEL_TRACES_SAMPLER_ARG] = arg
     with mock.patch.dict(os.environ, environ):  # (conftest removed every OTEL_* variable)
         return sampling._get_from_env_or_default().get_description()  # type: ignore[no-any-return]
 
