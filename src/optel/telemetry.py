@@ -467,7 +467,6 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
             with _errors.guard("init-configure"):
                 existing.configure(setup)
             return _keep(existing)
-        result: NullTelemetry = NullTelemetry(setup, decision)
         import sys
 
         from . import sdkenv
@@ -478,6 +477,7 @@ def start(setup: Setup, cfg: Config, decision: Decision) -> NullTelemetry:
 
             off = Decision(setup.app, decision.consent, False, f"off: {unloadable}")
             return _keep(NullTelemetry(setup, off))
+        result: NullTelemetry = NullTelemetry(setup, decision)
         with _errors.guard("init"):
             from .anonymize import Anonymizer
             from .pipeline import Pipeline
