@@ -52,6 +52,11 @@ invalid_limit = st.one_of(
 ).filter(lambda s: s.strip() != "" and not _whole(s))
 
 
+def _written(stderr: mock.MagicMock) -> str:
+    """What was written to a mocked ``sys.stderr``."""
+    return "".join(c.args[0] for c in stderr.write.call_args_list)
+
+
 def _limits(obj: Any) -> dict[str, Any]:
     return {field: getattr(obj, field) for field in LIMIT_FIELDS}
 
@@ -80,7 +85,7 @@ def test_an_invalid_limit_is_the_sdks_value_for_it_unset_with_one_line_each(
         # are given to optel's check alone (in os.environ, an optel thread left by an
         # earlier test read them too, and its warning took this one's place)
         limits = sdkenv.span_limits({**others, **bad})
-    lines = "".join(c.args[0] for c in err.write.call_args_list).splitlines()
+    lines = _written(err).splitlines()
     assert _limits(limits) == _sdk_limits(others)  # as if the invalid ones were not set
     assert sorted(line.split()[1] for line in lines) == sorted(bad), lines
     for line in lines:
@@ -139,7 +144,7 @@ def test_an_unknown_sampler_is_the_default_with_one_line(name: str) -> None:
     with mock.patch("sys.stderr") as err:
         made = sdkenv.sampler({"OTEL_TRACES_SAMPLER": name})
     assert made.get_description() == _sdk_sampler(sdkenv.DEFAULT_SAMPLER, None)
-    (line,) = "".join(c.args[0] for c in err.write.call_args_list).splitlines()
+    (line,) = _written(err).splitlines()
     assert line.startswith("optel: OTEL_TRACES_SAMPLER is not valid (expected one of always_on")
     assert line.endswith("; using parentbased_always_on instead")
 
@@ -164,7 +169,7 @@ def test_a_ratio_that_is_not_from_0_to_1_is_1_with_one_line(name: str, arg: str)
     with mock.patch("sys.stderr") as err:
         made = sdkenv.sampler({"OTEL_TRACES_SAMPLER": name, "OTEL_TRACES_SAMPLER_ARG": arg})
     assert made.get_description() == _sdk_sampler(name, "1.0")
-    (line,) = "".join(c.args[0] for c in err.write.call_args_list).splitlines()
+    (line,) = _written(err).splitlines()
     assert line.startswith(
         "optel: OTEL_TRACES_SAMPLER_ARG is not valid (expected a number from 0 to 1"
     )
@@ -211,7 +216,7 @@ def test_otel_sdk_disabled_is_true_only_for_true_and_warns_for_what_is_neither(v
     with mock.patch("sys.stderr") as err:
         disabled = sdkenv.sdk_disabled({"OTEL_SDK_DISABLED": value})
     assert disabled == (value.strip().lower() == "true")
-    warned = "".join(c.args[0] for c in err.write.call_args_list)
+    warned = _written(err)
     if value.strip().lower() in ("", "true", "false"):
         assert warned == ""
     else:
