@@ -32,3 +32,19 @@ def test_every_script_make_bench_runs_is_a_bench() -> None:
     assert "datapath.py" in [s.name for s in scripts]
     for script in scripts:
         assert 'if __name__ == "__main__":' in script.read_text(), script.name
+
+
+def test_the_no_spool_reference_sends_every_span_and_keeps_nothing_on_disk() -> None:
+    # bench/datapath.py's NO_SPOOL patches optel's pipeline: a rename there must
+    # fail here, not turn the reference row into a figure for something else
+    from bench import datapath
+
+    import optel.testing
+    from tests.fakes.otlp_server import OtlpServer
+
+    with datapath._home() as home, OtlpServer() as server:
+        env = datapath._env(home, {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url})
+        datapath._run(datapath.NO_SPOOL + datapath.OPTEL, ["700", "span", "flush"], env)
+        assert datapath._records(server) == 700
+        # nothing went through the spool: nothing waits, nothing was counted as sent
+        assert optel.testing.pending(home) == [] and optel.testing.stats(home) == {}
