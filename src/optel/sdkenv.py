@@ -199,6 +199,48 @@ def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
     return TraceBasedExemplarFilter()
 
 
+# The OTLP metric exporter's variables and the values the spec knows
+# (https://opentelemetry.io/docs/specs/otel/metrics/sdk_exporters/otlp/), each with
+# the one optel sends: metrics are collected once, in one shape, for every
+# destination (GA4 counts a counter's value as what happened since the last one).
+_METRICS_SHAPE = (
+    (
+        env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+        ("cumulative", "delta", "lowmemory"),
+        "delta",
+        "counters and histograms as deltas (the spec's delta preference)",
+    ),
+    (
+        env.OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION,
+        ("explicit_bucket_histogram", "base2_exponential_bucket_histogram"),
+        "explicit_bucket_histogram",
+        "histograms with explicit buckets",
+    ),
+)
+
+
+def metrics_shape(environ: Mapping[str, str] | None = None) -> None:
+    """Say so when the OTLP metric exporter's variables ask for a shape of
+    metric other than the one optel sends (the spec's ``delta`` temporality
+    preference: counters and histograms as what changed since the last
+    collection, up-down counters and gauges as they stand; histograms with
+    explicit buckets). One line each, for an invalid value too; an unset,
+    empty or matching one says nothing. Case-insensitive, as the spec has it."""
+    environ = os.environ if environ is None else environ
+    for var, known, sent, what in _METRICS_SHAPE:
+        raw = environ.get(var, "")
+        value = raw.strip().lower()
+        if not value or value == sent:
+            continue
+        if value not in known:
+            _invalid(var, "one of " + ", ".join(known), raw, sent)
+        else:
+            _errors.warn_once(
+                "env:" + var,
+                f"{var}={value} is not applied; optel sends {what} to every destination",
+            )
+
+
 def sdk_disabled(environ: Mapping[str, str] | None = None) -> bool:
     """``OTEL_SDK_DISABLED`` as a boolean: true for ``true`` in any case; a value
     other than ``true``, ``false`` or empty is false, with one warning."""

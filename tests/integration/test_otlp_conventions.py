@@ -184,3 +184,58 @@ def test_no_sdk_warning_reaches_the_hosts_output(home: Path) -> None:
     r = run_python(TWO_METERS, home)
     assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
     assert r.stderr == "", r.stderr  # "conflicting metrics identities" was printed here
+
+
+METERED = """
+import optel
+t = optel.init(app="conventions", version="3.1", allowed_attributes=["framework"])
+t.meter.create_counter("converted").add(3, {"framework": "onnx"})
+t.meter.create_histogram("took_ms").record(12.5, {"framework": "onnx"})
+t.meter.create_up_down_counter("open_models").add(2)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_metrics_arrive_in_the_shape_the_warning_names_not_the_one_asked_for(
+    home: Path, protocol: str
+) -> None:
+    # OTEL_EXPORTER_OTLP_METRICS_*: asked for cumulative and exponential histograms;
+    # optel says in one line each what it sends instead, and that is what arrives
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+    run_cli("opt-in", "--app", "conventions", home=home)
+    asked = {
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": (
+            "base2_exponential_bucket_histogram"
+        ),
+    }
+    with OtlpServer() as server:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": server.url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            **asked,
+            **LONG,
+        }
+        r = run_python(METERED, home, env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        "optel: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=cumulative is not applied;"
+        " optel sends counters and histograms as deltas (the spec's delta preference) to every"
+        " destination",
+        "optel: OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION="
+        "base2_exponential_bucket_histogram is not applied; optel sends histograms with"
+        " explicit buckets to every destination",
+    ]
+    got = {m.name: m for m in server.metrics()}
+    delta, cumulative = (
+        AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA,
+        AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE,
+    )
+    assert got["converted"].sum.aggregation_temporality == delta
+    assert got["converted"].sum.data_points[0].as_int == 3
+    assert got["took_ms"].WhichOneof("data") == "histogram"  # explicit buckets
+    assert got["took_ms"].histogram.aggregation_temporality == delta
+    assert list(got["took_ms"].histogram.data_points[0].explicit_bounds)
+    # the spec's delta preference keeps up-down counters cumulative
+    assert got["open_models"].sum.aggregation_temporality == cumulative

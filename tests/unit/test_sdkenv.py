@@ -224,6 +224,46 @@ def test_otel_sdk_disabled_is_true_only_for_true_and_warns_for_what_is_neither(v
         assert warned.endswith("; using false instead\n")
 
 
+TEMPORALITY = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+HISTOGRAM = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
+# the spec's values (https://opentelemetry.io/docs/specs/otel/metrics/sdk_exporters/otlp/)
+SHAPES = {
+    TEMPORALITY: (("cumulative", "delta", "lowmemory"), "delta"),
+    HISTOGRAM: (("explicit_bucket_histogram", "base2_exponential_bucket_histogram"),
+                "explicit_bucket_histogram"),
+}  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    var=st.sampled_from(sorted(SHAPES)),
+    value=st.one_of(
+        st.sampled_from([*SHAPES[TEMPORALITY][0], *SHAPES[HISTOGRAM][0]]).flatmap(_padded),
+        st.just(""),
+        st.text(env_text, max_size=30),
+    ),
+)
+def test_a_metric_shape_optel_does_not_send_is_one_line_saying_what_it_sends(
+    var: str, value: str
+) -> None:
+    known, sent = SHAPES[var]
+    _errors._warned.clear()
+    with mock.patch("sys.stderr") as err:
+        sdkenv.metrics_shape({var: value})
+    said = _written(err)
+    asked = value.strip().lower()
+    if asked in ("", sent):
+        assert said == ""  # unset, or what optel sends anyway
+        return
+    (line,) = said.splitlines()
+    if asked in known:  # a shape the spec knows, optel does not send: not applied
+        assert line.startswith(f"optel: {var}={asked} is not applied; optel sends ")
+        assert line.endswith(" to every destination")
+    else:
+        assert line.startswith(f"optel: {var} is not valid (expected one of {', '.join(known)}")
+        assert line.endswith(f"; using {sent} instead")
+
+
 BAD_ENV = {
     "OTEL_ATTRIBUTE_COUNT_LIMIT": "-3",
     "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "abc",
