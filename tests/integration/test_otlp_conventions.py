@@ -239,3 +239,26 @@ def test_metrics_arrive_in_the_shape_the_warning_names_not_the_one_asked_for(
     assert list(got["took_ms"].histogram.data_points[0].explicit_bounds)
     # the spec's delta preference keeps up-down counters cumulative
     assert got["open_models"].sum.aggregation_temporality == cumulative
+
+
+def test_the_sdks_batching_variables_are_not_read(home: Path) -> None:
+    # README: optel's schedule is its own; OTEL_BSP_*, OTEL_BLRP_*, OTEL_METRIC_EXPORT_*
+    # belong to SDK components it does not use. Values that would starve those
+    # components (a queue of 1, no batch) or are garbage change nothing, say nothing.
+    run_cli("opt-in", "--app", "conventions", home=home)
+    sdk_batching = {
+        "OTEL_BSP_MAX_QUEUE_SIZE": "1",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "0",
+        "OTEL_BSP_SCHEDULE_DELAY": "abc",
+        "OTEL_BSP_EXPORT_TIMEOUT": "-1",
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "1",
+        "OTEL_METRIC_EXPORT_INTERVAL": "0",
+        "OTEL_METRIC_EXPORT_TIMEOUT": "never",
+    }
+    code = TOOL + "for i in range(50):\n    t.event('converted', framework='onnx')\n"
+    with OtlpServer() as server:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": server.url, **sdk_batching, **LONG}
+        r = run_python(code, home, env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert len(server.spans()) == 1
+    assert sum(rec.event_name == "converted" for rec in server.log_records()) == 51
