@@ -212,10 +212,11 @@ def resource_attributes_from_env(environ: Any = None) -> dict[str, str]:
             continue
         out[unquote(key.strip())] = unquote(value.strip())
     if bad:
-        _errors.warn_once(
-            "env:" + env.OTEL_RESOURCE_ATTRIBUTES,
-            f"{env.OTEL_RESOURCE_ATTRIBUTES}: ignoring {len(bad)} entry(ies) that are not"
-            f" key=value ({bad[0][:40]!r}); using the other {len(out)}",
+        n = len(bad)
+        _errors.warn_invalid(
+            env.OTEL_RESOURCE_ATTRIBUTES,
+            f"{n} {'entry is' if n == 1 else 'entries are'} not key=value, such as {bad[0][:40]!r}",
+            f"the other {len(out)}" if out else "none of it",
         )
     return out
 
