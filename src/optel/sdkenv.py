@@ -64,6 +64,17 @@ def _invalid(var: str, expected: str, got: str, using: str) -> None:
     _errors.warn_invalid(var, f"expected {expected}, got {got[:60]!r}", using)
 
 
+def _named(environ: Mapping[str, str], var: str, known: tuple[str, ...], default: str) -> str:
+    """The name ``var`` holds, case-insensitive: ``""`` when it is unset or
+    empty; ``default``, with one warning, when it is none of ``known``."""
+    raw = environ.get(var, "")
+    name = raw.strip().lower()
+    if name and name not in known:
+        _invalid(var, "one of " + ", ".join(known), raw, default)
+        return default
+    return name
+
+
 def _read_limit(environ: Mapping[str, str], var: str) -> tuple[bool, int | None]:
     """(valid, value) of a limit variable as the SDK reads it: ``None`` when it is
     empty (the SDK's "no limit") or absent (the caller's default)."""
@@ -137,15 +148,11 @@ def sampler(environ: Mapping[str, str] | None = None) -> Any:
     a ratio that is not a number from 0 to 1, gives one warning and the default
     (``parentbased_always_on``; a ratio of 1.0). Names are case-insensitive."""
     environ = os.environ if environ is None else environ
-    raw = environ.get(env.OTEL_TRACES_SAMPLER, "")
-    name = raw.strip().lower()
+    name = _named(environ, env.OTEL_TRACES_SAMPLER, SAMPLERS, DEFAULT_SAMPLER)
     if not name:
         return None
     from opentelemetry.sdk.trace import sampling
 
-    if name not in SAMPLERS:
-        _invalid(env.OTEL_TRACES_SAMPLER, "one of " + ", ".join(SAMPLERS), raw, DEFAULT_SAMPLER)
-        name = DEFAULT_SAMPLER
     fixed = {
         "always_on": sampling.ALWAYS_ON,
         "always_off": sampling.ALWAYS_OFF,
@@ -174,8 +181,7 @@ def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
     (``None`` when unset or empty: the SDK's default, ``trace_based``); an
     unknown name gives one warning and the default. Case-insensitive."""
     environ = os.environ if environ is None else environ
-    raw = environ.get(env.OTEL_METRICS_EXEMPLAR_FILTER, "")
-    name = raw.strip().lower()
+    name = _named(environ, env.OTEL_METRICS_EXEMPLAR_FILTER, EXEMPLAR_FILTERS, "trace_based")
     if not name:
         return None
     from opentelemetry.sdk.metrics import (
@@ -184,14 +190,6 @@ def exemplar_filter(environ: Mapping[str, str] | None = None) -> Any:
         TraceBasedExemplarFilter,
     )
 
-    if name not in EXEMPLAR_FILTERS:
-        _invalid(
-            env.OTEL_METRICS_EXEMPLAR_FILTER,
-            "one of " + ", ".join(EXEMPLAR_FILTERS),
-            raw,
-            "trace_based",
-        )
-        name = "trace_based"
     if name == "always_on":
         return AlwaysOnExemplarFilter()
     if name == "always_off":
@@ -228,13 +226,8 @@ def metrics_shape(environ: Mapping[str, str] | None = None) -> None:
     empty or matching one says nothing. Case-insensitive, as the spec has it."""
     environ = os.environ if environ is None else environ
     for var, known, sent, what in _METRICS_SHAPE:
-        raw = environ.get(var, "")
-        value = raw.strip().lower()
-        if not value or value == sent:
-            continue
-        if value not in known:
-            _invalid(var, "one of " + ", ".join(known), raw, sent)
-        else:
+        value = _named(environ, var, known, sent)  # (an invalid one: its line, and what is sent)
+        if value and value != sent:
             _errors.warn_once(
                 "env:" + var,
                 f"{var}={value} is not applied; optel sends {what} to every destination",
