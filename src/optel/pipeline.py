@@ -518,7 +518,7 @@ class Pipeline:
         # Undeclared metric attributes are dropped before aggregation, so they
         # can neither leak nor blow up the number of series kept in memory.
         keep = set(self.anonymizer.kinds)  # declared, optel's own and built-in keys
-        if "otlp" in self.names and self.cfg.otlp_endpoint("metrics") is not None:
+        if "otlp" in self._routes["metric"]:  # metrics go to OTLP
             sdkenv.metrics_shape()  # asked of the OTLP exporter, not applied: say so
         provider = MeterProvider(
             resource=self.resource,
