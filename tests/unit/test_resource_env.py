@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from optel import _errors
 from optel.pipeline import resource_attributes_from_env
+from tests.unit.test_sdkenv import _written
 
 VAR = "OTEL_RESOURCE_ATTRIBUTES"
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
@@ -37,7 +38,7 @@ def test_pairs_are_kept_and_anything_else_is_one_line(entries: list[tuple[str, o
     _errors._warned.clear()
     with mock.patch("sys.stderr") as err:
         got = resource_attributes_from_env({VAR: ",".join(parts)})
-    said = "".join(c.args[0] for c in err.write.call_args_list)
+    said = _written(err)
     assert got == expected
     if not n_bad:
         assert said == ""  # (a blank entry, such as a trailing comma, is not worth a word)
